@@ -1,0 +1,28 @@
+"""Defaults and settings shared by the CLI, the UI and the library.
+
+Every default can be overridden by an environment variable, so the same
+settings reach ``rag`` subcommands, ``make run`` and embedding programs.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Where ``rag index``/``search``/``ask``/``serve`` keep the index unless --index is given.
+DEFAULT_INDEX_DIR = Path(os.environ.get("RAG_INDEX", ".rag/index"))
+
+#: Where materialized models and other derived artefacts are cached.
+CACHE_DIR = Path(os.environ.get("RAG_CACHE_DIR", Path.home() / ".cache" / "rag-zh"))
+
+#: Embedding model: a sentence-transformers name or a local directory.
+DEFAULT_MODEL = os.environ.get("RAG_MODEL", "intfloat/multilingual-e5-small")
+
+#: Longest question accepted as-is; longer ones are truncated with a notice.
+MAX_QUERY_CHARS = 2000
+
+
+def index_dir(value: str | os.PathLike | None = None) -> Path:
+    """The index directory to use: the explicit value, else $RAG_INDEX, else .rag/index."""
+    if value:
+        return Path(value)
+    return Path(os.environ.get("RAG_INDEX", str(DEFAULT_INDEX_DIR)))
