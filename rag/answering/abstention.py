@@ -1,0 +1,95 @@
+"""Deciding when the documents do not hold the answer.
+
+The evidence is the extractive answerer's best sentence score (embedding
+similarity + keyword overlap + rank + answer type of the best sentence among
+the retrieved passages). Below ``ABSTAIN_THRESHOLD`` the assistant says
+``资料中没有找到相关信息。`` and shows the closest passages as "may be related".
+For LLM generators the model's own refusal counts too (``is_refusal``).
+The threshold was calibrated on eval/qa.jsonl (answerable vs unanswerable
+questions) to keep wrong abstentions rare; see ``calibrate``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from rag.answering.prompts import NOT_FOUND
+from rag.text import normalize
+
+#: Best-sentence score under which the assistant abstains (see module docstring).
+ABSTAIN_THRESHOLD = 1.05
+
+_REFUSAL_RE = re.compile(
+    r"没有找到相关信息|没有找到|未找到|找不到|没有提到|未提及|没有提及|没有相关信息|没有涉及|未涉及"
+    r"|无法回答|无法根据|不包含|没有包含|无相关|not (?:found|mentioned)|no (?:relevant )?information"
+    r"|cannot answer|can't answer",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class AbstentionPolicy:
+    """Abstain when the evidence score is below ``threshold``."""
+
+    threshold: float = ABSTAIN_THRESHOLD
+
+    def should_abstain(self, evidence: float) -> bool:
+        """True when the evidence is too weak to answer."""
+        return evidence < self.threshold
+
+
+def is_refusal(text: str) -> bool:
+    """Whether a model's reply says the passages do not contain the answer.
+
+    A reply that is (or starts with) the not-found sentence, or a short reply
+    that only says so, counts; a long answer mentioning "未提及" in passing does not.
+    """
+    clean = re.sub(r"[\[【［]\d+[\]】］]", "", normalize(text))
+    if not clean:
+        return True
+    if clean.startswith(normalize(NOT_FOUND)[:8]):
+        return True
+    return len(clean) <= 40 and bool(_REFUSAL_RE.search(clean))
+
+
+@dataclass
+class Calibration:
+    """The chosen threshold and how it does on the calibration questions."""
+
+    threshold: float
+    precision: float   # of abstentions, the share on unanswerable questions
+    recall: float      # of unanswerable questions, the share abstained on
+    wrong_abstention_rate: float  # of answerable questions, the share abstained on
+
+
+def evaluate(threshold: float, answerable: Sequence[float], unanswerable: Sequence[float]) -> Calibration:
+    """Abstention precision/recall at ``threshold`` given the evidence scores of both sets."""
+    abstain_ok = sum(1 for s in unanswerable if s < threshold)
+    abstain_bad = sum(1 for s in answerable if s < threshold)
+    total = abstain_ok + abstain_bad
+    return Calibration(
+        threshold=threshold,
+        precision=abstain_ok / total if total else 1.0,
+        recall=abstain_ok / len(unanswerable) if unanswerable else 1.0,
+        wrong_abstention_rate=abstain_bad / len(answerable) if answerable else 0.0,
+    )
+
+
+def calibrate(answerable: Sequence[float], unanswerable: Sequence[float],
+              max_wrong_abstentions: float = 0.03) -> Calibration:
+    """The threshold with the best recall whose wrong-abstention rate stays within the limit.
+
+    Candidate thresholds are midpoints between consecutive observed scores.
+    """
+    values = sorted(set(answerable) | set(unanswerable))
+    candidates: Iterable[float] = [values[0] - 1e-6] + [
+        (a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6]
+    best = None
+    for t in candidates:
+        result = evaluate(t, answerable, unanswerable)
+        if result.wrong_abstention_rate > max_wrong_abstentions:
+            continue
+        if best is None or (result.recall, result.precision) > (best.recall, best.precision):
+            best = result
+    return best or evaluate(values[0] - 1e-6, answerable, unanswerable)

@@ -1,0 +1,148 @@
+"""The Assistant: question (+ chat history) -> retrieval -> answer with checked citations.
+
+::
+
+    from rag import Retriever, Assistant
+    assistant = Assistant(Retriever.load(".rag/index"))          # extractive, no LLM
+    answer = assistant.ask("甘肃省工会开展了多少项劳动竞赛？")
+    print(answer.text, [c.quote for c in answer.citations])
+    for piece in assistant.stream("那江西呢？", history=[...]):  # str pieces, then the Answer
+        ...
+
+``Citation.n`` is the number of the ``[n]`` marker in ``Answer.text``. For the
+extractive generator markers count the quoted sentences (1, 2, 3); for LLM
+generators they are the passage numbers shown to the model (``hits[n-1]``).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator, Sequence
+
+from rag import config
+from rag.answering import followup
+from rag.answering.abstention import AbstentionPolicy, is_refusal
+from rag.answering.citations import SUPPORT_THRESHOLD, check_answer
+from rag.answering.extractive import ExtractiveAnswerer, ExtractiveResult
+from rag.answering.generators import Generator, make_generator
+from rag.answering.prompts import NOT_FOUND, answer_messages
+from rag.errors import EmptyQueryError, GeneratorError
+from rag.types import Answer, Hit
+
+__all__ = ["Assistant", "NOT_FOUND"]
+
+
+class Assistant:
+    """Answers questions about the indexed documents, with cited sources.
+
+    ``generator`` is a name (``"extractive"`` (default), ``"transformers"``,
+    ``"openai"``, ``"llamacpp"``, ``"local"``) or an object with the
+    ``Generator`` interface; ``settings`` go to the generator (e.g.
+    ``model=...``, ``base_url=...``). ``abstain_threshold`` overrides the
+    calibrated abstention threshold; ``support_threshold`` the citation check's.
+    """
+
+    def __init__(self, retriever, generator: str | Generator | None = "extractive", k: int = 5,
+                 mode: str = "hybrid", abstain_threshold: float | None = None,
+                 support_threshold: float = SUPPORT_THRESHOLD, **settings: Any) -> None:
+        self.retriever = retriever
+        self.k = int(k)
+        self.mode = mode
+        if generator is None or isinstance(generator, str):
+            self.generator: Generator | None = make_generator(generator or "extractive", **settings)
+        else:
+            self.generator = generator
+        self.generator_name = self.generator.name if self.generator else "extractive"
+        self.extractive = ExtractiveAnswerer(getattr(retriever, "embedder", None))
+        self.policy = AbstentionPolicy() if abstain_threshold is None else AbstentionPolicy(abstain_threshold)
+        self.support_threshold = support_threshold
+
+    # public API ---------------------------------------------------------------
+    def ask(self, question: str, history: Sequence[Any] | None = None) -> Answer:
+        """Answer ``question`` (resolved against ``history``) with cited sources."""
+        answer = None
+        for item in self.stream(question, history):
+            answer = item
+        assert isinstance(answer, Answer)
+        return answer
+
+    def stream(self, question: str, history: Sequence[Any] | None = None) -> Iterator[str | Answer]:
+        """Yield the answer's text pieces as they are produced, then the full ``Answer``.
+
+        The final ``Answer.text`` is authoritative: for LLM generators it is the
+        streamed reply after the citation check (unsupported markers removed).
+        """
+        t0 = time.perf_counter()
+        question, notices = self._validate(question)
+        search_query = followup.resolve(question, history, self.generator)
+        t1 = time.perf_counter()
+        hits = self.retriever.search(search_query, k=self.k, mode=self.mode)
+        t2 = time.perf_counter()
+        extractive = self.extractive.answer(search_query, hits, self._source_text)
+        answer = Answer(question=question, text="", hits=list(hits), generator=self.generator_name,
+                        search_query=search_query, notices=notices)
+        if not hits or self.policy.should_abstain(extractive.confidence):
+            self._abstain(answer)
+            yield answer.text
+        elif self.generator is None:
+            answer.text, answer.citations = extractive.text, extractive.citations
+            yield answer.text
+        else:
+            yield from self._generate(answer, question, hits, extractive)
+        t3 = time.perf_counter()
+        answer.timings = {"condense": round(t1 - t0, 4), "retrieve": round(t2 - t1, 4),
+                          "answer": round(t3 - t2, 4), "total": round(t3 - t0, 4)}
+        yield answer
+
+    # steps ----------------------------------------------------------------------
+    @staticmethod
+    def _validate(question: Any) -> tuple[str, list[str]]:
+        if not isinstance(question, str) or not question.strip():
+            raise EmptyQueryError("the question is empty: please type a question about the documents")
+        question = question.strip()
+        notices = []
+        if len(question) > config.MAX_QUERY_CHARS:
+            notices.append(f"问题过长（{len(question)} 字），只使用了前 {config.MAX_QUERY_CHARS} 字。"
+                           f" (question truncated to {config.MAX_QUERY_CHARS} characters)")
+            question = question[: config.MAX_QUERY_CHARS]
+        return question, notices
+
+    def _source_text(self, doc: str) -> str | None:
+        getter = getattr(self.retriever, "source_text", None)
+        return getter(doc) if getter else None
+
+    @staticmethod
+    def _abstain(answer: Answer) -> None:
+        """Say the documents do not hold the answer; the hits stay as "may be related"."""
+        answer.text = NOT_FOUND
+        answer.abstained = True
+        answer.citations = []
+
+    def _generate(self, answer: Answer, question: str, hits: Sequence[Hit],
+                  extractive: ExtractiveResult) -> Iterator[str]:
+        pieces: list[str] = []
+        try:
+            for piece in self.generator.stream(answer_messages(question, hits)):
+                pieces.append(piece)
+                yield piece
+        except GeneratorError as exc:
+            answer.notices.append(f"生成模型出错，改用摘录式回答：{exc} (generator failed; showing the extractive answer)")
+            answer.generator = "extractive"
+            answer.text, answer.citations = extractive.text, extractive.citations
+            yield ("\n\n" if pieces else "") + answer.text
+            return
+        reply = "".join(pieces).strip()
+        if is_refusal(reply):
+            self._abstain(answer)
+            return
+        checked = check_answer(reply, hits, self.support_threshold, self._source_text)
+        answer.text, answer.citations, answer.unsupported = checked.text, checked.citations, checked.unsupported
+        if checked.unsupported:
+            answer.notices.append(
+                f"回答中有 {len(checked.unsupported)} 句话在资料中找不到依据，已标出，请谨慎参考。"
+                " (some sentences are not supported by the sources)")
+        if not checked.citations:
+            # Nothing the model said is backed by a shown passage: show the quotes instead.
+            answer.notices.append("生成的回答没有可核实的出处，改用摘录式回答。 (no verifiable citation; extractive answer shown)")
+            answer.generator = "extractive"
+            answer.unsupported = checked.unsupported
+            answer.text, answer.citations = extractive.text, extractive.citations
