@@ -1,0 +1,111 @@
+"""Dense vector index: FAISS inner product over L2-normalised vectors (= cosine).
+
+Kinds:
+
+* ``flat``: exact search (``IndexFlatIP``). The default: at this project's scale
+  (thousands of chunks) a brute-force scan takes well under a millisecond.
+* ``hnsw``: graph search (``IndexHNSWFlat``, inner-product metric); approximate,
+  for large corpora. ``ef_search`` trades recall for speed at query time.
+* ``ivf``: inverted lists (``IndexIVFFlat`` with a flat quantizer); approximate,
+  trained on the vectors, for very large corpora. ``nprobe`` lists are visited.
+* ``auto``: ``flat`` below ``AUTO_HNSW_MIN`` vectors, ``hnsw`` from there.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+KINDS = ("flat", "hnsw", "ivf", "auto")
+
+#: ``kind="auto"`` switches from exact search to HNSW at this many vectors.
+#: Below it an exact scan of 384-dim vectors is fast enough (about 5 ms per
+#: query at 50k vectors on one core) and loses no recall.
+AUTO_HNSW_MIN = 50_000
+
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 64
+IVF_NPROBE = 16
+
+
+def resolve_kind(kind: str, n: int) -> str:
+    """The concrete index kind for ``kind`` (maybe ``auto``) and ``n`` vectors."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown dense index kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind == "auto":
+        return "hnsw" if n >= AUTO_HNSW_MIN else "flat"
+    return kind
+
+
+def _ivf_nlist(n: int) -> int:
+    # About 4*sqrt(n) lists, but at least 39 training points per list (FAISS's minimum).
+    return max(1, min(int(4 * math.sqrt(n)), n // 39))
+
+
+class DenseIndex:
+    """A FAISS index over the chunk vectors; positions are chunk positions."""
+
+    def __init__(self, index, kind: str):
+        self.index = index
+        self.kind = kind
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, kind: str = "flat", ef_search: int = HNSW_EF_SEARCH,
+              nprobe: int = IVF_NPROBE) -> "DenseIndex":
+        """Index ``vectors`` (n x dim, float32, L2-normalised)."""
+        import faiss
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n, dim = vectors.shape
+        kind = resolve_kind(kind, n)
+        if kind == "flat":
+            index = faiss.IndexFlatIP(dim)
+        elif kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index.hnsw.efSearch = ef_search
+        else:  # ivf
+            quantizer = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim, _ivf_nlist(n), faiss.METRIC_INNER_PRODUCT)
+            if n:
+                index.train(vectors)
+            index.nprobe = nprobe
+        if n:
+            index.add(vectors)
+        return cls(index, kind)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    def search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top ``k`` (position, inner product), best first."""
+        k = min(k, self.ntotal)
+        if k <= 0:
+            return []
+        q = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)
+        scores, ids = self.index.search(q, k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def save(self, path: str | Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(path))
+
+    @classmethod
+    def load(cls, path: str | Path, kind: str, ef_search: int = HNSW_EF_SEARCH,
+             nprobe: int = IVF_NPROBE) -> "DenseIndex":
+        import faiss
+
+        index = faiss.read_index(str(path))
+        if kind == "hnsw":
+            index.hnsw.efSearch = ef_search
+        elif kind == "ivf":
+            index.nprobe = nprobe
+        return cls(index, kind)

@@ -1,0 +1,139 @@
+"""A persistent cache of passage embeddings keyed by model and content hash.
+
+Modelled on simonw/llm's ``Collection``: each embedded text is identified by a
+hash of its content, so embedding the same text again with the same model is a
+lookup instead of a forward pass, and identical texts inside one batch are
+embedded once.
+
+Where it lives: one SQLite file in ``config.CACHE_DIR`` (``embeddings.sqlite3``),
+shared by every index directory. An index is always rebuilt in a fresh temporary
+directory (atomic writes), and the same documents are often indexed into several
+directories (tests, ``--index`` variants), so a cache inside one index directory
+would be thrown away or duplicated; the shared file survives all of that. SQLite
+gives safe concurrent access from several processes for free.
+"""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+CACHE_FILENAME = "embeddings.sqlite3"
+
+
+def content_hash(text: str) -> str:
+    """The cache key of a text: hex SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def default_cache_path() -> Path:
+    from rag import config
+
+    return Path(config.CACHE_DIR) / CACHE_FILENAME
+
+
+@dataclass
+class EmbedResult:
+    """Vectors for the requested texts (in order) and where they came from."""
+
+    vectors: np.ndarray
+    embedded: int  # texts sent to the model (after de-duplication)
+    cached: int    # texts answered by the cache
+
+
+class EmbeddingCache:
+    """SQLite table ``(model, hash) -> float32 vector``."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        with self._db:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings ("
+                " model TEXT NOT NULL, hash TEXT NOT NULL, dim INTEGER NOT NULL,"
+                " vector BLOB NOT NULL, PRIMARY KEY (model, hash))"
+            )
+
+    def get_many(self, model: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        """Cached vectors of ``dim`` floats for those of ``hashes`` that are present."""
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        with self._lock:
+            for start in range(0, len(unique), 500):  # SQLite's parameter limit
+                part = unique[start : start + 500]
+                marks = ",".join("?" * len(part))
+                rows = self._db.execute(
+                    f"SELECT hash, vector FROM embeddings WHERE model=? AND dim=? AND hash IN ({marks})",
+                    [model, dim, *part],
+                ).fetchall()
+                for key, blob in rows:
+                    vector = np.frombuffer(blob, dtype=np.float32)
+                    if vector.size == dim:  # a damaged row is ignored and re-embedded
+                        found[key] = vector
+        return found
+
+    def put_many(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Store ``vectors[i]`` under ``hashes[i]``."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        rows = [(model, h, int(v.size), v.tobytes()) for h, v in zip(hashes, vectors)]
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO embeddings (model, hash, dim, vector) VALUES (?, ?, ?, ?)", rows
+            )
+
+    def count(self, model: str | None = None) -> int:
+        """Number of cached vectors (for one model, or all)."""
+        with self._lock:
+            if model is None:
+                return self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM embeddings WHERE model=?", (model,)).fetchone()[0]
+
+    def embed_passages(self, embedder, texts: Sequence[str], show_progress: bool = False) -> EmbedResult:
+        """Vectors for ``texts``: from the cache, else from ``embedder`` (then cached)."""
+        return embed_passages(embedder, texts, cache=self, show_progress=show_progress)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "EmbeddingCache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None = None,
+                   show_progress: bool = False) -> EmbedResult:
+    """Embed ``texts`` as passages, embedding only what ``cache`` does not hold.
+
+    Identical texts are embedded once. Without a cache every distinct text is embedded.
+    """
+    dim = int(embedder.dim)
+    hashes = [content_hash(t) for t in texts]
+    known = cache.get_many(embedder.name, hashes, dim) if cache is not None else {}
+    missing: dict[str, str] = {}
+    for key, text in zip(hashes, texts):
+        if key not in known and key not in missing:
+            missing[key] = text
+    if missing:
+        fresh = np.asarray(embedder.encode_passages(list(missing.values()), show_progress=show_progress),
+                           dtype=np.float32)
+        if fresh.shape != (len(missing), dim):
+            raise ValueError(f"embedder {embedder.name} returned shape {fresh.shape}, "
+                             f"expected {(len(missing), dim)}")
+        if cache is not None:
+            cache.put_many(embedder.name, list(missing), fresh)
+        known.update(zip(missing, fresh))
+    vectors = np.stack([known[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
+    cached = sum(1 for h in dict.fromkeys(hashes) if h not in missing)
+    return EmbedResult(vectors=np.ascontiguousarray(vectors, dtype=np.float32),
+                       embedded=len(missing), cached=cached)

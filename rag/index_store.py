@@ -1,0 +1,336 @@
+"""The index directory: what is in it, how it is written atomically and checked on load.
+
+Layout (``FORMAT_VERSION`` 1)::
+
+    manifest.json        format version, model name/dim, settings, per-source and per-file sha256, counts
+    chunks.jsonl         one Chunk per line, in index order (position i = vector i = BM25 doc i)
+    vectors.npy          float32 (n_chunks, dim): lets ``add`` extend the index without re-embedding
+    dense.faiss          the FAISS index (faiss.write_index)
+    bm25/                the bm25s index files
+    sources/<sha>.txt    the decoded text of each source document (citations locate quotes in it)
+
+Writes go to a temporary sibling directory which replaces the target only once
+it is complete, so a crash mid-build leaves the previous index as it was. Loading
+verifies every file's checksum and the counts before anything is served.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from rag.errors import CorruptIndexError, IndexError_, IndexMismatchError, RagError
+from rag.types import Chunk
+
+FORMAT_NAME = "rag-zh-index"
+FORMAT_VERSION = 1
+
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+VECTORS = "vectors.npy"
+DENSE = "dense.faiss"
+BM25_DIR = "bm25"
+SOURCES_DIR = "sources"
+
+
+class IndexNotFoundError(IndexError_):
+    """There is no index at the given directory."""
+
+
+@dataclass
+class SourceRecord:
+    """One indexed source document."""
+
+    doc: str          # the name chunks refer to (Chunk.doc)
+    path: str         # where it was read from
+    sha256: str       # of the source file's bytes: tells whether the file changed
+    text: str = field(repr=False, default="")  # decoded text; offsets of chunks point into it
+    chars: int = 0
+
+    def meta(self) -> dict[str, Any]:
+        return {"doc": self.doc, "path": self.path, "sha256": self.sha256,
+                "chars": self.chars or len(self.text), "file": self.text_file}
+
+    @property
+    def text_file(self) -> str:
+        return f"{SOURCES_DIR}/{self.sha256}.txt"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+# --------------------------------------------------------------------------- writing
+
+def write_index(
+    index_dir: str | Path,
+    *,
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    dense,
+    keyword,
+    sources: list[SourceRecord],
+    manifest_extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Write a complete index to ``index_dir`` atomically; return its manifest.
+
+    ``manifest_extra`` carries the model and settings sections (see ``Retriever``).
+    The previous index at ``index_dir``, if any, stays untouched until the new one
+    is fully written and flushed, and is then replaced by two renames.
+    """
+    target = Path(index_dir)
+    _check_replaceable(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp_dirs(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
+    try:
+        manifest = _write_components(tmp, chunks=chunks, vectors=vectors, dense=dense,
+                                     keyword=keyword, sources=sources, manifest_extra=manifest_extra)
+        _fsync_tree(tmp)
+        _swap_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_components(root: Path, *, chunks, vectors, dense, keyword, sources, manifest_extra) -> dict:
+    with open(root / CHUNKS, "w", encoding="utf-8") as fh:
+        for chunk in chunks:
+            fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+    np.save(root / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
+    dense.save(root / DENSE)
+    (root / BM25_DIR).mkdir()
+    keyword.save(root / BM25_DIR)
+    (root / SOURCES_DIR).mkdir()
+    for source in sources:
+        path = root / source.text_file
+        if not path.exists():
+            path.write_text(source.text, encoding="utf-8")
+    files = {
+        p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        **manifest_extra,
+        "documents": [s.meta() for s in sources],
+        "counts": {"documents": len(sources), "chunks": len(chunks)},
+        "files": files,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    tmp_manifest = root / (MANIFEST + ".part")
+    tmp_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp_manifest, root / MANIFEST)
+    return manifest
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace a directory that is neither missing, empty nor an index."""
+    if target.exists() and not target.is_dir():
+        raise RagError(f"{target} exists and is not a directory; choose another --index")
+    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).exists():
+        raise RagError(f"{target} exists, is not empty and holds no rag index ({MANIFEST} missing); "
+                       "refusing to overwrite it: choose another --index")
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(tmp, target)
+        return
+    backup = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    os.rename(target, backup)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(backup, target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+_TEMP_RE = re.compile(r"\.(?P<name>.+)\.building-(?P<pid>\d+)-")
+
+
+def _remove_stale_temp_dirs(target: Path) -> None:
+    """Delete half-written build directories left by crashed processes."""
+    if not target.parent.is_dir():
+        return
+    for entry in target.parent.glob(f".{target.name}.building-*"):
+        match = _TEMP_RE.match(entry.name)
+        if not match or match["name"] != target.name:
+            continue
+        pid = int(match["pid"])
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _restore_backup(target: Path) -> bool:
+    """If a crash hit between the two renames of a swap, put the previous index back."""
+    backups = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if target.exists() or not backups:
+        return False
+    os.rename(backups[-1], target)
+    return True
+
+
+# --------------------------------------------------------------------------- reading
+
+@dataclass
+class StoredIndex:
+    """The verified contents of an index directory."""
+
+    root: Path
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    dense: Any
+    keyword: Any
+    sources: dict[str, SourceRecord]
+
+
+def read_manifest(index_dir: str | Path) -> dict[str, Any]:
+    """The manifest of the index at ``index_dir`` (format version checked)."""
+    root = Path(index_dir)
+    if not (root / MANIFEST).exists():
+        _restore_backup(root)
+    if not root.exists():
+        raise IndexNotFoundError(f"no index at {root}: run `rag index PATH --index {root}` first")
+    path = root / MANIFEST
+    if not path.exists():
+        raise IndexNotFoundError(f"{root} holds no index ({MANIFEST} missing): "
+                                 f"run `rag index PATH --index {root}` first")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptIndexError(f"{path} is unreadable ({exc}); rebuild the index with `rag index`") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise CorruptIndexError(f"{path} is not a rag index manifest; rebuild the index with `rag index`")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index at {root} has format version {version}, but this program reads format version "
+            f"{FORMAT_VERSION}; rebuild it with `rag index PATH --index {root}`"
+        )
+    return manifest
+
+
+def check_model(manifest: dict[str, Any], model: str | None = None, dim: int | None = None,
+                where: str = "the index") -> None:
+    """Raise ``IndexMismatchError`` if ``model``/``dim`` differ from what the index was built with."""
+    built = manifest.get("model", {})
+    if model is not None and model != built.get("name"):
+        raise IndexMismatchError(
+            f"{where} was built with embedding model {built.get('name')!r} "
+            f"but the model in use is {model!r}; rebuild it with `rag index PATH --model {model}` "
+            f"or use model {built.get('name')!r}"
+        )
+    if dim is not None and int(dim) != int(built.get("dim", -1)):
+        raise IndexMismatchError(
+            f"{where} holds vectors of dimension {built.get('dim')} (model {built.get('name')!r}) "
+            f"but the model in use makes vectors of dimension {dim}; rebuild the index with `rag index`"
+        )
+
+
+def verify_files(root: Path, manifest: dict[str, Any]) -> None:
+    """Check that every file listed in the manifest exists with its size and sha256."""
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise CorruptIndexError(f"{root / MANIFEST} lists no files; rebuild the index with `rag index`")
+    for rel, meta in files.items():
+        path = root / rel
+        if not path.is_file():
+            raise CorruptIndexError(f"index file {path} is missing; rebuild the index with `rag index`")
+        size = path.stat().st_size
+        if size != meta.get("bytes"):
+            raise CorruptIndexError(
+                f"index file {path} has {size} bytes, the manifest says {meta.get('bytes')} "
+                "(truncated or overwritten); rebuild the index with `rag index`")
+        if sha256_file(path) != meta.get("sha256"):
+            raise CorruptIndexError(
+                f"index file {path} does not match its checksum (corrupted); rebuild the index with `rag index`")
+
+
+def load_index(index_dir: str | Path, dense_loader: Callable, keyword_loader: Callable) -> StoredIndex:
+    """Read and verify the whole index (checksums first, then counts and shapes).
+
+    ``dense_loader(path, manifest)`` and ``keyword_loader(dir, manifest, n_chunks)``
+    build the in-memory indexes, keeping this module free of FAISS/bm25s details.
+    """
+    root = Path(index_dir)
+    manifest = read_manifest(root)
+    verify_files(root, manifest)
+    try:
+        chunks = [Chunk.from_dict(json.loads(line))
+                  for line in (root / CHUNKS).read_text(encoding="utf-8").splitlines() if line.strip()]
+        vectors = np.load(root / VECTORS, allow_pickle=False)
+        dense = dense_loader(root / DENSE, manifest)
+        keyword = keyword_loader(root / BM25_DIR, manifest, len(chunks))
+    except (CorruptIndexError, IndexMismatchError):
+        raise
+    except Exception as exc:  # a file that passed its checksum but cannot be parsed
+        raise CorruptIndexError(f"index at {root} cannot be read ({type(exc).__name__}: {exc}); "
+                                "rebuild it with `rag index`") from exc
+    n = len(chunks)
+    dim = int(manifest.get("model", {}).get("dim", -1))
+    problems = []
+    if manifest.get("counts", {}).get("chunks") != n:
+        problems.append(f"{n} chunks but the manifest counts {manifest.get('counts', {}).get('chunks')}")
+    if vectors.shape != (n, dim):
+        problems.append(f"vectors have shape {vectors.shape}, expected {(n, dim)}")
+    if dense.ntotal != n:
+        problems.append(f"dense index holds {dense.ntotal} vectors for {n} chunks")
+    if dense.dim != dim:
+        problems.append(f"dense index has dimension {dense.dim}, manifest says {dim}")
+    if keyword.indexed_docs != max(n, 1):
+        problems.append(f"BM25 index holds {keyword.indexed_docs} documents for {n} chunks")
+    if problems:
+        raise CorruptIndexError(f"index at {root} is inconsistent: {'; '.join(problems)}; "
+                                "rebuild it with `rag index`")
+    sources = {
+        meta["doc"]: SourceRecord(doc=meta["doc"], path=meta.get("path", ""), sha256=meta["sha256"],
+                                  chars=int(meta.get("chars", 0)))
+        for meta in manifest.get("documents", [])
+    }
+    return StoredIndex(root=root, manifest=manifest, chunks=chunks, vectors=vectors,
+                       dense=dense, keyword=keyword, sources=sources)
+
+
+def read_source_text(root: Path, record: SourceRecord) -> str:
+    """The stored decoded text of one source document."""
+    path = root / record.text_file
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CorruptIndexError(f"source text {path} of {record.doc} is missing; rebuild the index") from exc

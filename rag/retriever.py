@@ -1,0 +1,500 @@
+"""The Retriever: build, load, extend and search an index of Chinese documents.
+
+    from rag import Retriever
+    retriever = Retriever.build(["seeds/"], ".rag/index")     # or Retriever.load(".rag/index")
+    for hit in retriever.search("12351热线什么时候全面建成？", k=5):
+        print(hit.score, hit.doc, " > ".join(hit.heading_path), hit.text[:40])
+
+Modes: ``dense`` (embedding cosine via FAISS), ``bm25`` (keywords) and
+``hybrid`` (both, fused; the default). The embedding model is loaded only when
+a build or a dense/hybrid search needs it, so BM25-only use never imports torch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from rag import config
+from rag.dense_index import HNSW_EF_SEARCH, IVF_NPROBE, DenseIndex, resolve_kind
+from rag.embedding_cache import EmbeddingCache, content_hash, embed_passages
+from rag.errors import DocumentError, EmptyQueryError, RagError
+from rag.fusion import METHODS as FUSION_METHODS
+from rag.fusion import fuse
+from rag.index_store import (
+    SourceRecord,
+    StoredIndex,
+    check_model,
+    load_index,
+    read_manifest,
+    read_source_text,
+    write_index,
+)
+from rag.keyword_index import KeywordIndex, top_k
+from rag.text import normalize
+from rag.types import Chunk, Hit
+
+MODES = ("dense", "bm25", "hybrid")
+
+#: Fusion used by ``hybrid`` unless the index or the caller says otherwise
+#: (chosen on eval/qa.jsonl: see the README's retrieval section).
+DEFAULT_FUSION = "minmax"
+#: Weights of (dense, bm25) in the fusion.
+DEFAULT_FUSION_WEIGHTS = (1.0, 1.0)
+#: Each retriever contributes at least this many candidates to the fusion.
+CANDIDATES = 50
+#: Separator between the heading path levels in the embedded text.
+HEADING_SEPARATOR = " > "
+
+_UNSET: Any = object()
+
+
+class InvalidArgumentError(RagError, ValueError):
+    """A search or build argument is out of range (k, mode, dense kind, ...)."""
+
+
+def passage_text(chunk: Chunk) -> str:
+    """The text embedded and keyword-indexed for a chunk: heading path header, then body.
+
+    Many section bodies never repeat their subject ("会议指出……"), so the heading
+    path carries it into both indexes.
+    """
+    header = HEADING_SEPARATOR.join(h for h in chunk.heading_path if h)
+    return f"{header}\n{chunk.text}" if header else chunk.text
+
+
+@dataclass
+class BuildSummary:
+    """What a build or an ``add`` did."""
+
+    index_dir: str
+    documents: int
+    chunks: int
+    embedded: int
+    cached: int
+    seconds: float
+    dense_kind: str
+    problems: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)      # documents new to the index
+    replaced: list[str] = field(default_factory=list)   # documents whose file changed
+    unchanged: list[str] = field(default_factory=list)  # documents skipped: same content
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- ingestion adapter
+
+def _chunk_settings(chunk_settings=None, max_chars: int | None = None):
+    from rag.chunking import ChunkSettings
+
+    if chunk_settings is None:
+        settings = ChunkSettings()
+    elif isinstance(chunk_settings, dict):
+        settings = ChunkSettings(**chunk_settings)
+    else:
+        settings = chunk_settings
+    if max_chars is not None:
+        if int(max_chars) < 1:
+            raise InvalidArgumentError(f"max_chars must be a positive number of characters, not {max_chars}")
+        settings = dataclasses.replace(settings, max_chars=int(max_chars))
+    return settings
+
+
+def _ingest(paths: Iterable[str | Path], settings):
+    from rag.ingest import ingest
+
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    if not paths:
+        raise DocumentError("no documents given: pass one or more files or folders")
+    result = ingest(paths, settings)
+    problems = [str(p) for p in (result.problems or [])]
+    return result, problems
+
+
+def _source_record(document) -> SourceRecord:
+    doc = getattr(document, "name", None) or getattr(document, "doc", None)
+    text = document.text
+    path = str(getattr(document, "path", "") or "")
+    sha = getattr(document, "sha256", None)
+    if not sha:
+        sha = content_hash(text)
+    return SourceRecord(doc=str(doc), path=path, sha256=str(sha), text=text, chars=len(text))
+
+
+def _check_unique_ids(chunks: Sequence[Chunk]) -> None:
+    seen: set[str] = set()
+    for chunk in chunks:
+        if chunk.id in seen:
+            raise DocumentError(f"two chunks share the id {chunk.id!r}: two documents are named "
+                                f"{chunk.doc!r}; rename one of them")
+        seen.add(chunk.id)
+
+
+def _open_cache(cache) -> EmbeddingCache | None:
+    if cache is _UNSET:
+        return EmbeddingCache()
+    if cache is None or cache is False:
+        return None
+    if isinstance(cache, EmbeddingCache):
+        return cache
+    return EmbeddingCache(cache)
+
+
+# --------------------------------------------------------------------------- the retriever
+
+class Retriever:
+    """Hybrid (dense + BM25) retrieval over an index directory. See the module docstring."""
+
+    def __init__(self, stored: StoredIndex, embedder=None, fusion: str | None = None,
+                 fusion_weights: Sequence[float] | None = None):
+        self.index_dir = Path(stored.root)
+        self._apply(stored)
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        retrieval = self.manifest.get("retrieval", {})
+        self.fusion = fusion or retrieval.get("fusion", DEFAULT_FUSION)
+        if self.fusion not in FUSION_METHODS:
+            raise InvalidArgumentError(f"unknown fusion {self.fusion!r}; choose one of {', '.join(FUSION_METHODS)}")
+        self.fusion_weights = tuple(fusion_weights or retrieval.get("fusion_weights", DEFAULT_FUSION_WEIGHTS))
+        self.last_notices: list[str] = []
+        self.build_summary: BuildSummary | None = None
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        if embedder is not None:
+            check_model(self.manifest, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
+
+    def _apply(self, stored: StoredIndex) -> None:
+        self.manifest = stored.manifest
+        self._chunks = stored.chunks
+        self._vectors = np.ascontiguousarray(stored.vectors, dtype=np.float32)
+        self._dense = stored.dense
+        self._keyword = stored.keyword
+        self._sources = stored.sources
+        self._source_cache: dict[str, str] = {}
+        self._positions = {c.id: i for i, c in enumerate(self._chunks)}
+        # Same passage text (e.g. a notice printed on two pages) is returned once.
+        self._dup_keys = [hash(normalize(c.text)) for c in self._chunks]
+
+    # ---------------------------------------------------------------- building and loading
+
+    @classmethod
+    def build(cls, paths: Iterable[str | Path] | str | Path, index_dir: str | Path | None = None, *,
+              model: str | None = None, embedder=None, chunk_settings=None, max_chars: int | None = None,
+              dense: str = "flat", ef_search: int = HNSW_EF_SEARCH, nprobe: int = IVF_NPROBE,
+              bigrams: bool = False, fusion: str = DEFAULT_FUSION,
+              fusion_weights: Sequence[float] = DEFAULT_FUSION_WEIGHTS,
+              cache=_UNSET, show_progress: bool = True) -> "Retriever":
+        """Read ``paths`` (files or folders), chunk, embed and index them into ``index_dir``.
+
+        Settings: ``model`` (embedding model name or path; default config.DEFAULT_MODEL)
+        or a ready ``embedder``; ``chunk_settings`` (rag.chunking.ChunkSettings or dict)
+        and/or ``max_chars``; ``dense`` index kind (flat, hnsw, ivf, auto) with
+        ``ef_search``/``nprobe``; ``bigrams`` (CJK bigrams in BM25); ``fusion`` and
+        ``fusion_weights`` for hybrid search; ``cache`` (an EmbeddingCache, a path to
+        one, or None for no cache; default: the shared cache in config.CACHE_DIR);
+        ``show_progress`` (tqdm bar while embedding).
+        The index is written atomically: a failure leaves any previous index intact.
+        """
+        started = time.perf_counter()
+        index_dir = config.index_dir(index_dir)
+        resolve_kind(_check_choice("dense", dense, ("flat", "hnsw", "ivf", "auto")), 0)
+        _check_choice("fusion", fusion, FUSION_METHODS)
+        settings = _chunk_settings(chunk_settings, max_chars)
+        result, problems = _ingest(paths, settings)
+        chunks = list(result.chunks)
+        if not chunks:
+            detail = f": {'; '.join(problems)}" if problems else ""
+            raise DocumentError(f"no text to index in {', '.join(map(str, _as_list(paths)))}{detail}")
+        _check_unique_ids(chunks)
+        sources = [_source_record(d) for d in result.documents]
+        embedder = embedder or _load_embedder(model)
+        cache_db = _open_cache(cache)
+        texts = [passage_text(c) for c in chunks]
+        embedded = embed_passages(embedder, texts, cache=cache_db, show_progress=show_progress)
+        stored = _write(index_dir, chunks, embedded.vectors, sources, embedder, settings, dense,
+                        ef_search, nprobe, bigrams, fusion, fusion_weights)
+        retriever = cls(stored, embedder=embedder)
+        retriever.build_summary = BuildSummary(
+            index_dir=str(index_dir), documents=len(sources), chunks=len(chunks),
+            embedded=embedded.embedded, cached=embedded.cached,
+            seconds=round(time.perf_counter() - started, 3), dense_kind=stored.dense.kind,
+            problems=problems, added=[s.doc for s in sources])
+        return retriever
+
+    @classmethod
+    def load(cls, index_dir: str | Path | None = None, *, model: str | None = None,
+             embedder=None, fusion: str | None = None) -> "Retriever":
+        """Open the index at ``index_dir`` after verifying checksums, counts and format.
+
+        With ``model`` (or an ``embedder``) the index must have been built with that
+        model, else ``IndexMismatchError`` names both. The model itself loads lazily.
+        """
+        index_dir = config.index_dir(index_dir)
+        if model is not None:
+            check_model(read_manifest(index_dir), model, where=f"index at {index_dir}")
+        stored = load_index(index_dir, _load_dense, _load_keyword)
+        return cls(stored, embedder=embedder, fusion=fusion)
+
+    @classmethod
+    def load_or_build(cls, index_dir: str | Path | None, docs_paths: Iterable[str | Path],
+                      **settings) -> "Retriever":
+        """Load the index at ``index_dir``; build it from ``docs_paths`` when there is none."""
+        from rag.index_store import IndexNotFoundError
+
+        try:
+            return cls.load(index_dir, model=settings.get("model"), embedder=settings.get("embedder"))
+        except IndexNotFoundError:
+            return cls.build(docs_paths, index_dir, **settings)
+
+    # ---------------------------------------------------------------- incremental adds
+
+    def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = False,
+            cache=_UNSET) -> BuildSummary:
+        """Add (or replace, by document name) documents, embedding only new chunks.
+
+        A document whose content is unchanged is skipped. The new index is written
+        atomically; if any file cannot be read, nothing changes and ``DocumentError``
+        says which file and why.
+        """
+        started = time.perf_counter()
+        settings = _chunk_settings(self.manifest.get("chunking") or None)
+        result, problems = _ingest(paths, settings)
+        if problems and not result.chunks:
+            raise DocumentError(f"nothing added: {'; '.join(problems)}")
+        new_sources = [_source_record(d) for d in result.documents]
+        added, replaced, unchanged = [], [], []
+        for source in new_sources:
+            old = self._sources.get(source.doc)
+            if old is None:
+                added.append(source.doc)
+            elif old.sha256 == source.sha256:
+                unchanged.append(source.doc)
+            else:
+                replaced.append(source.doc)
+        changed = set(added) | set(replaced)
+        keep = [i for i, c in enumerate(self._chunks) if c.doc not in set(replaced)]
+        new_chunks = [c for c in result.chunks if c.doc in changed]
+        chunks = [self._chunks[i] for i in keep] + new_chunks
+        _check_unique_ids(chunks)
+        embedder = self.embedder
+        embedded = embed_passages(embedder, [passage_text(c) for c in new_chunks],
+                                  cache=_open_cache(cache), show_progress=show_progress)
+        vectors = np.concatenate([self._vectors[keep], embedded.vectors]) if new_chunks else self._vectors[keep]
+        sources = [s for d, s in self._sources.items() if d not in changed]
+        for source in sources:
+            source.text = self.source_text(source.doc)
+        sources += [s for s in new_sources if s.doc in changed]
+        summary = BuildSummary(
+            index_dir=str(self.index_dir), documents=len(sources), chunks=len(chunks),
+            embedded=embedded.embedded, cached=embedded.cached, seconds=0.0,
+            dense_kind=self._dense.kind, problems=problems, added=added, replaced=replaced,
+            unchanged=unchanged)
+        if changed:
+            m = self.manifest
+            stored = _write(self.index_dir, chunks, vectors, sources, embedder, settings,
+                            m["dense"]["requested"], m["dense"].get("ef_search", HNSW_EF_SEARCH),
+                            m["dense"].get("nprobe", IVF_NPROBE), m["bm25"].get("bigrams", False),
+                            self.fusion, self.fusion_weights)
+            self._apply(stored)
+            self._query_cache.clear()
+            summary.dense_kind = stored.dense.kind
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+
+    # ---------------------------------------------------------------- searching
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+        """The ``k`` best chunks for ``query``, best first (``mode``: dense, bm25, hybrid).
+
+        Raises ``EmptyQueryError`` for an empty/whitespace query. A query over
+        ``config.MAX_QUERY_CHARS`` characters is truncated; the notice is in
+        ``self.last_notices`` (or use ``search_with_notices``). BM25 mode can return
+        fewer than ``k`` hits when few chunks share a word with the query.
+        """
+        hits, _ = self.search_with_notices(query, k=k, mode=mode)
+        return hits
+
+    def search_with_notices(self, query: str, k: int = 5, mode: str = "hybrid") -> tuple[list[Hit], list[str]]:
+        """Like ``search``, also returning human-readable notices (e.g. truncation)."""
+        query, notices = _check_query(query)
+        k = _check_k(k)
+        _check_choice("mode", mode, MODES)
+        self.last_notices = notices
+        if mode == "bm25":
+            ranked = self._bm25_ranked(query, max(k * 2, k + 10))
+        elif mode == "dense":
+            ranked = self._dense.search(self._query_vector(query), max(k * 2, k + 10))
+        else:
+            ranked = self._hybrid_ranked(query, max(CANDIDATES, 2 * k))
+        hits = [Hit.from_chunk(self._chunks[pos], score, mode) for pos, score in self._dedupe(ranked, k)]
+        return hits, notices
+
+    def _bm25_ranked(self, query: str, depth: int) -> list[tuple[int, float]]:
+        return self._keyword.search(query, depth)
+
+    def _hybrid_ranked(self, query: str, depth: int) -> list[tuple[int, float]]:
+        qvec = self._query_vector(query)
+        dense_top = self._dense.search(qvec, depth)
+        bm25_all = self._keyword.scores(query)
+        bm25_top = top_k(bm25_all, depth, positive_only=True)
+        if self.fusion == "rrf":
+            return fuse([dict(dense_top), dict(bm25_top)], "rrf", self.fusion_weights)
+        # Score fusion: exact scores of both retrievers for every candidate of either.
+        pool = np.array(sorted({p for p, _ in dense_top} | {p for p, _ in bm25_top}), dtype=np.int64)
+        dense_scores = self._vectors[pool] @ qvec
+        return fuse([dict(zip(pool.tolist(), dense_scores.tolist())),
+                     dict(zip(pool.tolist(), bm25_all[pool].tolist()))],
+                    self.fusion, self.fusion_weights)
+
+    def _dedupe(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+        out, seen = [], set()
+        for pos, score in ranked:
+            key = self._dup_keys[pos]
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append((pos, score))
+            if len(out) == k:
+                break
+        return out
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        cached = self._query_cache.get(query)
+        if cached is not None:
+            self._query_cache.move_to_end(query)
+            return cached
+        vector = np.asarray(self.embedder.encode_queries([query]), dtype=np.float32)[0]
+        self._query_cache[query] = vector
+        if len(self._query_cache) > 256:
+            self._query_cache.popitem(last=False)
+        return vector
+
+    # ---------------------------------------------------------------- access
+
+    @property
+    def embedder(self):
+        """The embedding model the index was built with (loaded on first use)."""
+        if self._embedder is None:
+            with self._embedder_lock:
+                if self._embedder is None:
+                    embedder = _load_embedder(self.manifest["model"]["name"])
+                    check_model(self.manifest, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
+                    self._embedder = embedder
+        return self._embedder
+
+    @property
+    def model_name(self) -> str:
+        return self.manifest["model"]["name"]
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """All chunks, in index order."""
+        return list(self._chunks)
+
+    @property
+    def documents(self) -> list[str]:
+        """Names of the indexed documents."""
+        return list(self._sources)
+
+    def get_chunk(self, chunk_id: str) -> Chunk:
+        """The chunk with this id (KeyError if there is none)."""
+        try:
+            return self._chunks[self._positions[chunk_id]]
+        except KeyError:
+            raise KeyError(f"no chunk {chunk_id!r} in the index at {self.index_dir}") from None
+
+    def source_text(self, doc: str) -> str:
+        """The original decoded text of document ``doc`` (chunk offsets point into it)."""
+        if doc not in self._source_cache:
+            record = self._sources.get(doc)
+            if record is None:
+                raise KeyError(f"no document {doc!r} in the index at {self.index_dir}")
+            self._source_cache[doc] = read_source_text(self.index_dir, record)
+        return self._source_cache[doc]
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def __repr__(self) -> str:
+        return (f"Retriever({str(self.index_dir)!r}, documents={len(self._sources)}, "
+                f"chunks={len(self)}, model={self.model_name!r})")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _as_list(paths) -> list:
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)
+
+
+def _load_embedder(model: str | None):
+    from embeddings import load_embedder
+
+    return load_embedder(model or config.DEFAULT_MODEL)
+
+
+def _load_dense(path: Path, manifest: dict) -> DenseIndex:
+    dense = manifest.get("dense", {})
+    return DenseIndex.load(path, dense.get("kind", "flat"), dense.get("ef_search", HNSW_EF_SEARCH),
+                           dense.get("nprobe", IVF_NPROBE))
+
+
+def _load_keyword(directory: Path, manifest: dict, n_chunks: int) -> KeywordIndex:
+    from rag.errors import IndexMismatchError
+    from rag.tokenize_zh import TOKENIZER_VERSION
+
+    bm25 = manifest.get("bm25", {})
+    if bm25.get("tokenizer") != TOKENIZER_VERSION:
+        raise IndexMismatchError(
+            f"index keyword tokens were made by tokenizer {bm25.get('tokenizer')!r}, this program uses "
+            f"{TOKENIZER_VERSION!r}; rebuild the index with `rag index`")
+    return KeywordIndex.load(directory, num_docs=n_chunks, bigrams=bool(bm25.get("bigrams", False)))
+
+
+def _write(index_dir, chunks, vectors, sources, embedder, settings, dense_kind, ef_search, nprobe,
+           bigrams, fusion, fusion_weights) -> StoredIndex:
+    dense = DenseIndex.build(vectors, dense_kind, ef_search=ef_search, nprobe=nprobe)
+    keyword = KeywordIndex.build([passage_text(c) for c in chunks], bigrams=bigrams)
+    manifest = write_index(
+        index_dir, chunks=chunks, vectors=vectors, dense=dense, keyword=keyword, sources=sources,
+        manifest_extra={
+            "model": {"name": embedder.name, "dim": int(embedder.dim)},
+            "chunking": dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings),
+            "passage_text": "heading path joined by ' > ', newline, chunk text",
+            "dense": {"kind": dense.kind, "requested": dense_kind, "ef_search": ef_search, "nprobe": nprobe},
+            "bm25": KeywordIndex.describe(bigrams),
+            "retrieval": {"fusion": fusion, "fusion_weights": list(fusion_weights)},
+        },
+    )
+    return StoredIndex(root=Path(index_dir), manifest=manifest, chunks=list(chunks), vectors=vectors,
+                       dense=dense, keyword=keyword,
+                       sources={s.doc: dataclasses.replace(s, text="") for s in sources})
+
+
+def _check_query(query: str) -> tuple[str, list[str]]:
+    if not isinstance(query, str) or not query.strip():
+        raise EmptyQueryError("the query is empty: type a question or some keywords")
+    query = query.strip()
+    notices: list[str] = []
+    if len(query) > config.MAX_QUERY_CHARS:
+        notices.append(f"the query has {len(query)} characters; only the first "
+                       f"{config.MAX_QUERY_CHARS} were used")
+        query = query[: config.MAX_QUERY_CHARS]
+    return query, notices
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidArgumentError(f"k must be a whole number of at least 1, not {k!r}")
+    return int(k)
+
+
+def _check_choice(what: str, value: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise InvalidArgumentError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+    return value
