@@ -1,0 +1,114 @@
+"""``rag serve``: the chat UI in the browser (builds the index first when missing)."""
+from __future__ import annotations
+
+import argparse
+import errno
+import socket
+from pathlib import Path
+
+from rag import config
+from rag.commands.common import add_index_argument
+from rag.errors import RagError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+
+
+class PortInUseError(RagError):
+    """The port the UI should listen on is taken by another program."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="start the chat UI (Gradio) on the indexed documents",
+        description=(
+            "Start the chat UI. When the index does not exist yet it is built from --docs "
+            "first (with a progress bar). Uploaded documents are kept in <index>-uploads/ "
+            "and indexed again whenever the index is rebuilt."
+        ),
+    )
+    add_index_argument(parser)
+    parser.add_argument("--docs", metavar="DIR", nargs="+", default=["seeds"],
+                        help="documents to index when the index is missing (default: seeds)")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address to listen on (default: {DEFAULT_HOST}, this machine only; "
+                             "0.0.0.0 exposes the UI to the network)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port to listen on (default: {DEFAULT_PORT})")
+    parser.add_argument("--generator", default="extractive",
+                        help="initial answer generator: extractive (default), local, openai")
+    parser.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "bm25"],
+                        help="initial retrieval mode (default: hybrid)")
+    parser.add_argument("-k", type=int, default=5, help="passages retrieved per question (default: 5)")
+    parser.add_argument("--base-url", default=None,
+                        help="OpenAI-compatible endpoint for --generator openai (or $OPENAI_BASE_URL)")
+    parser.add_argument("--model", default=None,
+                        help="model name at the OpenAI-compatible endpoint (or $OPENAI_MODEL)")
+    parser.set_defaults(func=run)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``PortInUseError`` when ``host:port`` cannot be bound.
+
+    SO_REUSEADDR matches what the web server does, so a port left in TIME_WAIT
+    by a previous run counts as free while a listening program does not.
+    """
+    if not 0 < port < 65536:
+        raise RagError(f"port {port} is out of range: choose a port between 1 and 65535")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(
+                    f"port {port} on {host} is already in use (another `rag serve` or program is "
+                    f"listening there); stop it or choose another port, e.g. --port {port + 1}"
+                ) from exc
+            if exc.errno == errno.EACCES:
+                raise PortInUseError(
+                    f"no permission to listen on port {port}; use a port above 1023, e.g. --port 7860"
+                ) from exc
+            raise RagError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def uploads_dir_for(index_dir: Path) -> Path:
+    """Where uploaded documents are kept: next to the index, not inside it
+    (the index directory is replaced atomically on every write)."""
+    return index_dir.with_name(index_dir.name + "-uploads")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import gradio  # noqa: F401
+    except ImportError as exc:
+        raise RagError("the chat UI needs gradio: pip install -e '.[ui]'") from exc
+    check_port_free(args.host, args.port)
+    index_dir = config.index_dir(args.index)
+    uploads = uploads_dir_for(index_dir)
+    docs = [Path(d) for d in args.docs]
+    missing = [str(d) for d in docs if not d.exists()]
+    if missing:
+        raise RagError(f"document folder not found: {', '.join(missing)}")
+    if uploads.is_dir() and any(uploads.iterdir()):
+        docs.append(uploads)
+
+    from rag import Retriever
+
+    retriever = Retriever.load_or_build(index_dir, docs)
+    summary = getattr(retriever, "build_summary", None)
+    if summary is not None:
+        print(f"built the index at {index_dir}: {summary.documents} documents, {summary.chunks} chunks")
+
+    from ui.app import build_app, launch, local_llm_available
+
+    if args.generator == "local" and not local_llm_available():
+        raise RagError("the local LLM is not installed: pip install -e '.[llm]' "
+                       "(or start with --generator extractive)")
+    app = build_app(retriever, generator=args.generator, mode=args.mode, k=args.k,
+                    base_url=args.base_url, model=args.model, uploads_dir=uploads)
+    print(f"chat UI: http://{args.host}:{args.port}  (Ctrl+C to stop)")
+    launch(app, host=args.host, port=args.port)
+    return 0

@@ -1,0 +1,423 @@
+"""The Gradio chat app: a thin front end over ``rag``'s public API.
+
+``build_app(retriever, **settings)`` returns the ``gr.Blocks``; ``launch(app, ...)``
+serves it with the project's theme, CSS and the small script that makes
+``[n]`` markers jump to their source cards. All retrieval and answering happens
+in ``rag`` (``Assistant.stream``, ``Retriever.add``); this module only wires
+events, gates concurrency and renders results with ``ui.render``.
+
+Endpoints (for ``gradio_client``):
+
+* ``/ask``   question in, the finished answer as a JSON dict out
+  (``rag.types.Answer.to_dict()``); streams partial text when submitted.
+* ``/chat``  the chat window's own event (chat history in, HTML out).
+* ``/add_documents``  upload files into the index.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from rag.errors import RagError  # noqa: E402
+from rag.types import Answer  # noqa: E402
+from ui import render  # noqa: E402
+from ui.concurrency import Gates  # noqa: E402
+
+ASSETS = Path(__file__).parent
+
+EXAMPLES = [
+    "2024年12351热线受理了多少职工来电？",
+    "全总本级的12351维权热线呼叫中心是几号正式启用的？",
+    "甘肃省工会第十二次代表大会以来做了哪些主要工作？",
+    "被称作“华夏第一炼钢工”的人是谁？",
+    "中国工会第十八次全国代表大会在哪里召开？",
+]
+
+MODES = [("混合 hybrid", "hybrid"), ("向量 dense", "dense"), ("关键词 BM25", "bm25")]
+UPLOAD_TYPES = (".txt", ".md")
+
+#: How many chat events Gradio runs at once. The per-generator gates in
+#: ``ui.concurrency`` do the real limiting; this only bounds worker use.
+CHAT_CONCURRENCY = 16
+#: Events without an explicit limit (clear, settings changes, ...).
+DEFAULT_CONCURRENCY = 4
+#: Requests allowed to wait in Gradio's queue before new ones are turned away.
+QUEUE_MAX_SIZE = 64
+
+
+def local_llm_available() -> bool:
+    """True when the optional local LLM is installed: its module and all model parts."""
+    try:
+        from rag.answering import local_model
+    except ImportError:
+        return False
+    try:
+        local_model.part_paths()
+    except Exception:  # missing parts or a broken optional install: not offered
+        return False
+    return True
+
+
+def generator_choices(local_available: bool) -> list[tuple[str, str]]:
+    """Generator options shown in the settings (label, value)."""
+    choices = [("抽取式 extractive（无需模型，最快）", "extractive")]
+    if local_available:
+        choices.append(("本地模型 local LLM", "local"))
+    choices.append(("OpenAI 兼容接口 endpoint", "openai"))
+    return choices
+
+
+class ChatBackend:
+    """Calls ``rag`` for the app: generators and Assistants per settings, gates.
+
+    Holds no retrieval or answering logic of its own. One generator object is
+    shared by all Assistants that use it (a local model is loaded once, not
+    once per retrieval mode or k).
+    """
+
+    def __init__(
+        self,
+        retriever: Any,
+        *,
+        assistant_factory: Callable[..., Any] | None = None,
+        generator_factory: Callable[..., Any] | None = None,
+        gates: Gates | None = None,
+        uploads_dir: Path | None = None,
+        assistant_settings: dict[str, Any] | None = None,
+    ) -> None:
+        self.retriever = retriever
+        if assistant_factory is None:
+            from rag import Assistant
+
+            assistant_factory = Assistant
+        if generator_factory is None:
+            from rag.answering.generators import make_generator
+
+            generator_factory = make_generator
+        self.assistant_factory = assistant_factory
+        self.generator_factory = generator_factory
+        self.gates = gates or Gates()
+        self.uploads_dir = uploads_dir
+        self.assistant_settings = dict(assistant_settings or {})
+        self._generators: dict[tuple, Any] = {}
+        self._assistants: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+        self._index_lock = threading.Lock()
+
+    def assistant(self, generator: str, mode: str, k: int,
+                  base_url: str | None = None, model: str | None = None) -> Any:
+        """The (cached) Assistant for these settings; may raise ``RagError``."""
+        extra: dict[str, Any] = {}
+        if generator == "openai":
+            if not base_url:
+                raise RagError("请在设置中填写 OpenAI 兼容接口的 Base URL (set the endpoint's base URL)")
+            extra = {"base_url": base_url, "model": model or None}
+        gen_key = (generator, tuple(sorted(extra.items())))
+        key = (gen_key, mode, int(k))
+        with self._lock:  # also serialises model loading
+            if gen_key not in self._generators:
+                self._generators[gen_key] = self.generator_factory(generator, **extra)
+            if key not in self._assistants:
+                self._assistants[key] = self.assistant_factory(
+                    self.retriever, generator=self._generators[gen_key], k=int(k), mode=mode,
+                    **self.assistant_settings,
+                )
+            return self._assistants[key]
+
+    def stream(self, question: str, history: list[dict], generator: str, mode: str, k: int,
+               base_url: str | None = None, model: str | None = None,
+               ) -> Iterator[str | int | Answer]:
+        """Yield ``int`` (requests ahead while waiting), then text pieces, then the Answer."""
+        gate = self.gates.for_generator(generator)
+        for ahead in gate.wait_turns():
+            yield ahead
+        try:
+            assistant = self.assistant(generator, mode, k, base_url, model)
+            yield from assistant.stream(question, history)
+        finally:
+            gate.leave()
+
+    def add_documents(self, paths: list[Path]) -> Any:
+        """Add uploaded files to the index and keep a copy in the uploads folder.
+
+        Returns what ``Retriever.add`` returns. When the retriever rejects the
+        files it raises and leaves its index untouched; nothing is copied then.
+        """
+        bad = [p.name for p in paths if p.suffix.lower() not in UPLOAD_TYPES]
+        if bad:
+            raise RagError(f"只能添加 .txt 或 .md 文件 (only .txt/.md files): {', '.join(bad)}")
+        with self._index_lock:  # one index writer at a time
+            result = self.retriever.add(paths, show_progress=True)
+            self._keep(paths)
+            return result
+
+    def _keep(self, paths: list[Path]) -> None:
+        """Copy uploads out of Gradio's temp dir. ``rag serve`` indexes this folder
+        too, so the documents come back even when the index is rebuilt."""
+        if self.uploads_dir is None:
+            return
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            tmp = self.uploads_dir / f".{path.name}.part"
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, self.uploads_dir / path.name)
+
+
+# ------------------------------------------------------------------ the app
+
+
+def _describe_added(summary: Any) -> tuple[str, str]:
+    """(kind, message) for the upload panel from ``Retriever.add``'s BuildSummary."""
+    parts = []
+    for label, names in (("新增", getattr(summary, "added", [])),
+                         ("已更新", getattr(summary, "replaced", [])),
+                         ("内容未变，跳过", getattr(summary, "unchanged", []))):
+        if names:
+            parts.append(f"{label}：{'、'.join(names)}")
+    message = "；".join(parts) or "没有可加入的内容"
+    embedded = getattr(summary, "embedded", None)
+    chunks = getattr(summary, "chunks", None)
+    if embedded is not None and chunks is not None:
+        message += f"（新向量 {embedded} 段，索引共 {chunks} 段）"
+    problems = getattr(summary, "problems", [])
+    if problems:
+        return "error", message + "。未能读取：" + "；".join(problems)
+    return "ok", "✓ " + message
+
+
+def _history_messages(turns: list[dict]) -> list[dict]:
+    """Earlier turns as plain chat messages for ``Assistant.stream``."""
+    messages: list[dict] = []
+    for turn in turns:
+        messages.append({"role": "user", "content": turn["question"]})
+        messages.append({"role": "assistant", "content": turn["answer"]})
+    return messages
+
+
+def build_app(
+    retriever: Any,
+    *,
+    generator: str = "extractive",
+    mode: str = "hybrid",
+    k: int = 5,
+    base_url: str | None = None,
+    model: str | None = None,
+    uploads_dir: str | os.PathLike | None = None,
+    assistant_factory: Callable[..., Any] | None = None,
+    local_available: bool | None = None,
+    gate_limits: dict[str, int] | None = None,
+    title: str = "中文文档问答",
+    **assistant_settings: Any,
+) -> gr.Blocks:
+    """The chat app over ``retriever``.
+
+    ``generator``/``mode``/``k`` are the initial settings (users can change
+    them in the settings accordion); ``base_url``/``model`` pre-fill the
+    OpenAI-compatible endpoint fields. Uploaded documents are copied into
+    ``uploads_dir`` so their sources survive restarts. ``assistant_factory``
+    defaults to ``rag.Assistant``; further keyword arguments go to it.
+    """
+    if local_available is None:
+        local_available = local_llm_available()
+    backend = ChatBackend(
+        retriever,
+        assistant_factory=assistant_factory,
+        gates=Gates(gate_limits),
+        uploads_dir=Path(uploads_dir) if uploads_dir else None,
+        assistant_settings=assistant_settings,
+    )
+    gen_choices = generator_choices(local_available)
+    if generator not in [v for _, v in gen_choices]:
+        gen_choices.append((generator, generator))
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL", "")
+    model = model or os.environ.get("OPENAI_MODEL", "")
+
+    def respond(message: str, history: list, turns: list, views: list, gen: str,
+                mode_: str, k_: int, url: str, model_: str):
+        question = (message or "").strip()
+        history = [{"role": m["role"], "content": _content_text(m)} for m in history or []]
+        if not question:
+            yield history, render.sources_panel(views), render.status_html("请输入问题 · type a question", "error"), turns, views, message
+            return
+        turn = len(turns) + 1
+        history = history + [{"role": "user", "content": render.esc(question)},
+                             {"role": "assistant", "content": render.streaming_html("")}]
+        yield (history, render.SEARCHING_SOURCES + render.sources_panel(views),
+               render.status_html("检索中… searching", "busy"), turns, views, "")
+        text = ""
+        answer: Answer | None = None
+        try:
+            for piece in backend.stream(question, _history_messages(turns), gen, mode_, int(k_),
+                                        url or None, model_ or None):
+                if isinstance(piece, Answer):
+                    answer = piece
+                elif isinstance(piece, int):
+                    wait = f"排队中：前面还有 {piece} 个请求 · queued, {piece} ahead"
+                    yield history, gr.skip(), render.status_html(wait, "busy"), turns, views, gr.skip()
+                else:
+                    text += piece
+                    history[-1]["content"] = render.streaming_html(text)
+                    yield history, gr.skip(), render.status_html("回答中… answering", "busy"), turns, views, gr.skip()
+        except RagError as exc:
+            history[-1]["content"] = render.error_html(str(exc))
+            yield history, render.sources_panel(views), render.status_html(str(exc), "error"), turns, views, gr.skip()
+            return
+        if answer is None:  # the contract says the stream ends with an Answer
+            history[-1]["content"] = render.error_html("没有得到回答 (no answer was produced)")
+            yield history, render.sources_panel(views), render.status_html("no answer", "error"), turns, views, gr.skip()
+            return
+        history[-1]["content"] = render.answer_html(answer, turn)
+        turns = turns + [{"question": question, "answer": answer.text}]
+        views = views + [render.sources_html(answer, turn)]
+        yield (history, render.sources_panel(views), render.status_html(render.status_text(answer)),
+               turns, views, gr.skip())
+
+    def ask(question: str, generator: str = generator, mode: str = mode, k: int = k) -> Iterator[dict]:
+        """Answer one question from the documents.
+
+        Yields {"text": partial answer, "done": false} while the answer streams,
+        then the finished answer as a dict (text, citations with doc, heading_path,
+        quote, start, end; abstained; hits; timings; notices) with "done": true.
+        """
+        text = ""
+        try:
+            for piece in backend.stream(question, [], generator, mode, int(k),
+                                        base_url or None, model or None):
+                if isinstance(piece, Answer):
+                    yield {**piece.to_dict(), "done": True}
+                    return
+                if isinstance(piece, str):
+                    text += piece
+                    yield {"text": text, "done": False}
+        except RagError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+
+    def add_documents(files: list | None, progress=gr.Progress(track_tqdm=True)):
+        if not files:
+            return render.status_html("请先选择 .txt 或 .md 文件 · choose files first", "error")
+        paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in files]
+        progress(0, desc="切分、向量化、写入索引… chunking, embedding, indexing")
+        try:
+            result = backend.add_documents(paths)
+        except (RagError, OSError) as exc:
+            return render.status_html(f"未添加，索引保持不变 (nothing added, index unchanged)：{exc}", "error")
+        kind, message = _describe_added(result)
+        return render.status_html(message, kind)
+
+    def clear():
+        return [], render.EMPTY_SOURCES, render.status_html("就绪 · ready"), [], [], ""
+
+    def toggle_endpoint(gen: str):
+        return gr.update(visible=gen == "openai")
+
+    with gr.Blocks(title=title, fill_width=True) as app:
+        turns_state = gr.State([])
+        views_state = gr.State([])
+        with gr.Row(elem_id="topbar"):
+            gr.HTML(
+                f'<div class="brand"><div class="logo">问</div><div><h1>{render.esc(title)}</h1>'
+                '<p>只根据你的文档回答，每句话都标出出处 · answers from your documents, with cited sources</p>'
+                "</div></div>"
+            )
+        with gr.Row(elem_id="main", equal_height=False):
+            with gr.Column(scale=3, min_width=420, elem_id="chat-col"):
+                chatbot = gr.Chatbot(
+                    elem_id="chat", height=560, show_label=False, layout="bubble",
+                    buttons=["copy"], feedback_options=None,
+                    placeholder=('<div class="chat-empty"><b>向文档提问</b><br>'
+                                 '回答里的 [n] 可悬停或点击查看出处<br>'
+                                 '<span class="hint">Ask about the documents; hover or click [n] to see its source.</span></div>'),
+                )
+                with gr.Row(elem_id="ask-row"):
+                    msg = gr.Textbox(
+                        show_label=False, placeholder="输入问题，回车发送 · type a question and press Enter",
+                        scale=8, lines=1, max_lines=4, autofocus=True, elem_id="question",
+                        max_length=4000,
+                    )
+                    send = gr.Button("发送 Ask", variant="primary", scale=1, min_width=96, elem_id="send")
+                gr.Examples(EXAMPLES, inputs=msg, label="示例问题 · examples", elem_id="examples")
+                status = gr.HTML(render.status_html("就绪 · ready"), elem_id="status")
+            with gr.Column(scale=2, min_width=340, elem_id="sources-col"):
+                gr.HTML('<div class="panel-title">来源 <span class="hint">Sources</span></div>')
+                sources = gr.HTML(render.EMPTY_SOURCES, elem_id="sources", padding=False)
+        with gr.Accordion("设置 Settings", open=False, elem_id="settings"):
+            with gr.Row():
+                gen_radio = gr.Radio(gen_choices, value=generator, label="回答方式 · generator",
+                                     elem_id="generator")
+                mode_radio = gr.Radio(MODES, value=mode, label="检索方式 · retrieval mode",
+                                      elem_id="mode")
+                k_slider = gr.Slider(1, 10, value=k, step=1, label="检索段落数 · k passages",
+                                     elem_id="k")
+            with gr.Row(visible=generator == "openai") as endpoint_row:
+                url_box = gr.Textbox(base_url, label="Base URL（OpenAI 兼容）",
+                                     placeholder="http://127.0.0.1:8000/v1")
+                model_box = gr.Textbox(model, label="模型 model", placeholder="qwen2.5-1.5b-instruct")
+        with gr.Accordion("添加文档 Add documents", open=False, elem_id="upload"):
+            files = gr.File(file_count="multiple", file_types=list(UPLOAD_TYPES), type="filepath",
+                            label="上传 .txt / .md 文件（加入索引并永久保存 · added to the index, kept across restarts）",
+                            elem_id="files")
+            add_btn = gr.Button("加入索引 Add to index", variant="primary", elem_id="add")
+            upload_status = gr.HTML("", elem_id="upload-status")
+
+        chat_inputs = [msg, chatbot, turns_state, views_state, gen_radio, mode_radio, k_slider,
+                       url_box, model_box]
+        chat_outputs = [chatbot, sources, status, turns_state, views_state, msg]
+        gr.on(
+            triggers=[msg.submit, send.click], fn=respond, inputs=chat_inputs, outputs=chat_outputs,
+            api_name="chat", concurrency_id="chat", concurrency_limit=CHAT_CONCURRENCY,
+            show_progress="hidden",
+        )
+        gr.api(ask, api_name="ask", concurrency_id="chat", concurrency_limit=CHAT_CONCURRENCY)
+        add_btn.click(add_documents, inputs=files, outputs=upload_status, api_name="add_documents",
+                      concurrency_id="index", concurrency_limit=1)
+        chatbot.clear(clear, outputs=chat_outputs, api_visibility="private", queue=False)
+        gen_radio.change(toggle_endpoint, gen_radio, endpoint_row, api_visibility="private",
+                         queue=False)
+    app.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+    return app
+
+
+def _content_text(message: dict) -> str:
+    """The text of a chat message as Gradio hands it back (str or list of parts)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def theme() -> gr.themes.Base:
+    """A calm theme with system CJK fonts (no web fonts: the app works offline)."""
+    fonts = ["Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", "system-ui", "sans-serif"]
+    return gr.themes.Soft(
+        primary_hue="teal", secondary_hue="amber", neutral_hue="slate",
+        radius_size="lg", font=fonts, font_mono=["ui-monospace", "monospace"],
+    )
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Theme, CSS and script for ``Blocks.launch`` (Gradio 6 takes them there)."""
+    return {
+        "theme": theme(),
+        "css": (ASSETS / "style.css").read_text(encoding="utf-8"),
+        "head": "<script>" + (ASSETS / "cite.js").read_text(encoding="utf-8") + "</script>",
+    }
+
+
+def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860,
+           block: bool = True, quiet: bool = False) -> gr.Blocks:
+    """Serve ``app`` on ``host:port``; with ``block=False`` return once it is up."""
+    app.launch(
+        server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False,
+        prevent_thread_lock=not block, quiet=quiet, show_error=True, footer_links=["api"],
+        **launch_kwargs(),
+    )
+    return app

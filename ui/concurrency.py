@@ -1,0 +1,94 @@
+"""Per-generator admission gates for the chat.
+
+Gradio's concurrency limits apply per *event*, but which generator a chat
+request needs is only known from that request's settings. So the chat event
+itself gets a generous Gradio limit, and each generator family passes through
+its own gate here:
+
+* ``fast``   extractive answers: retrieval plus sentence selection, short CPU
+  work; a few run side by side.
+* ``local``  the in-process LLM: one generation at a time (llama.cpp/torch
+  models are not safe to call from two threads, and on a small CPU two
+  generations only halve each other's speed).
+* ``remote`` OpenAI-compatible endpoints: I/O bound, several at once.
+
+A request waiting for its gate polls with a short timeout and reports its
+wait to the caller between polls, so the worker thread is released and a
+waiting LLM request never holds up an extractive one.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Iterator
+
+#: Generators answered without a language model.
+FAST_GENERATORS = {"extractive"}
+#: Generators that call a model over HTTP.
+REMOTE_GENERATORS = {"openai"}
+
+DEFAULT_LIMITS = {"fast": 4, "local": 1, "remote": 4}
+
+
+def gate_name(generator: str) -> str:
+    """Which gate a generator's requests go through."""
+    key = (generator or "extractive").lower()
+    if key in FAST_GENERATORS:
+        return "fast"
+    if key in REMOTE_GENERATORS:
+        return "remote"
+    return "local"
+
+
+class Gate:
+    """A counting semaphore that also knows how many requests are waiting."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"gate {name!r} needs a limit of at least 1, got {limit}")
+        self.name = name
+        self.limit = limit
+        self._sem = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self.running = 0
+        self.waiting = 0
+
+    def try_enter(self, timeout: float) -> bool:
+        """Enter within ``timeout`` seconds; False if the gate is still full."""
+        if self._sem.acquire(timeout=timeout):
+            with self._lock:
+                self.running += 1
+            return True
+        return False
+
+    def leave(self) -> None:
+        with self._lock:
+            self.running -= 1
+        self._sem.release()
+
+    def wait_turns(self, poll: float = 0.5) -> Iterator[int]:
+        """Enter the gate; while it is full, yield how many requests are ahead.
+
+        Iteration ends once the caller holds a slot; the caller must then call
+        ``leave()`` when done (in a ``finally``).
+        """
+        with self._lock:
+            self.waiting += 1
+        try:
+            while not self.try_enter(poll):
+                with self._lock:
+                    ahead = self.waiting - 1
+                yield ahead
+        finally:
+            with self._lock:
+                self.waiting -= 1
+
+
+class Gates:
+    """The set of gates of one app."""
+
+    def __init__(self, limits: dict[str, int] | None = None) -> None:
+        merged = {**DEFAULT_LIMITS, **(limits or {})}
+        self.gates = {name: Gate(name, limit) for name, limit in merged.items()}
+
+    def for_generator(self, generator: str) -> Gate:
+        return self.gates[gate_name(generator)]

@@ -1,0 +1,276 @@
+"""Pure formatting helpers: turn ``rag`` answers into HTML for the chat UI.
+
+Nothing here retrieves or answers; every function takes data from ``rag``
+(``Answer``, ``Citation``, ``Hit``) and returns a string, so it is easy to test.
+
+Ids: each answer gets a ``turn`` number; source cards are ``src-{turn}-{n}``
+and the ``[n]`` markers of that answer link to them, so markers of older
+answers still find their own sources.
+"""
+from __future__ import annotations
+
+import html
+import re
+from typing import Iterable, Sequence
+
+from rag.types import Answer, Citation, Hit
+
+#: ``[3]``, ``[1][2]`` and ``[1, 2]`` / ``[1，2]`` style markers.
+MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
+
+#: Characters of passage text shown on each side of the highlighted sentence.
+CONTEXT_CHARS = 160
+
+GENERATOR_LABELS = {
+    "extractive": "抽取式",
+    "local": "本地模型",
+    "llamacpp": "本地模型",
+    "openai": "OpenAI 兼容接口",
+    "transformers": "Transformers",
+}
+
+MODE_LABELS = {"hybrid": "混合检索", "dense": "向量检索", "keyword": "关键词检索", "bm25": "关键词检索"}
+
+
+def esc(text: str) -> str:
+    """HTML-escape text (quotes too, so it is safe inside attributes)."""
+    return html.escape(text or "", quote=True)
+
+
+def heading_label(heading_path: Sequence[str]) -> str:
+    """``A › B › C``, or a placeholder for passages before the first heading."""
+    parts = [p.strip() for p in heading_path if p and p.strip()]
+    return " › ".join(parts) if parts else "（正文）"
+
+
+def card_id(turn: int, n: int) -> str:
+    """DOM id of the source card that marker ``[n]`` of answer ``turn`` points to."""
+    return f"src-{turn}-{n}"
+
+
+def marker_title(citation: Citation) -> str:
+    """Tooltip text of a marker: where the passage comes from and the quoted sentence."""
+    return f"{citation.doc} · {heading_label(citation.heading_path)}\n{citation.quote.strip()}"
+
+
+def _marker_link(n: int, turn: int, citation: Citation | None) -> str:
+    if citation is None:
+        return f'<span class="cite cite-missing">[{n}]</span>'
+    return (
+        f'<a class="cite" href="#{card_id(turn, n)}" data-target="{card_id(turn, n)}" '
+        f'title="{esc(marker_title(citation))}">[{n}]</a>'
+    )
+
+
+def link_markers(text: str, citations: Iterable[Citation], turn: int) -> str:
+    """Escape ``text`` and turn its ``[n]`` markers into links to source cards.
+
+    A marker with several numbers (``[1, 2]``) becomes one link per number.
+    Markers without a matching citation stay visible but are not links.
+    """
+    by_n = {c.n: c for c in citations}
+    out: list[str] = []
+    pos = 0
+    for match in MARKER_RE.finditer(text):
+        out.append(esc(text[pos:match.start()]))
+        numbers = [int(x) for x in re.split(r"\s*[,，、]\s*", match.group(1))]
+        out.append("".join(_marker_link(n, turn, by_n.get(n)) for n in numbers))
+        pos = match.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def _notices_html(notices: Sequence[str]) -> str:
+    if not notices:
+        return ""
+    items = "".join(f"<li>{esc(n)}</li>" for n in notices)
+    return f'<ul class="notices">{items}</ul>'
+
+
+def answer_html(answer: Answer, turn: int) -> str:
+    """The assistant's chat message for a finished answer."""
+    body = link_markers(answer.text.strip(), answer.citations, turn)
+    if answer.abstained:
+        related = ('<div class="abstain-hint">可能相关的段落列在右侧来源栏 · '
+                   "possibly related passages are in the sources panel</div>") if answer.hits else ""
+        body = (
+            '<div class="abstain"><span class="abstain-badge">未找到答案 · Not in the documents</span>'
+            f"<div>{body}</div>{related}</div>"
+        )
+    if answer.unsupported:
+        body += (
+            '<div class="unsupported">以下内容在资料中找不到依据：'
+            + "；".join(esc(s) for s in answer.unsupported)
+            + "</div>"
+        )
+    return body + _notices_html(answer.notices)
+
+
+def streaming_html(partial_text: str) -> str:
+    """The assistant's chat message while the answer is still arriving."""
+    body = MARKER_RE.sub(lambda m: f'<span class="cite cite-pending">{m.group(0)}</span>',
+                         esc(partial_text))
+    return f'{body}<span class="cursor">▍</span>'
+
+
+def error_html(message: str) -> str:
+    """A chat message for a request that failed with a user-facing error."""
+    return f'<div class="error-msg">⚠️ {esc(message)}</div>'
+
+
+# --------------------------------------------------------------------- sources
+
+
+def _fuzzy_find(needle: str, haystack: str) -> tuple[int, int] | None:
+    """Span of ``needle`` in ``haystack`` ignoring whitespace differences."""
+    chars = [c for c in needle if not c.isspace()]
+    if not chars:
+        return None
+    pattern = r"\s*".join(re.escape(c) for c in chars)
+    match = re.search(pattern, haystack)
+    return (match.start(), match.end()) if match else None
+
+
+def highlight_span(passage: str, quote: str) -> tuple[int, int] | None:
+    """Where the supporting sentence ``quote`` sits in ``passage``, or None."""
+    quote = (quote or "").strip()
+    if not quote:
+        return None
+    idx = passage.find(quote)
+    if idx >= 0:
+        return idx, idx + len(quote)
+    return _fuzzy_find(quote, passage)
+
+
+def highlighted_passage(passage: str, quote: str, context: int = CONTEXT_CHARS) -> str:
+    """HTML of ``passage`` with ``quote`` in ``<mark>``, trimmed around it.
+
+    When the quote cannot be found in the passage, the passage is shown
+    (trimmed) followed by the quote, still highlighted, so the reader always
+    sees the exact supporting sentence.
+    """
+    passage = passage.strip()
+    span = highlight_span(passage, quote)
+    if span is None:
+        shown = passage[: 2 * context] + ("…" if len(passage) > 2 * context else "")
+        if not quote.strip():
+            return esc(shown)
+        return f'{esc(shown)}<div class="quote-line"><mark>{esc(quote.strip())}</mark></div>'
+    start, end = span
+    lo = max(0, start - context)
+    hi = min(len(passage), end + context)
+    before = ("…" if lo > 0 else "") + passage[lo:start]
+    after = passage[end:hi] + ("…" if hi < len(passage) else "")
+    return f"{esc(before)}<mark>{esc(passage[start:end])}</mark>{esc(after)}"
+
+
+def _trimmed(text: str, limit: int = 2 * CONTEXT_CHARS) -> str:
+    text = text.strip()
+    return esc(text[:limit] + ("…" if len(text) > limit else ""))
+
+
+def _score_html(score: float | None) -> str:
+    if score is None:
+        return ""
+    return f'<span class="score" title="检索得分 retrieval score">{score:.3f}</span>'
+
+
+def _doc_html(doc: str, heading_path: Sequence[str]) -> str:
+    return (
+        f'<div class="src-doc">{esc(doc)}</div>'
+        f'<div class="src-path">{esc(heading_label(heading_path))}</div>'
+    )
+
+
+def citation_card(citation: Citation, hit: Hit | None, turn: int) -> str:
+    """One source card: number, document, heading path, highlighted passage, score."""
+    passage = hit.text if hit is not None else citation.quote
+    score = hit.score if hit is not None else None
+    return (
+        f'<div class="src-card" id="{card_id(turn, citation.n)}">'
+        f'<div class="src-head"><span class="src-n">{citation.n}</span>'
+        f'<div class="src-meta">{_doc_html(citation.doc, citation.heading_path)}</div>'
+        f"{_score_html(score)}</div>"
+        f'<div class="src-text">{highlighted_passage(passage, citation.quote)}</div>'
+        "</div>"
+    )
+
+
+def related_card(hit: Hit, rank: int) -> str:
+    """A "may be related" passage shown when the assistant abstains."""
+    return (
+        '<div class="src-card related">'
+        f'<div class="src-head"><span class="src-n muted">{rank}</span>'
+        f'<div class="src-meta">{_doc_html(hit.doc, hit.heading_path)}</div>'
+        f"{_score_html(hit.score)}</div>"
+        f'<div class="src-text">{_trimmed(hit.text)}</div>'
+        "</div>"
+    )
+
+
+def sources_html(answer: Answer, turn: int) -> str:
+    """The sources panel for one answer.
+
+    A cited answer lists one card per citation (in marker order); an
+    abstention says so and lists the retrieved passages as "may be related".
+    """
+    question = f'<div class="src-question">问：{esc(answer.question)}</div>'
+    if answer.abstained or not answer.citations:
+        title = ("资料中没有找到答案" if answer.abstained else "这个回答没有引用来源")
+        if answer.hits:
+            cards = "".join(related_card(h, i) for i, h in enumerate(answer.hits, 1))
+            related = f'<div class="src-sub">可能相关的段落 · may be related</div>{cards}'
+        else:
+            related = '<div class="src-empty">没有检索到相关段落。</div>'
+        return (f'<div class="sources" data-turn="{turn}">{question}'
+                f'<div class="src-abstain">{title}</div>{related}</div>')
+    hits = {h.chunk_id: h for h in answer.hits}
+    cards = "".join(citation_card(c, hits.get(c.chunk_id), turn)
+                    for c in sorted(answer.citations, key=lambda c: c.n))
+    return f'<div class="sources" data-turn="{turn}">{question}{cards}</div>'
+
+
+def sources_panel(turns: Sequence[str]) -> str:
+    """The whole panel: the newest answer's sources, older ones folded below."""
+    if not turns:
+        return EMPTY_SOURCES
+    newest, older = turns[-1], list(reversed(turns[:-1]))
+    folded = "".join(
+        f'<details class="older"><summary>更早的回答 · earlier answer</summary>{t}</details>'
+        for t in older
+    )
+    return newest + folded
+
+
+EMPTY_SOURCES = (
+    '<div class="src-placeholder">回答中的 <b>[n]</b> 标记对应这里的出处：'
+    "文档、章节路径和原文段落（依据句高亮）。<br>"
+    '<span class="hint">Sources of each answer appear here.</span></div>'
+)
+
+SEARCHING_SOURCES = '<div class="src-placeholder">正在检索… <span class="hint">searching</span></div>'
+
+
+def status_text(answer: Answer) -> str:
+    """The short status line: timings, generator, mode, number of passages."""
+    t = answer.timings or {}
+    parts = []
+    if "retrieve" in t:
+        parts.append(f"检索 {t['retrieve']:.2f} s")
+    if "answer" in t:
+        parts.append(f"回答 {t['answer']:.2f} s")
+    if "total" in t:
+        parts.append(f"合计 {t['total']:.2f} s")
+    parts.append(GENERATOR_LABELS.get(answer.generator, answer.generator))
+    if answer.hits:
+        parts.append(f"{len(answer.hits)} 段候选")
+    if answer.citations:
+        parts.append(f"{len(answer.citations)} 处引用")
+    elif answer.abstained:
+        parts.append("未找到答案")
+    return " · ".join(parts)
+
+
+def status_html(text: str, kind: str = "ok") -> str:
+    """Wrap a status text for the status line (kind: ok, busy, error)."""
+    return f'<div class="status status-{kind}">{esc(text)}</div>'
