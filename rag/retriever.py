@@ -34,6 +34,7 @@ from rag.index_store import (
     load_index,
     read_manifest,
     read_source_text,
+    sha256_file,
     write_index,
 )
 from rag.keyword_index import KeywordIndex, top_k
@@ -94,16 +95,17 @@ class BuildSummary:
 def _chunk_settings(chunk_settings=None, max_chars: int | None = None):
     from rag.chunking import ChunkSettings
 
-    if chunk_settings is None:
-        settings = ChunkSettings()
-    elif isinstance(chunk_settings, dict):
-        settings = ChunkSettings(**chunk_settings)
-    else:
-        settings = chunk_settings
-    if max_chars is not None:
-        if int(max_chars) < 1:
-            raise InvalidArgumentError(f"max_chars must be a positive number of characters, not {max_chars}")
-        settings = dataclasses.replace(settings, max_chars=int(max_chars))
+    try:
+        if chunk_settings is None:
+            settings = ChunkSettings()
+        elif isinstance(chunk_settings, dict):
+            settings = ChunkSettings(**chunk_settings)
+        else:
+            settings = chunk_settings
+        if max_chars is not None:
+            settings = dataclasses.replace(settings, max_chars=int(max_chars))
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"invalid chunk settings: {exc}") from exc
     return settings
 
 
@@ -123,8 +125,8 @@ def _source_record(document) -> SourceRecord:
     text = document.text
     path = str(getattr(document, "path", "") or "")
     sha = getattr(document, "sha256", None)
-    if not sha:
-        sha = content_hash(text)
+    if not sha:  # hash of the file's bytes: tells whether the file changed on disk
+        sha = sha256_file(Path(path)) if path and Path(path).is_file() else content_hash(text)
     return SourceRecord(doc=str(doc), path=path, sha256=str(sha), text=text, chars=len(text))
 
 
@@ -165,6 +167,7 @@ class Retriever:
         self.fusion_weights = tuple(fusion_weights or retrieval.get("fusion_weights", DEFAULT_FUSION_WEIGHTS))
         self.last_notices: list[str] = []
         self.build_summary: BuildSummary | None = None
+        self.cache = _UNSET  # embedding cache for add(): set by build/load
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         if embedder is not None:
             check_model(self.manifest, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
@@ -220,6 +223,7 @@ class Retriever:
         stored = _write(index_dir, chunks, embedded.vectors, sources, embedder, settings, dense,
                         ef_search, nprobe, bigrams, fusion, fusion_weights)
         retriever = cls(stored, embedder=embedder)
+        retriever.cache = cache_db
         retriever.build_summary = BuildSummary(
             index_dir=str(index_dir), documents=len(sources), chunks=len(chunks),
             embedded=embedded.embedded, cached=embedded.cached,
@@ -229,17 +233,20 @@ class Retriever:
 
     @classmethod
     def load(cls, index_dir: str | Path | None = None, *, model: str | None = None,
-             embedder=None, fusion: str | None = None) -> "Retriever":
+             embedder=None, fusion: str | None = None, cache=_UNSET) -> "Retriever":
         """Open the index at ``index_dir`` after verifying checksums, counts and format.
 
         With ``model`` (or an ``embedder``) the index must have been built with that
         model, else ``IndexMismatchError`` names both. The model itself loads lazily.
+        ``cache`` is the embedding cache ``add`` uses (default: the shared one).
         """
         index_dir = config.index_dir(index_dir)
         if model is not None:
             check_model(read_manifest(index_dir), model, where=f"index at {index_dir}")
         stored = load_index(index_dir, _load_dense, _load_keyword)
-        return cls(stored, embedder=embedder, fusion=fusion)
+        retriever = cls(stored, embedder=embedder, fusion=fusion)
+        retriever.cache = cache
+        return retriever
 
     @classmethod
     def load_or_build(cls, index_dir: str | Path | None, docs_paths: Iterable[str | Path],
@@ -248,14 +255,14 @@ class Retriever:
         from rag.index_store import IndexNotFoundError
 
         try:
-            return cls.load(index_dir, model=settings.get("model"), embedder=settings.get("embedder"))
+            return cls.load(index_dir, model=settings.get("model"), embedder=settings.get("embedder"),
+                            cache=settings.get("cache", _UNSET))
         except IndexNotFoundError:
             return cls.build(docs_paths, index_dir, **settings)
 
     # ---------------------------------------------------------------- incremental adds
 
-    def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = False,
-            cache=_UNSET) -> BuildSummary:
+    def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = False) -> BuildSummary:
         """Add (or replace, by document name) documents, embedding only new chunks.
 
         A document whose content is unchanged is skipped. The new index is written
@@ -284,7 +291,7 @@ class Retriever:
         _check_unique_ids(chunks)
         embedder = self.embedder
         embedded = embed_passages(embedder, [passage_text(c) for c in new_chunks],
-                                  cache=_open_cache(cache), show_progress=show_progress)
+                                  cache=self._open_cache(), show_progress=show_progress)
         vectors = np.concatenate([self._vectors[keep], embedded.vectors]) if new_chunks else self._vectors[keep]
         sources = [s for d, s in self._sources.items() if d not in changed]
         for source in sources:
@@ -306,6 +313,11 @@ class Retriever:
             summary.dense_kind = stored.dense.kind
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
+
+    def _open_cache(self) -> EmbeddingCache | None:
+        if not isinstance(self.cache, EmbeddingCache):
+            self.cache = _open_cache(self.cache)
+        return self.cache
 
     # ---------------------------------------------------------------- searching
 

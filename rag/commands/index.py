@@ -1,0 +1,91 @@
+"""``rag index PATH...`` builds an index; ``rag search "问题"`` queries it."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rag.commands.common import add_index_argument
+
+SNIPPET_CHARS = 80
+
+
+def register(subparsers) -> None:
+    index = subparsers.add_parser(
+        "index",
+        help="build the search index of documents (files or folders of .txt/.md)",
+        description="Read, chunk, embed and index documents. Unchanged passages are taken from "
+                    "the embedding cache, so rebuilding is fast. The index is replaced atomically.",
+    )
+    index.add_argument("paths", nargs="+", metavar="PATH", help="document files or folders")
+    add_index_argument(index)
+    index.add_argument("--model", default=None,
+                       help="embedding model: sentence-transformers name or local path "
+                            "(default: $RAG_MODEL or intfloat/multilingual-e5-small)")
+    index.add_argument("--max-chars", type=int, default=None, metavar="N",
+                       help="longest chunk in characters (default: the chunker's)")
+    index.add_argument("--dense", choices=("flat", "hnsw", "ivf", "auto"), default="flat",
+                       help="dense index: exact flat (default), hnsw or ivf (approximate, for large "
+                            "corpora) or auto (by corpus size)")
+    index.add_argument("--no-cache", action="store_true", help="embed everything, ignoring the embedding cache")
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.set_defaults(func=run_index)
+
+    search = subparsers.add_parser(
+        "search",
+        help="show the passages most relevant to a question (no answer generation)",
+        description="Retrieve the best matching passages from the index.",
+    )
+    search.add_argument("query", help="question or keywords, e.g. \"12351热线什么时候全面建成？\"")
+    search.add_argument("--k", type=int, default=5, help="number of passages (default 5)")
+    search.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid",
+                        help="hybrid (default): embeddings and keywords fused; dense; bm25")
+    search.add_argument("--json", action="store_true", help="print the hits as JSON")
+    add_index_argument(search)
+    search.set_defaults(func=run_search)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from rag import config
+    from rag.retriever import Retriever
+
+    index_dir = config.index_dir(args.index)
+    settings = {"dense": args.dense, "show_progress": not args.quiet}
+    if args.model:
+        settings["model"] = args.model
+    if args.max_chars is not None:
+        settings["max_chars"] = args.max_chars
+    if args.no_cache:
+        settings["cache"] = None
+    retriever = Retriever.build(args.paths, index_dir, **settings)
+    s = retriever.build_summary
+    print(f"indexed {s.documents} documents, {s.chunks} chunks into {index_dir} "
+          f"in {s.seconds:.1f} s")
+    print(f"  embedded {s.embedded} passages, {s.cached} from the cache; "
+          f"model {retriever.model_name}; dense index {s.dense_kind}")
+    for problem in s.problems:
+        print(f"  skipped: {problem}", file=sys.stderr)
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from rag.retriever import Retriever
+
+    retriever = Retriever.load(args.index)
+    hits, notices = retriever.search_with_notices(args.query, k=args.k, mode=args.mode)
+    for notice in notices:
+        print(f"note: {notice}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("no matching passages")
+        return 0
+    for rank, hit in enumerate(hits, 1):
+        heading = " > ".join(hit.heading_path) or "(no heading)"
+        snippet = " ".join(hit.text.split())
+        if len(snippet) > SNIPPET_CHARS:
+            snippet = snippet[:SNIPPET_CHARS] + "…"
+        print(f"{rank}. [{hit.score:.3f}] {hit.doc} · {heading}  ({hit.start}-{hit.end})")
+        print(f"   {snippet}")
+    return 0
