@@ -45,12 +45,14 @@ def is_refusal(text: str) -> bool:
     A reply that is (or starts with) the not-found sentence, or a short reply
     that only says so, counts; a long answer mentioning "未提及" in passing does not.
     """
-    clean = re.sub(r"[\[【［]\d+[\]】］]", "", normalize(text))
+    norm = normalize(text)
+    clean = re.sub(r"[\[【［]\d+[\]】］]", "", norm)
     if not clean:
         return True
     if clean.startswith(normalize(NOT_FOUND)[:8]):
         return True
-    return len(clean) <= 40 and bool(_REFUSAL_RE.search(clean))
+    cites = clean != norm  # a reply that cites passages is an answer, even if partly negative
+    return not cites and len(clean) <= 40 and bool(_REFUSAL_RE.search(clean))
 
 
 @dataclass

@@ -140,7 +140,7 @@ class Weights:
     lexical: float = 0.6
     context: float = 0.2
     rank: float = 0.05
-    answer_type: float = 0.08
+    answer_type: float = 0.15
     #: Sentences within this margin of the best one are quoted as well (up to 3).
     margin: float = 0.04
 
