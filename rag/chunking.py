@@ -45,7 +45,10 @@ _SOFT_BREAKS = "，,、：:"
 
 @dataclass
 class ChunkSettings:
-    """Chunk size policy (characters of cleaned text)."""
+    """Chunk size policy (characters of cleaned text).
+
+    ``overlap_chars`` is capped at a quarter and ``min_chars`` at half of ``max_chars``.
+    """
 
     max_chars: int = 400
     overlap_chars: int = 60
@@ -54,10 +57,11 @@ class ChunkSettings:
     def __post_init__(self) -> None:
         if self.max_chars < 50:
             raise ValueError(f"max_chars must be at least 50, got {self.max_chars}")
-        if not 0 <= self.overlap_chars < self.max_chars // 2:
-            raise ValueError("overlap_chars must be between 0 and max_chars / 2")
-        if not 0 <= self.min_chars <= self.max_chars:
-            raise ValueError("min_chars must be between 0 and max_chars")
+        if self.overlap_chars < 0 or self.min_chars < 0:
+            raise ValueError("overlap_chars and min_chars cannot be negative")
+        # Capped so that a small max_chars (e.g. --max-chars 100) still works.
+        self.overlap_chars = min(self.overlap_chars, self.max_chars // 4)
+        self.min_chars = min(self.min_chars, self.max_chars // 2)
 
 
 @dataclass

@@ -254,7 +254,9 @@ def _toc_entry(line: Line, index: int) -> TocEntry | None:
     title = raw.rstrip(".．·…⋯。-—_ ")
     if len(title) < 2:
         return None
-    truncated = title != raw and ("…" in raw[len(title):] or "⋯" in raw[len(title):])
+    # An ellipsis between title and page number may mean the title was cut short.
+    between = line.text[len(title):match.start("page")]
+    truncated = "…" in between or "⋯" in between
     return TocEntry(title=title, page=int(match.group("page")), truncated=truncated, line=index)
 
 

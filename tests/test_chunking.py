@@ -135,7 +135,12 @@ def test_max_chars_setting_controls_the_chunk_size(seeds):
     assert len(small.chunks) > len(seeds.chunks_of(COMPILATION))
 
 
-@pytest.mark.parametrize("kwargs", [{"max_chars": 10}, {"overlap_chars": 300}, {"min_chars": 1000}])
+@pytest.mark.parametrize("kwargs", [{"max_chars": 10}, {"overlap_chars": -1}, {"min_chars": -5}])
 def test_impossible_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
         ChunkSettings(**kwargs)
+
+
+def test_overlap_and_minimum_are_capped_for_small_budgets():
+    settings = ChunkSettings(max_chars=100)
+    assert settings.overlap_chars == 25 and settings.min_chars == 50
