@@ -322,3 +322,15 @@ def test_failed_condensation_falls_back_to_the_rule(retriever):
     answer = Assistant(retriever, generator=gen, abstain_threshold=LOW).ask("那江西呢？", [(GANSU_Q, "…")])
     assert answer.search_query == "江西省工会开展了多少项劳动竞赛？"
     assert "3.6万项" in answer.text  # extractive fallback after the generator failed too
+
+
+def test_adjacent_sentences_of_a_passage_become_one_located_quote(retriever):
+    from rag.answering.extractive import ScoredSentence, _merge_adjacent
+
+    hits = retriever.search("江西省工会开展了多少项劳动竞赛？")
+    text = hits[0].text
+    first, second = text.index("五年来"), text.index("全省各级")
+    end = text.index("。", second) + 1
+    chosen = [ScoredSentence(0, (second, end), text[second:end], 1.0),
+              ScoredSentence(0, (first, second), text[first:second], 0.99)]
+    assert _merge_adjacent(chosen, hits) == [(0, first, end)]

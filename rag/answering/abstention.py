@@ -95,3 +95,44 @@ def calibrate(answerable: Sequence[float], unanswerable: Sequence[float],
         if best is None or (result.recall, result.precision) > (best.recall, best.precision):
             best = result
     return best or evaluate(values[0] - 1e-6, answerable, unanswerable)
+
+
+_ENTITY_FLAGS = {"ns", "nr", "nrt", "nt", "nz", "eng"}
+_ORDINAL_RE = re.compile(r"第[一二三四五六七八九十百零〇\d]+[次届期]")
+_YEAR_RE = re.compile(r"(?<!\d)\d{4}(?!\d)")
+#: Generic words jieba tags as names that do not pin down what is asked.
+_GENERIC = {"中国", "全国", "工会", "总工会", "职工", "中华", "中华全国总工会", "新时代", "省", "市"}
+
+
+def question_entities(question: str) -> list[str]:
+    """Names, ordinals and years in the question: things an answer must be about."""
+    import jieba.posseg as pseg
+
+    text = normalize(question)
+    found: dict[str, None] = {}
+    for m in _ORDINAL_RE.finditer(text):
+        found[m.group(0)] = None
+    for m in _YEAR_RE.finditer(text):
+        found[m.group(0)] = None
+    for pair in pseg.cut(text):
+        word = pair.word.strip()
+        if pair.flag in _ENTITY_FLAGS and len(word) >= 2 and word not in _GENERIC:
+            found[word] = None
+    return list(found)
+
+
+def missing_entities(question: str, hits: Sequence) -> list[str]:
+    """Entities of the question that none of the retrieved passages mention.
+
+    A question about 宁夏 answered from passages that never say 宁夏 is about
+    something the documents do not cover, however similar the rest looks.
+    Provincial names also match without their suffix (宁夏回族自治区 ~ 宁夏).
+    """
+    haystack = normalize(" ".join(" ".join(h.heading_path) + " " + h.text for h in hits)).lower()
+    missing = []
+    for entity in question_entities(question):
+        key = entity.lower()
+        short = re.sub(r"(?:回族自治区|维吾尔自治区|壮族自治区|自治区|省|市)$", "", key)
+        if key not in haystack and (len(short) < 2 or short not in haystack):
+            missing.append(entity)
+    return missing

@@ -143,6 +143,9 @@ class Weights:
     answer_type: float = 0.15
     #: Sentences within this margin of the best one are quoted as well (up to 3).
     margin: float = 0.04
+    #: A sentence with the asked kind (number, date, ...) leads when it scores within
+    #: this window of a best sentence that lacks it.
+    type_window: float = 0.15
 
 
 @dataclass
@@ -259,9 +262,15 @@ class ExtractiveAnswerer:
         if not scored:
             return []
         best = scored[0]
+        if not best.type_match:
+            typed = next((s for s in scored if s.type_match), None)
+            if typed is not None and typed.score >= best.score - self.weights.type_window:
+                best = typed
         chosen = [best]
-        for cand in scored[1:]:
-            if len(chosen) >= self.max_sentences or cand.score < best.score - self.weights.margin:
+        for cand in scored:
+            if cand is best:
+                continue
+            if len(chosen) >= self.max_sentences or cand.score < scored[0].score - self.weights.margin:
                 break
             cb = bigrams(cand.text)
             if any(_jaccard(cb, bigrams(c.text)) > 0.5 for c in chosen):
@@ -313,10 +322,10 @@ def _merge_adjacent(chosen: list[ScoredSentence], hits: Sequence[Hit]) -> list[t
             if g[0] != s.hit_index:
                 continue
             text = hits[g[0]].text
-            if not text[g[2]:start].strip():
+            if g[2] <= start and not text[g[2]:start].strip():
                 g[2] = end
                 merged = True
-            elif not text[end:g[1]].strip():
+            elif end <= g[1] and not text[end:g[1]].strip():
                 g[1] = start
                 merged = True
             if merged:
