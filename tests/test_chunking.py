@@ -144,3 +144,34 @@ def test_impossible_settings_are_refused(kwargs):
 def test_overlap_and_minimum_are_capped_for_small_budgets():
     settings = ChunkSettings(max_chars=100)
     assert settings.overlap_chars == 25 and settings.min_chars == 50
+
+
+def test_rag_chunks_jsonl_prints_exactly_the_chunk_fields(capsys):
+    import json
+
+    from rag.cli import main
+
+    assert main(["chunks", str(SEEDS / PAGE_004), "--jsonl", "--max-chars", "300"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows and all(set(row) == {"id", "doc", "heading_path", "text", "start", "end"} for row in rows)
+    assert all(len(row["text"]) <= 300 for row in rows)
+    assert any("中挪海员" in row["text"] for row in rows)   # not \\u-escaped
+
+
+def test_rag_chunks_summary_reports_headings_sizes_and_problems(tmp_path, capsys):
+    from rag.cli import main
+
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    (tmp_path / "a.md").write_text("# 标题\n\n正文一句。\n", encoding="utf-8")
+    assert main(["chunks", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 document(s)" not in out and "1 document(s), 1 chunk(s), 1 problem(s)" in out
+    assert "[markdown] 标题" in out and "median" in out and "p90" in out
+    assert "empty.txt" in out
+
+
+def test_rag_chunks_on_a_missing_path_fails_with_a_clear_message(capsys):
+    from rag.cli import main
+
+    assert main(["chunks", "/no/such/folder"]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
