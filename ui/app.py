@@ -211,6 +211,7 @@ def build_app(
     model: str | None = None,
     uploads_dir: str | os.PathLike | None = None,
     assistant_factory: Callable[..., Any] | None = None,
+    generator_factory: Callable[..., Any] | None = None,
     local_available: bool | None = None,
     gate_limits: dict[str, int] | None = None,
     title: str = "中文文档问答",
@@ -222,13 +223,16 @@ def build_app(
     them in the settings accordion); ``base_url``/``model`` pre-fill the
     OpenAI-compatible endpoint fields. Uploaded documents are copied into
     ``uploads_dir`` so their sources survive restarts. ``assistant_factory``
-    defaults to ``rag.Assistant``; further keyword arguments go to it.
+    (default ``rag.Assistant``) and ``generator_factory`` (default
+    ``rag.answering.generators.make_generator``) can be replaced, e.g. in
+    tests; further keyword arguments go to the Assistant.
     """
     if local_available is None:
         local_available = local_llm_available()
     backend = ChatBackend(
         retriever,
         assistant_factory=assistant_factory,
+        generator_factory=generator_factory,
         gates=Gates(gate_limits),
         uploads_dir=Path(uploads_dir) if uploads_dir else None,
         assistant_settings=assistant_settings,

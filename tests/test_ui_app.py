@@ -1,0 +1,230 @@
+"""The chat app's backend, its named API endpoints (via gradio_client) and `rag serve`.
+
+Runs on the small corpus with the fake embedder and the real Assistant, so it is
+fast; the browser test (test_ui_browser.py) covers the real seeds index.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from rag.errors import RagError
+from rag.types import Answer
+
+pytest.importorskip("gradio")
+from ui.app import ChatBackend, build_app, launch  # noqa: E402
+
+QUESTION = "12351热线是什么时候建成的？"
+NEW_DOC = """# 海洋观测站
+
+## 建站
+
+南海观测站于2019年5月建成，共布设浮标四十二个，用于监测海水温度。
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SlowGenerator:
+    """A stand-in LLM that streams only after ``release`` is set (no sleeps)."""
+
+    name = "slow-llm"
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def stream(self, messages):
+        self.started.set()
+        if not self.release.wait(60):
+            raise RuntimeError("test never released the slow generator")
+        yield "热线于2023年12月29日全面建成运行 [1]。"
+
+
+@pytest.fixture
+def slow_generator():
+    gen = SlowGenerator()
+    yield gen
+    gen.release.set()
+
+
+def generator_factory_with(slow):
+    from rag.answering.generators import make_generator
+
+    def factory(name, **settings):
+        return slow if name == "local" else make_generator(name, **settings)
+
+    return factory
+
+
+# ------------------------------------------------------------------ backend
+
+
+def test_backend_streams_text_then_a_cited_answer(small_retriever):
+    backend = ChatBackend(small_retriever)
+    items = list(backend.stream(QUESTION, [], "extractive", "hybrid", 3))
+    assert isinstance(items[-1], Answer)
+    assert any(isinstance(i, str) and i for i in items[:-1])
+    answer = items[-1]
+    assert not answer.abstained and "[1]" in answer.text
+    assert answer.citations[0].doc == "hotline.md"
+
+
+def test_backend_reuses_one_generator_for_all_modes_and_k(small_retriever):
+    made = []
+
+    def factory(name, **settings):
+        made.append(name)
+        return None
+
+    backend = ChatBackend(small_retriever, generator_factory=factory)
+    a1 = backend.assistant("extractive", "hybrid", 3)
+    a2 = backend.assistant("extractive", "bm25", 5)
+    assert backend.assistant("extractive", "hybrid", 3) is a1 and a1 is not a2
+    assert made == ["extractive"]
+
+
+def test_openai_generator_without_base_url_gives_a_clear_error(small_retriever):
+    backend = ChatBackend(small_retriever)
+    with pytest.raises(RagError, match="Base URL"):
+        list(backend.stream(QUESTION, [], "openai", "hybrid", 3))
+    assert backend.gates.for_generator("openai").running == 0  # the slot was given back
+
+
+def test_uploaded_document_is_indexed_answerable_and_kept(small_retriever, tmp_path):
+    uploads = tmp_path / "uploads"
+    backend = ChatBackend(small_retriever, uploads_dir=uploads)
+    upload = tmp_path / "gradio-tmp" / "ocean.md"
+    upload.parent.mkdir()
+    upload.write_text(NEW_DOC, encoding="utf-8")
+    before = len(small_retriever)
+    summary = backend.add_documents([upload])
+    assert summary.added == ["ocean.md"] and len(small_retriever) > before
+    assert (uploads / "ocean.md").read_text(encoding="utf-8") == NEW_DOC
+    answer = list(backend.stream("南海观测站哪一年建成？", [], "extractive", "hybrid", 3))[-1]
+    assert answer.citations and answer.citations[0].doc == "ocean.md"
+
+
+def test_file_of_the_wrong_type_is_refused_before_touching_the_index(small_retriever, tmp_path):
+    backend = ChatBackend(small_retriever, uploads_dir=tmp_path / "uploads")
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    before = len(small_retriever)
+    with pytest.raises(RagError, match="report.pdf"):
+        backend.add_documents([pdf])
+    assert len(small_retriever) == before and not (tmp_path / "uploads").exists()
+
+
+def test_unreadable_file_leaves_index_and_uploads_untouched(small_retriever, tmp_path):
+    backend = ChatBackend(small_retriever, uploads_dir=tmp_path / "uploads")
+    bad = tmp_path / "broken.txt"
+    bad.write_bytes(bytes(range(256)) * 8)  # not text in any encoding
+    before = [c.id for c in small_retriever.chunks]
+    with pytest.raises(RagError):
+        backend.add_documents([bad])
+    assert [c.id for c in small_retriever.chunks] == before
+    assert not (tmp_path / "uploads" / "broken.txt").exists()
+
+
+# ------------------------------------------------------------------ served app
+
+
+@pytest.fixture
+def served(small_retriever, slow_generator, tmp_path):
+    """The app on a free port, with a controllable slow 'local' generator."""
+    app = build_app(small_retriever, k=3, uploads_dir=tmp_path / "uploads",
+                    generator_factory=generator_factory_with(slow_generator),
+                    local_available=True)
+    port = free_port()
+    launch(app, port=port, block=False, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+def test_ask_endpoint_answers_with_citations_for_gradio_client(served):
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    result = client.predict(QUESTION, api_name="/ask")
+    assert result["done"] is True and not result["abstained"]
+    assert "[1]" in result["text"]
+    first = result["citations"][0]
+    assert first["doc"] == "hotline.md" and first["heading_path"] == ["职工服务热线", "热线建设"]
+    assert "12351" in first["quote"]
+
+
+def test_ask_endpoint_reports_an_empty_question_as_an_error(served):
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    with pytest.raises(Exception, match="empty"):
+        client.predict("   ", api_name="/ask")
+
+
+def test_slow_llm_answer_does_not_block_extractive_answers(served, slow_generator):
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    llm_job = client.submit(QUESTION, "local", api_name="/ask")
+    assert slow_generator.started.wait(60), "the LLM request never started"
+    # While the LLM answer is stuck, another user's extractive answer comes back.
+    result = client.predict(QUESTION, "extractive", api_name="/ask")
+    assert result["done"] and result["citations"]
+    assert not llm_job.done()
+    slow_generator.release.set()
+    llm = llm_job.result(timeout=60)
+    assert llm["generator"] == "slow-llm" and "[1]" in llm["text"]
+
+
+def test_add_documents_endpoint_indexes_an_upload(served, small_retriever, tmp_path):
+    from gradio_client import Client, handle_file
+
+    doc = tmp_path / "ocean.md"
+    doc.write_text(NEW_DOC, encoding="utf-8")
+    client = Client(served, verbose=False)
+    message = client.predict([handle_file(str(doc))], api_name="/add_documents")
+    assert "ocean.md" in message and "status-ok" in message
+    assert "ocean.md" in small_retriever.documents
+    assert (tmp_path / "uploads" / "ocean.md").exists()
+
+
+# ------------------------------------------------------------------ rag serve
+
+
+def test_port_in_use_is_reported_with_the_port_and_a_way_out():
+    from rag.commands.serve import PortInUseError, check_port_free
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"port {port} .*already in use.*--port {port + 1}"):
+            check_port_free("127.0.0.1", port)
+    check_port_free("127.0.0.1", port)  # free again once the other program is gone
+
+
+def test_rag_serve_on_a_busy_port_fails_fast_with_a_message(capsys, tmp_path):
+    from rag.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["serve", "--index", str(tmp_path / "index"), "--port", str(port)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"port {port}" in err and "--port" in err
+    assert not (tmp_path / "index").exists()  # nothing was built
+
+
+def test_uploads_live_next_to_the_index_not_inside_it():
+    from rag.commands.serve import uploads_dir_for
+
+    assert uploads_dir_for(Path(".rag/index")) == Path(".rag/index-uploads")
