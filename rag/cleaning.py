@@ -272,8 +272,16 @@ def continues(left: str, right: str) -> bool:
         return True
     if left[-1].isdigit() and (right[0].isdigit() or right[0] in _CJK_NUMBER_UNITS or right[0] == "."):
         return True
+    # Between two short lines a word across the break is weak evidence (处处闻啼鸟 /
+    # 市总工会 would make 鸟市); there, the left line must at least be a clause.
+    if max(len(left), len(right)) <= SHORT_LINE_CHARS and not _CLAUSE_RE.search(left):
+        return False
     return word_crosses(left, right)
 
+
+_CLAUSE_RE = re.compile(r"[，,、：:]")
+#: Two consecutive lines this short are not joined without evidence of a broken word.
+SHORT_LINE_CHARS = 20
 
 #: Roles ``join_lines`` understands.
 FIXED, HEADING, TEXT = "fixed", "heading", "text"
@@ -286,7 +294,8 @@ def join_lines(lines: Sequence[Line], role: Callable[[int], str] | None = None) 
     ``FIXED`` lines (Markdown headings, table-of-contents lines...) always stand
     alone; a block started by a ``HEADING`` line, or followed by one, is joined
     only on strong evidence (``continues``); ``TEXT`` lines that do not end a
-    sentence are joined with the next line.
+    sentence are joined with the next line when they are longer than
+    ``SHORT_LINE_CHARS`` or hold a comma (a wrapped paragraph).
     """
     role = role or (lambda i: TEXT)
     blocks: list[Block] = []
@@ -308,4 +317,8 @@ def _should_join(block: Block, block_role: str, line: Line, line_role: str) -> b
         return False
     if continues(block.text, line.text):
         return True
-    return block_role == TEXT and line_role == TEXT
+    # Without evidence, only a line of a wrapped paragraph (a long line, or a clause
+    # cut short) is joined: short phrases (verse, a signature, a date) stay apart.
+    last = block.lines[-1].text
+    wrapped = len(last) > SHORT_LINE_CHARS or bool(_CLAUSE_RE.search(last))
+    return block_role == TEXT and line_role == TEXT and wrapped

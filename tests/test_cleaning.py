@@ -71,7 +71,7 @@ def test_complete_sentences_and_headings_are_not_joined():
 @pytest.mark.parametrize("left,right", [
     ("连日来，受寒潮影响，绍兴地", "区陆续出现冰冻雨雪天气。"),
     ("在山东，热线全员24小时电话在", "线，并采取轮流值班"),
-    ("认同感显著增", "强"),
+    ("四、坚持以工会改革为主线，工会组织的吸引力、凝聚力和认同感显著增", "强"),
     ("…人188.3", "万人次；表彰全国五一劳动奖状"),
     ("开展“建功‘十四五’", "奋进新征程”主题劳动和技能竞赛"),
     ("我们要", "，继续前进"),
@@ -117,3 +117,11 @@ def test_repeated_section_headings_are_not_boilerplate():
     assert structure.dropped == []
     repeated = [b for b in structure.blocks if b.text == "二、服务大局，凝心聚力建功立业"]
     assert len(repeated) == 3
+
+
+def test_short_lines_without_punctuation_stay_apart_but_wrapped_paragraphs_join():
+    lines = split_lines("春眠不觉晓\n处处闻啼鸟\n\n市总工会\n2024年3月1日\n"
+                        "这是一段被排版折断的很长的正文内容，它没有在行尾结束\n而是在下一行继续说完。")
+    assert [b.text for b in join_lines(lines)] == [
+        "春眠不觉晓", "处处闻啼鸟", "市总工会", "2024年3月1日",
+        "这是一段被排版折断的很长的正文内容，它没有在行尾结束而是在下一行继续说完。"]
