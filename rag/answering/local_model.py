@@ -10,6 +10,7 @@ backend for it: llama.cpp (``xllamacpp``) when present, else transformers.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 import os
 import tempfile
@@ -157,11 +158,7 @@ def ensure_local_gguf(cache_dir: str | os.PathLike | None = None) -> Path:
 
 def llamacpp_available() -> bool:
     """Whether the llama.cpp binding (``xllamacpp``) can be imported."""
-    try:
-        import_module("xllamacpp")
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("xllamacpp") is not None  # without loading the 100 MB library
 
 
 def _accepted(factory: Any, settings: dict[str, Any]) -> dict[str, Any]:
