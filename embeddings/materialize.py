@@ -28,7 +28,7 @@ from rag import config
 from rag.errors import RagError
 
 #: Bump when the materialized layout changes; older directories are rebuilt.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MARKER = "rag-materialized.json"
 E5_SMALL = "intfloat/multilingual-e5-small"
 E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
@@ -96,7 +96,7 @@ def _write_model_dir(model, out: Path) -> None:
     tokenizer.save(str(out / "tokenizer.json"))
     piece = model.pieces
     _write_json(out / "tokenizer_config.json", {
-        "tokenizer_class": "XLMRobertaTokenizer",
+        "tokenizer_class": "PreTrainedTokenizerFast",  # keep tokenizer.json exactly as built
         "model_max_length": max_seq,
         "bos_token": piece[model.bos], "eos_token": piece[model.eos], "cls_token": piece[model.bos],
         "sep_token": piece[model.eos], "pad_token": piece[model.pad], "unk_token": piece[model.unk],

