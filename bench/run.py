@@ -80,6 +80,7 @@ def run_suite(sections: list[str], quick: bool, out: Path, log: Callable[[str], 
             log(traceback.format_exc())
         results.setdefault("section_seconds", {})[name] = time.perf_counter() - t0
     results["machine"]["load_avg_end"] = machine.describe()["load_avg"]
+    _carry_over(results, out / "results.json")
     results["wall_seconds"] = time.time() - started
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
@@ -89,6 +90,28 @@ def run_suite(sections: list[str], quick: bool, out: Path, log: Callable[[str], 
     log(report.text_table(results))
     log(f"wrote {out / 'results.json'} and {out / 'results.md'}")
     return results
+
+
+def _carry_over(results: dict[str, Any], previous_path: Path) -> None:
+    """Keep sections of an earlier run in the same --out that this run did not redo.
+
+    So ``--only query`` refreshes one section without losing the (slow) scale figures;
+    ``carried_over`` lists what came from the earlier file.
+    """
+    try:
+        previous = json.loads(previous_path.read_text())
+    except (OSError, ValueError):
+        return
+    if previous.get("quick") != results["quick"]:
+        return
+    carried = []
+    for name in SECTIONS:
+        if name not in results["sections"] and name in previous:
+            results[name] = previous[name]
+            carried.append(name)
+    if carried:
+        results["carried_over"] = carried
+        results["sections"] = [n for n in SECTIONS if n in results]
 
 
 def build_parser() -> argparse.ArgumentParser:

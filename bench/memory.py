@@ -1,0 +1,170 @@
+"""Resident memory of ``rag serve``: after load, and after 200 questions over HTTP.
+
+The server is started as a child process on a free 127.0.0.1 port against an index
+of the seeds; questions go through Gradio's HTTP API (``/gradio_api/call/ask``, the
+endpoint the UI registers as ``api_name="ask"``), so the measurement includes the
+web stack. RSS is summed over the process tree and sampled every 0.1 s for the peak.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.pipeline import ROOT, _doc_dir, _query_index, _workdir, benchmark_questions
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc] + proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class PeakSampler(threading.Thread):
+    """Samples a process tree's RSS in the background; ``peak`` is the maximum seen."""
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join(timeout=2)
+        return self.peak
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"rag serve exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"rag serve did not answer on {url} within {timeout:.0f} s")
+
+
+def ask_http(base: str, question: str, timeout: float = 120) -> dict[str, Any]:
+    """One question through Gradio's call API; returns the final answer dict."""
+    body = json.dumps({"data": [question]}).encode()
+    req = urllib.request.Request(f"{base}/gradio_api/call/ask", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        event_id = json.loads(r.read())["event_id"]
+    last, event = None, None
+    with urllib.request.urlopen(f"{base}/gradio_api/call/ask/{event_id}", timeout=timeout) as r:
+        for raw in r:
+            line = raw.decode("utf-8").strip()
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                last = line[5:].strip()
+                if event in ("complete", "error"):
+                    break
+    if event == "error":
+        raise RuntimeError(f"the ask endpoint failed: {last}")
+    data = json.loads(last) if last else None
+    return data[0] if isinstance(data, list) and data else (data or {})
+
+
+def run(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
+    index = _query_index(quick, log)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "RAG_CACHE_DIR": str(_workdir() / "cache-index"), "HF_HUB_OFFLINE": "1",
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    cmd = [str(Path(sys.executable).with_name("rag")), "serve", "--index", str(index),
+           "--docs", str(_doc_dir(quick)), "--host", "127.0.0.1", "--port", str(port)]
+    if not Path(cmd[0]).exists():
+        cmd = [sys.executable, "-m", "rag.cli", *cmd[1:]]
+    log_path = _workdir() / "serve.log"
+    with log_path.open("w") as logf:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=logf, stderr=subprocess.STDOUT)
+    sampler = PeakSampler(proc.pid)
+    sampler.start()
+    try:
+        _wait_ready(base + "/", proc, timeout=600)
+        ready_s = time.perf_counter() - t0
+        time.sleep(1.0)
+        after_start = tree_rss(proc.pid)
+        questions = benchmark_questions(20 if quick else 200)
+        ask_http(base, questions[0])  # the first question loads the embedding model
+        after_load = tree_rss(proc.pid)
+        peak_load = sampler.peak
+        latencies, failures = [], 0
+        for q in questions:
+            t = time.perf_counter()
+            try:
+                ask_http(base, q)
+            except Exception:
+                failures += 1
+            latencies.append(time.perf_counter() - t)
+        after_queries = tree_rss(proc.pid)
+        peak = sampler.stop()
+    except Exception as exc:
+        sampler.stop()
+        tail = log_path.read_text(errors="replace")[-1500:] if log_path.exists() else ""
+        raise RuntimeError(f"{exc}; server log tail: {tail}") from exc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    import numpy as np
+
+    mb = 1024 * 1024
+    rows = [["started (UI up, before first question)", after_start / mb],
+            ["after load (first question answered)", after_load / mb],
+            ["peak during start-up and load", peak_load / mb],
+            [f"after {len(questions)} questions", after_queries / mb],
+            ["peak overall", peak / mb]]
+    log(f"  serve ready in {ready_s:.1f} s; RSS after load {after_load / mb:.0f} MB, "
+        f"after {len(questions)} questions {after_queries / mb:.0f} MB, peak {peak / mb:.0f} MB")
+    return {
+        "process": "rag serve (HTTP, Gradio call API /ask)", "ready_s": ready_s,
+        "rss_started_mb": after_start / mb, "rss_after_load_mb": after_load / mb,
+        "rss_after_queries_mb": after_queries / mb, "peak_rss_mb": peak / mb,
+        "peak_rss_load_mb": peak_load / mb, "questions": len(questions), "failures": failures,
+        "http_p50_ms": float(np.percentile(latencies, 50) * 1000),
+        "http_p95_ms": float(np.percentile(latencies, 95) * 1000),
+        "tables": [{"title": f"rag serve, resident memory of the process tree (MB); ready in {ready_s:.1f} s; "
+                             f"HTTP /ask p50 {np.percentile(latencies, 50) * 1000:.0f} ms, "
+                             f"p95 {np.percentile(latencies, 95) * 1000:.0f} ms, {failures} failures",
+                    "headers": ["moment", "RSS MB"], "rows": rows}],
+    }

