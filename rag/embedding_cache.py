@@ -15,6 +15,7 @@ gives safe concurrent access from several processes for free.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -61,6 +62,15 @@ class EmbeddingCache:
                 " model TEXT NOT NULL, hash TEXT NOT NULL, dim INTEGER NOT NULL,"
                 " vector BLOB NOT NULL, PRIMARY KEY (model, hash))"
             )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS models ("
+                " requested TEXT PRIMARY KEY, cache_key TEXT NOT NULL, name TEXT NOT NULL, dim INTEGER NOT NULL)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS tokens ("
+                " tokenizer TEXT NOT NULL, hash TEXT NOT NULL, tokens TEXT NOT NULL,"
+                " PRIMARY KEY (tokenizer, hash))"
+            )
 
     def get_many(self, model: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
         """Cached vectors of ``dim`` floats for those of ``hashes`` that are present."""
@@ -89,6 +99,37 @@ class EmbeddingCache:
                 "INSERT OR REPLACE INTO embeddings (model, hash, dim, vector) VALUES (?, ?, ?, ?)", rows
             )
 
+    def model_info(self, requested: str) -> tuple[str, str, int] | None:
+        """``(cache_key, name, dim)`` of the model last loaded for the name ``requested``."""
+        with self._lock:
+            row = self._db.execute("SELECT cache_key, name, dim FROM models WHERE requested=?",
+                                   (requested,)).fetchone()
+        return (row[0], row[1], int(row[2])) if row else None
+
+    def put_model_info(self, requested: str, key: str, name: str, dim: int) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO models (requested, cache_key, name, dim) VALUES (?, ?, ?, ?)",
+                             (requested, key, name, int(dim)))
+
+    def get_tokens(self, tokenizer: str, hashes: Sequence[str]) -> dict[str, list[str]]:
+        """Cached keyword tokens (made by ``tokenizer``) of the texts with these hashes."""
+        found: dict[str, list[str]] = {}
+        unique = list(dict.fromkeys(hashes))
+        with self._lock:
+            for start in range(0, len(unique), 500):
+                part = unique[start : start + 500]
+                rows = self._db.execute(
+                    f"SELECT hash, tokens FROM tokens WHERE tokenizer=? AND hash IN ({','.join('?' * len(part))})",
+                    [tokenizer, *part],
+                ).fetchall()
+                found.update((key, json.loads(tokens)) for key, tokens in rows)
+        return found
+
+    def put_tokens(self, tokenizer: str, items: dict[str, list[str]]) -> None:
+        rows = [(tokenizer, key, json.dumps(tokens, ensure_ascii=False)) for key, tokens in items.items()]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO tokens (tokenizer, hash, tokens) VALUES (?, ?, ?)", rows)
+
     def count(self, model: str | None = None) -> int:
         """Number of cached vectors (for one model, or all)."""
         with self._lock:
@@ -111,6 +152,15 @@ class EmbeddingCache:
         self.close()
 
 
+def cache_key(embedder) -> str:
+    """What cached vectors are filed under: ``embedder.cache_key`` if it has one, else its name.
+
+    Two engines running the same model (say a 4-bit and an fp32 one) give slightly
+    different vectors; an embedder can tell them apart with ``cache_key``.
+    """
+    return str(getattr(embedder, "cache_key", None) or embedder.name)
+
+
 def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None = None,
                    show_progress: bool = False) -> EmbedResult:
     """Embed ``texts`` as passages, embedding only what ``cache`` does not hold.
@@ -118,8 +168,9 @@ def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None 
     Identical texts are embedded once. Without a cache every distinct text is embedded.
     """
     dim = int(embedder.dim)
+    model = cache_key(embedder)
     hashes = [content_hash(t) for t in texts]
-    known = cache.get_many(embedder.name, hashes, dim) if cache is not None else {}
+    known = cache.get_many(model, hashes, dim) if cache is not None else {}
     missing: dict[str, str] = {}
     for key, text in zip(hashes, texts):
         if key not in known and key not in missing:
@@ -131,9 +182,30 @@ def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None 
             raise ValueError(f"embedder {embedder.name} returned shape {fresh.shape}, "
                              f"expected {(len(missing), dim)}")
         if cache is not None:
-            cache.put_many(embedder.name, list(missing), fresh)
+            cache.put_many(model, list(missing), fresh)
         known.update(zip(missing, fresh))
     vectors = np.stack([known[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
     cached = sum(1 for h in dict.fromkeys(hashes) if h not in missing)
     return EmbedResult(vectors=np.ascontiguousarray(vectors, dtype=np.float32),
                        embedded=len(missing), cached=cached)
+
+
+def tokenize_passages(texts: Sequence[str], bigrams: bool = False,
+                      cache: EmbeddingCache | None = None) -> list[list[str]]:
+    """BM25 tokens of ``texts``, from the cache when the same tokenizer already saw them.
+
+    jieba is the slowest step of a rebuild after the embeddings, so its output is
+    cached next to them, keyed by tokenizer version (+ bigrams) and content hash.
+    """
+    from rag.tokenize_zh import TOKENIZER_VERSION, tokenize
+
+    if cache is None:
+        return [tokenize(t, bigrams=bigrams) for t in texts]
+    tokenizer = f"{TOKENIZER_VERSION}{'+bigrams' if bigrams else ''}"
+    hashes = [content_hash(t) for t in texts]
+    known = cache.get_tokens(tokenizer, hashes)
+    fresh = {h: tokenize(t, bigrams=bigrams) for h, t in zip(hashes, texts) if h not in known}
+    if fresh:
+        cache.put_tokens(tokenizer, fresh)
+        known.update(fresh)
+    return [known[h] for h in hashes]

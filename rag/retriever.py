@@ -23,7 +23,7 @@ import numpy as np
 
 from rag import config
 from rag.dense_index import HNSW_EF_SEARCH, IVF_NPROBE, DenseIndex, resolve_kind
-from rag.embedding_cache import EmbeddingCache, content_hash, embed_passages
+from rag.embedding_cache import EmbeddingCache, cache_key, content_hash, embed_passages, tokenize_passages
 from rag.errors import DocumentError, EmptyQueryError, RagError
 from rag.fusion import METHODS as FUSION_METHODS
 from rag.fusion import fuse
@@ -149,6 +149,59 @@ def _open_cache(cache) -> EmbeddingCache | None:
     return EmbeddingCache(cache)
 
 
+class LazyEmbedder:
+    """Loads the model named ``requested`` only when something must really be embedded.
+
+    A rebuild whose passages are all in the embedding cache needs the model's
+    name, cache key and dimension only; the cache remembers them from the last
+    time this name was loaded, so such a rebuild never starts torch.
+    """
+
+    def __init__(self, requested: str, cache: EmbeddingCache | None = None):
+        self.requested = requested
+        self._cache = cache
+        self._info = cache.model_info(requested) if cache is not None else None
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def _get(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    model = _load_embedder(self.requested)
+                    if self._cache is not None:
+                        self._cache.put_model_info(self.requested, cache_key(model), model.name, model.dim)
+                    self._model = model
+        return self._model
+
+    @property
+    def name(self) -> str:
+        return self._info[1] if self._model is None and self._info else self._get().name
+
+    @property
+    def dim(self) -> int:
+        return self._info[2] if self._model is None and self._info else int(self._get().dim)
+
+    @property
+    def cache_key(self) -> str:
+        return self._info[0] if self._model is None and self._info else cache_key(self._get())
+
+    def encode_queries(self, texts):
+        return self._get().encode_queries(texts)
+
+    def encode_passages(self, texts, show_progress: bool = False):
+        return self._get().encode_passages(texts, show_progress=show_progress)
+
+    def __getattr__(self, attr):  # anything else the model offers (token counts, ...)
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self._get(), attr)
+
+
 # --------------------------------------------------------------------------- the retriever
 
 class Retriever:
@@ -216,12 +269,12 @@ class Retriever:
             raise DocumentError(f"no text to index in {', '.join(map(str, _as_list(paths)))}{detail}")
         _check_unique_ids(chunks)
         sources = [_source_record(d) for d in result.documents]
-        embedder = embedder or _load_embedder(model)
         cache_db = _open_cache(cache)
+        embedder = embedder or LazyEmbedder(model or config.DEFAULT_MODEL, cache_db)
         texts = [passage_text(c) for c in chunks]
         embedded = embed_passages(embedder, texts, cache=cache_db, show_progress=show_progress)
         stored = _write(index_dir, chunks, embedded.vectors, sources, embedder, settings, dense,
-                        ef_search, nprobe, bigrams, fusion, fusion_weights)
+                        ef_search, nprobe, bigrams, fusion, fusion_weights, cache=cache_db)
         retriever = cls(stored, embedder=embedder)
         retriever.cache = cache_db
         retriever.build_summary = BuildSummary(
@@ -307,7 +360,7 @@ class Retriever:
             stored = _write(self.index_dir, chunks, vectors, sources, embedder, settings,
                             m["dense"]["requested"], m["dense"].get("ef_search", HNSW_EF_SEARCH),
                             m["dense"].get("nprobe", IVF_NPROBE), m["bm25"].get("bigrams", False),
-                            self.fusion, self.fusion_weights)
+                            self.fusion, self.fusion_weights, cache=self._open_cache())
             self._apply(stored)
             self._query_cache.clear()
             summary.dense_kind = stored.dense.kind
@@ -469,9 +522,11 @@ def _load_keyword(directory: Path, manifest: dict, n_chunks: int) -> KeywordInde
 
 
 def _write(index_dir, chunks, vectors, sources, embedder, settings, dense_kind, ef_search, nprobe,
-           bigrams, fusion, fusion_weights) -> StoredIndex:
+           bigrams, fusion, fusion_weights, cache: EmbeddingCache | None = None) -> StoredIndex:
     dense = DenseIndex.build(vectors, dense_kind, ef_search=ef_search, nprobe=nprobe)
-    keyword = KeywordIndex.build([passage_text(c) for c in chunks], bigrams=bigrams)
+    texts = [passage_text(c) for c in chunks]
+    keyword = KeywordIndex.build(texts, bigrams=bigrams,
+                                 tokens=tokenize_passages(texts, bigrams=bigrams, cache=cache))
     manifest = write_index(
         index_dir, chunks=chunks, vectors=vectors, dense=dense, keyword=keyword, sources=sources,
         manifest_extra={
