@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import importlib.util
 import sys
 import threading
@@ -328,3 +329,54 @@ def test_real_model_also_answers_through_transformers(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     gen = local_model.default_local_generator(backend="transformers", model=path, max_tokens=24)
     assert "1200" in "".join(gen.stream(_passage_messages()))
+
+
+# --- how the llama.cpp server is configured (fake xllamacpp module) ----------------------
+
+class _Params:
+    def __init__(self):
+        self.model = types.SimpleNamespace(path=None)
+        self.cpuparams = types.SimpleNamespace(n_threads=-1)
+        self.cpuparams_batch = types.SimpleNamespace(n_threads=-1)
+
+
+@pytest.fixture
+def fake_xllamacpp(monkeypatch):
+    started = []
+
+    class Server:
+        def __init__(self, params):
+            if params.model.path.endswith("broken.gguf"):
+                raise RuntimeError("Failed to init server, please check the input params.")
+            started.append((params, os.environ.get("OMP_WAIT_POLICY")))
+
+    module = types.ModuleType("xllamacpp")
+    module.CommonParams, module.Server = _Params, Server
+    monkeypatch.setitem(sys.modules, "xllamacpp", module)
+    LlamaCppGenerator.unload_all()
+    yield started
+    LlamaCppGenerator.unload_all()
+
+
+def test_server_gets_the_model_context_and_thread_settings(fake_xllamacpp, model_file):
+    LlamaCppGenerator(model_path=model_file, n_ctx=2048, n_threads=3).load()
+    params, _ = fake_xllamacpp[0]
+    assert params.model.path == str(model_file.resolve())
+    assert (params.n_ctx, params.cpuparams.n_threads, params.cpuparams_batch.n_threads) == (2048, 3, 3)
+    assert params.n_parallel == 1 and params.cache_prompt is True
+
+
+def test_openmp_threads_sleep_instead_of_spinning_unless_the_user_chose(fake_xllamacpp, model_file,
+                                                                       monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    LlamaCppGenerator(model_path=model_file, n_ctx=1000).load()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    LlamaCppGenerator(model_path=model_file, n_ctx=2000).load()
+    assert [policy for _, policy in fake_xllamacpp] == ["PASSIVE", "ACTIVE"]
+
+
+def test_a_model_llamacpp_cannot_load_is_a_generator_error(fake_xllamacpp, tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf")
+    with pytest.raises(GeneratorError, match="cannot load"):
+        LlamaCppGenerator(model_path=broken).load()

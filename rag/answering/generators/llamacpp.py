@@ -93,6 +93,12 @@ class LlamaCppGenerator:
         return server
 
     def _start_server(self) -> Any:
+        # llama.cpp's OpenMP threads spin while waiting by default; on a busy CPU
+        # (other processes, or the UI's own threads) spinning threads starve each
+        # other: measured on 2 shared cores, decoding fell from ~8 to ~0.5 tokens/s.
+        # Sleeping waits cost little when the CPU is idle. Must be set before
+        # libgomp loads; an explicit setting by the user wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             import xllamacpp
         except ImportError as exc:
