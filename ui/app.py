@@ -303,6 +303,19 @@ def build_app(
         except RagError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
 
+    def header_html() -> str:
+        docs = getattr(retriever, "documents", None)
+        try:
+            badge = render.index_badge(len(docs) if docs is not None else None, len(retriever))
+        except TypeError:  # a retriever without sizes: no badge
+            badge = ""
+        return (
+            f'<div class="topbar"><div class="brand"><div class="logo">问</div><div>'
+            f"<h1>{render.esc(title)}</h1>"
+            "<p>只根据你的文档回答，每句话都标出出处 · answers from your documents, with cited sources</p>"
+            f"</div></div>{badge}</div>"
+        )
+
     def add_documents(files: list | None, progress=gr.Progress(track_tqdm=True)):
         if not files:
             return render.status_html("请先选择 .txt 或 .md 文件 · choose files first", "error")
@@ -324,12 +337,7 @@ def build_app(
     with gr.Blocks(title=title, fill_width=True) as app:
         turns_state = gr.State([])
         views_state = gr.State([])
-        with gr.Row(elem_id="topbar"):
-            gr.HTML(
-                f'<div class="brand"><div class="logo">问</div><div><h1>{render.esc(title)}</h1>'
-                '<p>只根据你的文档回答，每句话都标出出处 · answers from your documents, with cited sources</p>'
-                "</div></div>"
-            )
+        header = gr.HTML(header_html(), elem_id="topbar")
         with gr.Row(elem_id="main", equal_height=False):
             with gr.Column(scale=3, min_width=420, elem_id="chat-col"):
                 chatbot = gr.Chatbot(
@@ -364,23 +372,32 @@ def build_app(
                                      placeholder="http://127.0.0.1:8000/v1")
                 model_box = gr.Textbox(model, label="模型 model", placeholder="qwen2.5-1.5b-instruct")
         with gr.Accordion("添加文档 Add documents", open=False, elem_id="upload"):
-            files = gr.File(file_count="multiple", file_types=list(UPLOAD_TYPES), type="filepath",
-                            label="上传 .txt / .md 文件（加入索引并永久保存 · added to the index, kept across restarts）",
-                            elem_id="files")
-            add_btn = gr.Button("加入索引 Add to index", variant="primary", elem_id="add")
-            upload_status = gr.HTML("", elem_id="upload-status")
+            with gr.Row(equal_height=False):
+                files = gr.File(file_count="multiple", file_types=list(UPLOAD_TYPES), type="filepath",
+                                label="上传 .txt / .md 文件 · upload documents", elem_id="files", scale=3)
+                with gr.Column(scale=2, min_width=240):
+                    gr.HTML('<div class="upload-help">文件会被切分、向量化并加入现有索引，重启后仍在。'
+                            '同名文件会替换旧版本；无法读取的文件不会改动索引。<br><span class="hint">'
+                            "Files are chunked, embedded and added to the index; they persist "
+                            "across restarts. A bad file leaves the index unchanged.</span></div>")
+                    add_btn = gr.Button("加入索引 Add to index", variant="primary", elem_id="add")
+                    upload_status = gr.HTML("", elem_id="upload-status")
 
         chat_inputs = [msg, chatbot, turns_state, views_state, gen_radio, mode_radio, k_slider,
                        url_box, model_box]
         chat_outputs = [chatbot, sources, status, turns_state, views_state, msg]
         gr.on(
             triggers=[msg.submit, send.click], fn=respond, inputs=chat_inputs, outputs=chat_outputs,
-            api_name="chat", concurrency_id="chat", concurrency_limit=CHAT_CONCURRENCY,
+            api_name="chat", api_visibility="undocumented",
+            concurrency_id="chat", concurrency_limit=CHAT_CONCURRENCY,
             show_progress="hidden",
         )
         gr.api(ask, api_name="ask", concurrency_id="chat", concurrency_limit=CHAT_CONCURRENCY)
         add_btn.click(add_documents, inputs=files, outputs=upload_status, api_name="add_documents",
-                      concurrency_id="index", concurrency_limit=1)
+                      concurrency_id="index", concurrency_limit=1,
+                      ).then(header_html, outputs=header, api_visibility="private", queue=False)
+        app.load(header_html, outputs=header, api_visibility="private", queue=False,
+                 show_progress="hidden")
         chatbot.clear(clear, outputs=chat_outputs, api_visibility="private", queue=False)
         gen_radio.change(toggle_endpoint, gen_radio, endpoint_row, api_visibility="private",
                          queue=False)

@@ -20,6 +20,8 @@ MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
 
 #: Characters of passage text shown on each side of the highlighted sentence.
 CONTEXT_CHARS = 160
+#: Characters shown of each "may be related" passage.
+RELATED_CHARS = 140
 
 GENERATOR_LABELS = {
     "extractive": "抽取式",
@@ -203,7 +205,7 @@ def related_card(hit: Hit, rank: int) -> str:
         f'<div class="src-head"><span class="src-n muted">{rank}</span>'
         f'<div class="src-meta">{_doc_html(hit.doc, hit.heading_path)}</div>'
         f"{_score_html(hit.score)}</div>"
-        f'<div class="src-text">{_trimmed(hit.text)}</div>'
+        f'<div class="src-text">{_trimmed(hit.text, RELATED_CHARS)}</div>'
         "</div>"
     )
 
@@ -269,6 +271,14 @@ def status_text(answer: Answer) -> str:
     elif answer.abstained:
         parts.append("未找到答案")
     return " · ".join(parts)
+
+
+def index_badge(documents: int | None, chunks: int | None) -> str:
+    """The header badge saying how much is indexed."""
+    if documents is None or chunks is None:
+        return ""
+    return (f'<div class="index-badge" title="indexed documents · passages">'
+            f"已索引 <b>{documents}</b> 篇文档 · <b>{chunks}</b> 段</div>")
 
 
 def status_html(text: str, kind: str = "ok") -> str:

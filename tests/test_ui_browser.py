@@ -1,0 +1,159 @@
+"""The chat UI in a real browser: `rag serve` on the seeds index, driven by Playwright.
+
+Debian's chromium is used (scripts/install-browser.sh; Playwright's own browser
+download needs the internet). The test starts `rag serve` on a free port against
+the session's seeds index, asks a question from the Q&A set and an unanswerable
+one, checks what the page shows and saves a screenshot (path printed; also
+copied into $RAG_SCREENSHOT_DIR when that is set).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = Path(os.environ.get("RAG_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# From eval/qa.jsonl (q033): the answer is in seeds/004 ("149万通").
+QUESTION = "2024年12351热线全年接了多少个职工群众来电？"
+EXPECTED = "149万"
+UNANSWERABLE = "量子计算机的工作原理是什么？"
+ANSWER_TIMEOUT_MS = 240_000  # the first question loads the embedding model
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"rag serve exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"rag serve did not answer at {url} within {timeout:.0f} s:\n"
+                f"{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(seeds_index, tmp_path_factory):
+    """`rag serve` as a user starts it, on a free port, against the seeds index."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "serve", "--index", str(seeds_index),
+             "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_up(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def page(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: run scripts/install-browser.sh (make test does)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000}, locale="zh-CN",
+        )
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def screenshot(page, path: Path) -> Path:
+    """Save a full-page screenshot, print its path, copy it to $RAG_SCREENSHOT_DIR if set."""
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    if os.environ.get("RAG_SCREENSHOT_DIR"):
+        target = Path(os.environ["RAG_SCREENSHOT_DIR"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target / path.name)
+        print(f"screenshot copied to: {target / path.name}")
+    return path
+
+
+def ask(page, question: str) -> None:
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
+def test_chat_streams_a_cited_answer_and_shows_an_abstention(server, page, tmp_path):
+    page.goto(server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    assert "来源" in page.inner_text("#sources-col")
+
+    # A question from the Q&A set: a streamed answer with [n] markers ...
+    ask(page, QUESTION)
+    page.wait_for_selector("#sources .src-card[id^='src-1-']", timeout=ANSWER_TIMEOUT_MS)
+    bot = page.locator("#chat .bot").last
+    assert EXPECTED in bot.inner_text()
+    marker = bot.locator("a.cite").first
+    assert marker.inner_text() == "[1]"
+    title = marker.get_attribute("title") or ""
+    assert ".txt" in title and EXPECTED in title  # hovering shows document and quote
+
+    # ... and the sources panel: document, heading path, highlighted sentence, score.
+    card = page.locator("#src-1-1")
+    assert card.locator(".src-doc").inner_text().endswith(".txt")
+    heading_path = card.locator(".src-path").inner_text().strip()
+    assert heading_path and heading_path != "（正文）"
+    assert EXPECTED in card.locator("mark").first.inner_text()
+    assert card.locator(".score").inner_text().strip()
+    assert "检索" in page.inner_text("#status") and "回答" in page.inner_text("#status")
+
+    marker.hover()
+    assert "hovered" in (card.get_attribute("class") or "")
+    marker.click()
+    page.wait_for_function("document.querySelector('#src-1-1').classList.contains('flash')")
+    assert len(page.context.pages) == 1  # the marker did not open a new tab
+
+    shots = [screenshot(page, tmp_path / "chat-cited-answer.png")]
+
+    # An unanswerable question is shown as such, with "may be related" passages.
+    ask(page, UNANSWERABLE)
+    page.wait_for_selector("#chat .abstain", timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_selector("#sources .src-abstain")
+    assert "未找到答案" in page.locator("#chat .bot").last.inner_text()
+    assert "可能相关" in page.inner_text("#sources")
+    assert page.locator("#sources details.older #src-1-1").count() == 1  # earlier answer folded
+
+    shots.append(screenshot(page, tmp_path / "chat-abstention.png"))
+    assert all(shot.stat().st_size > 10_000 for shot in shots)
