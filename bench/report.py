@@ -13,7 +13,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
         if abs(value) >= 100:
             return f"{value:,.0f}"
         if 0 < abs(value) < 1:
-            return f"{value:.3g}"
+            return f"{value:.4g}"
         return f"{value:.{digits}f}"
     if isinstance(value, int):
         return f"{value:,}"

@@ -52,6 +52,7 @@ class ScaleConfig:
     bm25_doc_tokens: tuple[int, int] = (80, 240)  # uniform; mean 160 jieba tokens ~ 300 characters
     bm25_query_tokens: tuple[int, int] = (4, 12)
     search_threads: int = 1         # FAISS threads for single queries (see flat_threads rows)
+    threads_compare_max_n: int = 100_000  # flat with FAISS's default threads, up to this size
     build_threads: int = 0          # FAISS threads for building (0: FAISS's default, all cores)
     jieba_passes: int = 3
     clustered_n: int = 100_000      # also measure HNSW/IVF on clustered data of this size (0: off)
@@ -198,7 +199,7 @@ def dense_at_size(n: int, cfg: ScaleConfig, rng: np.random.Generator, log,
     build_s, flat, runs = _build(lambda: faiss.IndexFlatIP(DIM), None, data, repeats)
     _, truth = flat.search(queries, K)
     record("flat", {}, build_s, runs, flat, None, [], None)
-    if not clustered and build_threads != cfg.search_threads:
+    if not clustered and build_threads != cfg.search_threads and n <= cfg.threads_compare_max_n:
         # Same index, FAISS's default thread count: on a busy machine OpenMP's
         # fork/join per single query costs more than it saves.
         record("flat_threads", {"threads": build_threads}, build_s, runs, flat, None, [], None,
