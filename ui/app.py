@@ -154,8 +154,14 @@ class ChatBackend:
         if bad:
             raise RagError(f"只能添加 .txt 或 .md 文件 (only .txt/.md files): {', '.join(bad)}")
         with self._index_lock:  # one index writer at a time
-            result = self.retriever.add(paths, show_progress=True)
-            self._keep(paths)
+            try:
+                result = self.retriever.add(paths, show_progress=True)
+            except RagError as exc:
+                raise type(exc)(_without_temp_dirs(str(exc), paths)) from exc
+            indexed = _indexed_names(result)
+            self._keep([p for p in paths if indexed is None or p.name in indexed])
+            if getattr(result, "problems", None):
+                result.problems = [_without_temp_dirs(p, paths) for p in result.problems]
             return result
 
     def _keep(self, paths: list[Path]) -> None:
@@ -168,6 +174,21 @@ class ChatBackend:
             tmp = self.uploads_dir / f".{path.name}.part"
             shutil.copyfile(path, tmp)
             os.replace(tmp, self.uploads_dir / path.name)
+
+
+def _indexed_names(summary: Any) -> set[str] | None:
+    """Names of the documents now in the index from this add (None: not reported)."""
+    lists = [getattr(summary, name, None) for name in ("added", "replaced", "unchanged")]
+    if all(names is None for names in lists):
+        return None
+    return {name for names in lists for name in names or []}
+
+
+def _without_temp_dirs(message: str, paths: list[Path]) -> str:
+    """Show uploads by file name, not by Gradio's temporary path."""
+    for path in paths:
+        message = message.replace(str(path), path.name)
+    return message
 
 
 # ------------------------------------------------------------------ the app
@@ -188,7 +209,8 @@ def _describe_added(summary: Any) -> tuple[str, str]:
         message += f"（新向量 {embedded} 段，索引共 {chunks} 段）"
     problems = getattr(summary, "problems", [])
     if problems:
-        return "error", message + "。未能读取：" + "；".join(problems)
+        kind = "warn" if parts else "error"
+        return kind, message + "。未能读取：" + "；".join(problems)
     return "ok", "✓ " + message
 
 

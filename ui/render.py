@@ -282,5 +282,5 @@ def index_badge(documents: int | None, chunks: int | None) -> str:
 
 
 def status_html(text: str, kind: str = "ok") -> str:
-    """Wrap a status text for the status line (kind: ok, busy, error)."""
+    """Wrap a status text for the status line (kind: ok, busy, warn, error)."""
     return f'<div class="status status-{kind}">{esc(text)}</div>'
