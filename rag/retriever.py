@@ -43,9 +43,11 @@ from rag.types import Chunk, Hit
 
 MODES = ("dense", "bm25", "hybrid")
 
-#: Fusion used by ``hybrid`` unless the index or the caller says otherwise
-#: (chosen on eval/qa.jsonl: see the README's retrieval section).
-DEFAULT_FUSION = "minmax"
+#: Fusion used by ``hybrid`` unless the index or the caller says otherwise.
+#: Chosen on eval/qa.jsonl (100 answerable questions, seeds/, e5-small, same chunks):
+#: rrf R@1 0.79 R@5 0.96 MRR@10 0.862; minmax 0.85/0.96/0.890; zscore 0.86/0.97/0.897.
+#: Lowering the BM25 weight to 0.5 or adding CJK bigrams to BM25 lowered R@1.
+DEFAULT_FUSION = "zscore"
 #: Weights of (dense, bm25) in the fusion.
 DEFAULT_FUSION_WEIGHTS = (1.0, 1.0)
 #: Each retriever contributes at least this many candidates to the fusion.
