@@ -334,3 +334,18 @@ def test_adjacent_sentences_of_a_passage_become_one_located_quote(retriever):
     chosen = [ScoredSentence(0, (second, end), text[second:end], 1.0),
               ScoredSentence(0, (first, second), text[first:second], 0.99)]
     assert _merge_adjacent(chosen, hits) == [(0, first, end)]
+
+
+def test_question_naming_a_place_no_passage_mentions_abstains(assistant):
+    answer = assistant.ask("宁夏回族自治区总工会开展了多少项劳动竞赛？")
+    assert answer.abstained and answer.citations == []
+    assert any("宁夏回族自治区" in n for n in answer.notices)
+
+
+def test_entities_are_names_ordinals_and_years_not_generic_words():
+    from rag.answering.abstention import question_entities
+
+    assert question_entities("中国工会第十九次全国代表大会2026年在哪里召开？")[:2] == ["第十九次", "2026"]
+    assert "山西省" in question_entities("山西省工会五年工作综述里提到了哪些成绩？")
+    assert question_entities("温州海关委托拍卖的是什么东西？") == ["温州"]
+    assert question_entities("全总本级的12351维权热线是几号启用的？") == []

@@ -97,7 +97,10 @@ def calibrate(answerable: Sequence[float], unanswerable: Sequence[float],
     return best or evaluate(values[0] - 1e-6, answerable, unanswerable)
 
 
-_ENTITY_FLAGS = {"ns", "nr", "nrt", "nt", "nz", "eng"}
+_PLACE_SUFFIX_RE = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|村|自治区)$")
+_PROVINCES = set(
+    "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 "
+    "四川 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门".split())
 _ORDINAL_RE = re.compile(r"第[一二三四五六七八九十百零〇\d]+[次届期]")
 _YEAR_RE = re.compile(r"(?<!\d)\d{4}(?!\d)")
 #: Generic words jieba tags as names that do not pin down what is asked.
@@ -116,7 +119,15 @@ def question_entities(question: str) -> list[str]:
         found[m.group(0)] = None
     for pair in pseg.cut(text):
         word = pair.word.strip()
-        if pair.flag in _ENTITY_FLAGS and len(word) >= 2 and word not in _GENERIC:
+        if len(word) < 2 or word in _GENERIC:
+            continue
+        # jieba's name tags are noisy (惠民/nr, 东西/ns): keep only the reliable kinds.
+        strong = (
+            (pair.flag == "ns" and (word in _PROVINCES or bool(_PLACE_SUFFIX_RE.search(word))))
+            or (pair.flag in ("nr", "nrt") and len(word) >= 3)
+            or pair.flag in ("nt", "eng")
+        )
+        if strong:
             found[word] = None
     return list(found)
 

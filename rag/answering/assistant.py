@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 
 from rag import config
 from rag.answering import followup
-from rag.answering.abstention import AbstentionPolicy, is_refusal
+from rag.answering.abstention import AbstentionPolicy, is_refusal, missing_entities
 from rag.answering.citations import SUPPORT_THRESHOLD, check_answer
 from rag.answering.extractive import ExtractiveAnswerer, ExtractiveResult
 from rag.answering.generators import Generator, make_generator
@@ -52,7 +52,8 @@ class Assistant:
         else:
             self.generator = generator
         self.generator_name = self.generator.name if self.generator else "extractive"
-        self.extractive = ExtractiveAnswerer(getattr(retriever, "embedder", None))
+        query_vector = getattr(retriever, "query_vector", None) or getattr(retriever, "_query_vector", None)
+        self.extractive = ExtractiveAnswerer(getattr(retriever, "embedder", None), query_vector=query_vector)
         self.policy = AbstentionPolicy() if abstain_threshold is None else AbstentionPolicy(abstain_threshold)
         self.support_threshold = support_threshold
 
@@ -80,7 +81,10 @@ class Assistant:
         extractive = self.extractive.answer(search_query, hits, self._source_text)
         answer = Answer(question=question, text="", hits=list(hits), generator=self.generator_name,
                         search_query=search_query, notices=notices)
-        if not hits or self.policy.should_abstain(extractive.confidence):
+        missing = missing_entities(search_query, hits) if hits else []
+        if not hits or missing or self.policy.should_abstain(extractive.confidence):
+            if missing:
+                answer.notices.append(f"资料中没有提到：{'、'.join(missing)}。 (not in the documents: {', '.join(missing)})")
             self._abstain(answer)
             yield answer.text
         elif self.generator is None:

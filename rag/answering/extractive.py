@@ -175,7 +175,7 @@ class ExtractiveResult:
 
 
 MIN_SENTENCE_CHARS = 6
-MAX_CANDIDATES = 60
+MAX_CANDIDATES = 16
 
 
 class ExtractiveAnswerer:
@@ -186,8 +186,11 @@ class ExtractiveAnswerer:
     """
 
     def __init__(self, embedder=None, weights: Weights | None = None, max_sentences: int = 3,
-                 max_candidates: int = MAX_CANDIDATES) -> None:
+                 max_candidates: int = MAX_CANDIDATES,
+                 query_vector: Callable[[str], np.ndarray] | None = None) -> None:
         self.embedder = embedder
+        # The retriever has usually just embedded the same query: reuse its vector.
+        self.query_vector = query_vector
         self.weights = weights or Weights()
         self.max_sentences = max_sentences
         self.max_candidates = max_candidates
@@ -221,6 +224,14 @@ class ExtractiveAnswerer:
                 self._cache.clear()
         return np.stack([self._cache[k] for k in keys])
 
+    def _query(self, question: str) -> np.ndarray:
+        if self.query_vector is not None:
+            try:
+                return np.asarray(self.query_vector(question), dtype=np.float32).reshape(-1)
+            except Exception:  # fall back to encoding it ourselves
+                pass
+        return np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)[0]
+
     def score(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
         """All candidate sentences of ``hits``, best first."""
         cands = self.candidates(hits)
@@ -243,7 +254,7 @@ class ExtractiveAnswerer:
             lexical = [lexical[j] for j in keep]
         vectors = self._sentence_vectors(hits, cands)
         if vectors is not None:
-            q = np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)[0]
+            q = self._query(question)
             cosines = vectors @ q
         else:
             cosines = np.zeros(len(cands), dtype=np.float32)
