@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.pipeline import ROOT, _doc_dir, _query_index, _workdir, benchmark_questions
+from bench.pipeline import ROOT, _doc_dir, _query_index, _workdir, benchmark_questions, n_queries
 
 
 def free_port() -> int:
@@ -80,7 +80,8 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
 
 def ask_http(base: str, question: str, timeout: float = 120) -> dict[str, Any]:
     """One question through Gradio's call API; returns the final answer dict."""
-    body = json.dumps({"data": [question]}).encode()
+    # ui/app.py's ask(question, generator, mode, k): the call API wants every input.
+    body = json.dumps({"data": [question, "extractive", "hybrid", 5]}).encode()
     req = urllib.request.Request(f"{base}/gradio_api/call/ask", data=body,
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -122,7 +123,7 @@ def run(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
         ready_s = time.perf_counter() - t0
         time.sleep(1.0)
         after_start = tree_rss(proc.pid)
-        questions = benchmark_questions(20 if quick else 200)
+        questions = benchmark_questions(n_queries(quick))
         ask_http(base, questions[0])  # the first question loads the embedding model
         after_load = tree_rss(proc.pid)
         peak_load = sampler.peak

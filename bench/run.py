@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -128,6 +129,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"where results.json and results.md go (default: {DEFAULT_OUT})")
     parser.add_argument("--only", metavar="LIST", default=None,
                         help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
+    parser.add_argument("--repeats", type=int, default=None, metavar="N",
+                        help="runs per build/pass figure (default 3; 1 with --quick)")
+    parser.add_argument("--queries", type=int, default=None, metavar="N",
+                        help="questions per latency/memory measurement (default 200)")
+
+
+def apply_overrides(args: argparse.Namespace) -> None:
+    """--repeats/--queries reach the sections through the environment."""
+    if getattr(args, "repeats", None):
+        os.environ["RAG_BENCH_REPEATS"] = str(max(1, args.repeats))
+    if getattr(args, "queries", None):
+        os.environ["RAG_BENCH_QUERIES"] = str(max(1, args.queries))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
+    apply_overrides(args)
     run_suite(sections, args.quick, Path(args.out))
     return 0
 

@@ -39,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="where results.json and results.md go (default: bench/out)")
     parser.add_argument("--only", metavar="LIST", default=None,
                         help="comma-separated sections: scale,index,query,memory,llm (default: all)")
+    parser.add_argument("--repeats", type=int, default=None, metavar="N",
+                        help="runs per build/pass figure (default 3; 1 with --quick)")
+    parser.add_argument("--queries", type=int, default=None, metavar="N",
+                        help="questions per latency/memory measurement (default 200)")
     parser.set_defaults(func=run)
 
 
@@ -50,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         sections = bench_run.parse_sections(args.only)
     except ValueError as exc:
         raise RagError(str(exc)) from exc
+    bench_run.apply_overrides(args)
     out = Path(args.out) if args.out else bench_run.DEFAULT_OUT
     bench_run.run_suite(sections, args.quick, out)
     return 0
