@@ -20,7 +20,8 @@ from typing import Any, Iterator, Sequence
 
 from rag import config
 from rag.answering import followup
-from rag.answering.abstention import AbstentionPolicy, is_refusal, missing_entities
+from rag.answering.abstention import (ABSTAIN_THRESHOLD_LEXICAL, MIN_KEYWORD_COVERAGE, AbstentionPolicy,
+                                      is_refusal, keyword_coverage, missing_entities)
 from rag.answering.citations import SUPPORT_THRESHOLD, check_answer
 from rag.answering.extractive import ExtractiveAnswerer, ExtractiveResult
 from rag.answering.generators import Generator, make_generator
@@ -54,6 +55,8 @@ class Assistant:
         self.generator_name = self.generator.name if self.generator else "extractive"
         query_vector = getattr(retriever, "query_vector", None) or getattr(retriever, "_query_vector", None)
         self.extractive = ExtractiveAnswerer(getattr(retriever, "embedder", None), query_vector=query_vector)
+        if abstain_threshold is None and self.extractive.embedder is None:
+            abstain_threshold = ABSTAIN_THRESHOLD_LEXICAL  # scores have no cosine term
         self.policy = AbstentionPolicy() if abstain_threshold is None else AbstentionPolicy(abstain_threshold)
         self.support_threshold = support_threshold
 
@@ -82,7 +85,8 @@ class Assistant:
         answer = Answer(question=question, text="", hits=list(hits), generator=self.generator_name,
                         search_query=search_query, notices=notices)
         missing = missing_entities(search_query, hits) if hits else []
-        if not hits or missing or self.policy.should_abstain(extractive.confidence):
+        off_topic = bool(hits) and keyword_coverage(search_query, hits) < MIN_KEYWORD_COVERAGE
+        if not hits or missing or off_topic or self.policy.should_abstain(extractive.confidence):
             if missing:
                 answer.notices.append(f"资料中没有提到：{'、'.join(missing)}。 (not in the documents: {', '.join(missing)})")
             self._abstain(answer)

@@ -24,8 +24,11 @@ from rag.text import normalize, sentence_spans
 from rag.types import Citation, Hit
 
 #: Minimum share of an answer sentence's character bigrams that its cited
-#: passage must contain. Chosen on eval/qa.jsonl (see README: citation check).
-SUPPORT_THRESHOLD = 0.5
+#: passage must contain. Chosen on eval/qa.jsonl: each reference answer against
+#: the retrieved passage holding its evidence (104 pairs) vs the other retrieved
+#: passages (396): at 0.5 recall 0.88 / precision 0.94, at 0.6 recall 0.88 /
+#: precision 0.97, at 0.7 recall 0.86 / precision 0.98.
+SUPPORT_THRESHOLD = 0.6
 
 _MARKER_RE = re.compile(r"\s*[\[【［]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")

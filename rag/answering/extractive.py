@@ -47,7 +47,9 @@ _DATE_RE = re.compile(
     r"|[〇零一二三四五六七八九]{4}年|今年|去年|明年|近年"
 )
 _PLACE_RE = re.compile(
-    r"[\u4e00-\u9fff]{1,8}(?:省|市|县|区|镇|乡|村|州|旗|盟|岛|港|湾|基地|园区|大会堂|会场|广场|中心)"
+    r"[\u4e00-\u9fff]{1,8}(?:省|市|县|区|镇|乡|村|州|旗|盟|岛|港|湾|基地|园区|大会堂|会场|广场|中心|展览馆)"
+    r"|(?:在|于|到|赴)(?:北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北"
+    r"|湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|内蒙古|广西|西藏|宁夏|新疆|香港|澳门|京)"
 )
 
 
@@ -141,6 +143,10 @@ class Weights:
     context: float = 0.2
     rank: float = 0.05
     answer_type: float = 0.15
+    #: Penalty per 100 characters beyond ``long_sentence`` (long run-on "sentences"
+    #: of newspaper pages cover many keywords without answering anything).
+    length: float = 0.1
+    long_sentence: int = 100
     #: Sentences within this margin of the best one are quoted as well (up to 3).
     margin: float = 0.04
     #: A sentence with the asked kind (number, date, ...) leads when it scores within
@@ -175,7 +181,7 @@ class ExtractiveResult:
 
 
 MIN_SENTENCE_CHARS = 6
-MAX_CANDIDATES = 16
+MAX_CANDIDATES = 8
 
 
 class ExtractiveAnswerer:
@@ -261,8 +267,9 @@ class ExtractiveAnswerer:
         scored = []
         for (i, span, text), lex, cos in zip(cands, lexical, cosines):
             typed = matches_type(text, kind) if kind else False
+            too_long = max(0, len(text) - w.long_sentence) / 100
             score = (w.cosine * float(cos) + w.lexical * lex + w.context * context[i]
-                     + w.rank / (1 + i) + (w.answer_type if typed else 0.0))
+                     + w.rank / (1 + i) + (w.answer_type if typed else 0.0) - w.length * min(too_long, 3))
             scored.append(ScoredSentence(i, span, text, score, float(cos), lex, typed))
         scored.sort(key=lambda s: s.score, reverse=True)
         return scored
