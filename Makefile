@@ -29,13 +29,12 @@ install-test: $(VENV)/.installed-test
 # torch goes in first and pinned, so nothing later pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[ui,eval]'
+	$(BIN)/python -m pip install --quiet -e '.[ui,eval,llm]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed scripts/install-browser.sh
-	$(BIN)/python -m pip install --quiet -e '.[ui,eval,bench,test]'
+	$(BIN)/python -m pip install --quiet -e '.[ui,eval,llm,bench,test]'
 	bash scripts/install-browser.sh
 	touch $@
 
