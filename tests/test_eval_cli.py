@@ -1,5 +1,4 @@
 """`rag eval` end to end: with fakes (fast), and on the real seeds as the CI quality gate (slow)."""
-import importlib
 import json
 
 import pytest
@@ -67,21 +66,7 @@ def test_rag_eval_check_gate_exit_codes(fake_pipeline, capsys):
     assert "REGRESSION retrieval.hybrid.R@1" in capsys.readouterr().err
 
 
-def _missing_pipeline_modules() -> list[str]:
-    missing = []
-    for name in ("rag.retriever", "rag.answering.assistant"):
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            missing.append(f"{name} ({exc})")
-    return missing
-
-
-_MISSING = _missing_pipeline_modules()
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(bool(_MISSING), reason=f"pipeline not importable yet: {', '.join(_MISSING)}")
 def test_quality_gate_on_the_seeds_with_the_extractive_generator(seeds_index, tmp_path, capsys):
     """CI quality gate: `rag eval --check` on seeds/ with eval/qa.jsonl and eval/baseline.json."""
     code = main(["eval", "--check", "--generator", "extractive", "--index", str(seeds_index),
