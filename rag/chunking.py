@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rag.cleaning import Line
-from rag.headings import Section
+from rag.headings import Section, parse_toc_entry
 from rag.text import sentence_spans
 from rag.types import Chunk
 
@@ -48,11 +48,14 @@ class ChunkSettings:
     """Chunk size policy (characters of cleaned text).
 
     ``overlap_chars`` is capped at a quarter and ``min_chars`` at half of ``max_chars``.
+    ``toc_entries`` adds one small chunk per table-of-contents line.
     """
 
     max_chars: int = 400
     overlap_chars: int = 60
     min_chars: int = 80
+    #: Also give every table-of-contents line its own chunk (see ``toc_entry_chunks``).
+    toc_entries: bool = True
 
     def __post_init__(self) -> None:
         if self.max_chars < 50:
@@ -225,7 +228,34 @@ def chunk_sections(doc: str, sections: Sequence[Section], settings: ChunkSetting
             text = piece.text[a:b]
             chunks.append(Chunk(id="", doc=doc, heading_path=list(piece.path), text=text,
                                 start=piece.pos[a], end=piece.pos[b - 1] + 1))
+    if settings.toc_entries:
+        for section in sections:
+            if section.heading is not None and section.heading.kind == "toc":
+                chunks.extend(toc_entry_chunks(doc, section))
     assign_ids(chunks)
+    return chunks
+
+
+def toc_entry_chunks(doc: str, section: Section) -> list[Chunk]:
+    """One chunk per entry line (``标题……页码``) of a table-of-contents section.
+
+    The whole TOC is chunked like any section too; these extra one-line chunks
+    let a question about one article ("X 那篇从第几页开始") find its line instead
+    of a 400-character list of titles. A short non-entry line (``三、企业工会``)
+    is a group: it joins the heading path of the entries under it.
+    """
+    chunks: list[Chunk] = []
+    group: list[str] = []
+    for block in section.blocks[1:]:  # blocks[0] is the TOC title line
+        text = block.text.strip()
+        if not text:
+            continue
+        if parse_toc_entry(text) is None:
+            group = [text] if len(text) <= 20 else []
+            continue
+        offset = block.text.index(text)
+        chunks.append(Chunk(id="", doc=doc, heading_path=list(section.path) + group, text=text,
+                            start=block.pos[offset], end=block.pos[offset + len(text) - 1] + 1))
     return chunks
 
 

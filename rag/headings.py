@@ -247,7 +247,15 @@ class TocEntry:
 
 
 def _toc_entry(line: Line, index: int) -> TocEntry | None:
-    match = _TOC_ENTRY_RE.match(line.text)
+    return parse_toc_entry(line.text, index)
+
+
+def parse_toc_entry(text: str, index: int = -1) -> TocEntry | None:
+    """The title and page of a table-of-contents line (``标题……页码``), else None.
+
+    ``index`` is stored as the entry's line index.
+    """
+    match = _TOC_ENTRY_RE.match(text)
     if not match or len(match.group("title")) > 60:
         return None
     raw = match.group("title")
@@ -255,9 +263,14 @@ def _toc_entry(line: Line, index: int) -> TocEntry | None:
     if len(title) < 2:
         return None
     # An ellipsis between title and page number may mean the title was cut short.
-    between = line.text[len(title):match.start("page")]
+    between = text[len(title):match.start("page")]
     truncated = "…" in between or "⋯" in between
     return TocEntry(title=title, page=int(match.group("page")), truncated=truncated, line=index)
+
+
+def is_toc_title(text: str) -> bool:
+    """Whether ``text`` is the title of a table of contents (目录, 目次, Contents)."""
+    return bool(_TOC_TITLE_RE.match(text.replace(" ", "").replace("\u3000", "")))
 
 
 def find_toc(lines: Sequence[Line], min_entries: int = 3) -> tuple[int, int, list[TocEntry]] | None:

@@ -69,7 +69,22 @@ def passage_text(chunk: Chunk) -> str:
     path carries it into both indexes.
     """
     header = HEADING_SEPARATOR.join(h for h in chunk.heading_path if h)
-    return f"{header}\n{chunk.text}" if header else chunk.text
+    body = toc_entry_text(chunk) or chunk.text
+    return f"{header}\n{body}" if header else body
+
+
+def toc_entry_text(chunk: Chunk) -> str | None:
+    """``标题 第N页`` for a one-line table-of-contents chunk (see rag.chunking.toc_entry_chunks), else None.
+
+    Written out, the bare trailing number reads as the page it is, for the
+    embedding model and for keyword search ("从第几页开始", "页码").
+    """
+    from rag.headings import is_toc_title, parse_toc_entry
+
+    if not chunk.heading_path or not is_toc_title(chunk.heading_path[0]) or "\n" in chunk.text:
+        return None
+    entry = parse_toc_entry(chunk.text)
+    return f"{entry.title} 第{entry.page}页" if entry else None
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import Iterable
 
 #: Bumped whenever the tokens produced for the same text change: an index built
 #: with other tokens cannot be queried correctly, so the manifest records this.
-TOKENIZER_VERSION = "jieba-search+num/1"
+TOKENIZER_VERSION = "jieba-search+num+ji/2"
 
 #: Function words and question words: frequent, or never in the documents.
 STOPWORDS = frozenset(
@@ -45,6 +45,8 @@ _NUMBER_RE = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?[%‰]?)([{_CJK}]{{0,2}})")
 # Thousands separators inside numbers: 1,335 -> 1335.
 _THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _WORD_CHAR_RE = re.compile(rf"[\w{_CJK}]")
+# A question for a number with its measure word: 第几页, 几届, 多少名 -> 页, 届, 名.
+_ASKED_MEASURE_RE = re.compile(rf"^(?:第?几|多少)([{_CJK}])$")
 
 _lock = threading.Lock()
 
@@ -80,6 +82,22 @@ def number_tokens(text: str) -> list[str]:
     return out
 
 
+def asked_measure_words(tokens: Iterable[str]) -> list[str]:
+    """The measure word of each "how many/which number" token (``第几页`` -> ``页``).
+
+    jieba keeps ``第几页`` whole, so without this a page question never meets
+    the ``页`` of ``第25页``; the question word itself matches no passage.
+    """
+    tokens = list(tokens)
+    out: list[str] = []
+    for token in tokens:
+        match = _ASKED_MEASURE_RE.match(token)
+        measure = match.group(1) if match else None
+        if measure and measure not in STOPWORDS and measure not in out and measure not in tokens:
+            out.append(measure)
+    return out
+
+
 def cjk_bigrams(text: str) -> list[str]:
     """Overlapping character bigrams of every run of CJK characters."""
     out: list[str] = []
@@ -93,6 +111,7 @@ def tokenize(text: str, bigrams: bool = False) -> list[str]:
     text = normalize_text(text)
     tokens = [t.strip() for t in _jieba().cut_for_search(text)]
     tokens = [t for t in tokens if t and _keep(t)]
+    tokens.extend(asked_measure_words(tokens))
     tokens.extend(number_tokens(text))
     if bigrams:
         tokens.extend(b for b in cjk_bigrams(text) if b not in STOPWORDS)

@@ -175,3 +175,36 @@ def test_rag_chunks_on_a_missing_path_fails_with_a_clear_message(capsys):
 
     assert main(["chunks", "/no/such/folder"]) == 1
     assert "no such file or folder" in capsys.readouterr().err
+
+
+SMALL_COMPILATION = ("目录\n\n一、地方工会\n\n春季工作总结……1\n夏季工作总结　　3\n\n二、企业工会\n\n秋季工作…　　5\n\n"
+                     "春季工作总结\n\n春天做了很多事。\n\n夏季工作总结\n\n夏天也做了很多事。\n\n"
+                     "秋季工作回顾与展望\n\n秋天收获满满。\n")
+
+
+def test_every_toc_line_also_gets_its_own_chunk_under_its_group():
+    document = Document("c.txt", Path("c.txt"), SMALL_COMPILATION, "utf-8")
+    chunks = chunk_document(document)
+    entries = [c for c in chunks if c.heading_path[:1] == ["目录"] and "\n" not in c.text]
+    assert [(c.heading_path, c.text) for c in entries] == [
+        (["目录", "一、地方工会"], "春季工作总结……1"),
+        (["目录", "一、地方工会"], "夏季工作总结 3"),
+        (["目录", "二、企业工会"], "秋季工作… 5"),
+    ]
+    for chunk in entries:   # provenance: the span is exactly the TOC line
+        assert comparable(document.text[chunk.start:chunk.end]) == comparable(chunk.text)
+    # The whole TOC is still one chunk too, and ids stay unique.
+    assert any(c.heading_path == ["目录"] and "春季工作总结" in c.text and "秋季工作" in c.text for c in chunks)
+    assert len({c.id for c in chunks}) == len(chunks)
+
+
+def test_toc_entry_chunks_can_be_turned_off():
+    document = Document("c.txt", Path("c.txt"), SMALL_COMPILATION, "utf-8")
+    chunks = chunk_document(document, ChunkSettings(toc_entries=False))
+    assert not [c for c in chunks if c.heading_path[:1] == ["目录"] and "\n" not in c.text]
+
+
+def test_each_article_of_the_seed_compilation_has_a_toc_entry_chunk(seeds):
+    entries = [c for c in seeds.chunks_of(COMPILATION) if c.heading_path[:1] == ["目 录"] and "\n" not in c.text]
+    assert len(entries) == 34
+    assert (["目 录", "三、企业工会"], "北大荒集团工会工作综述 125") in [(c.heading_path, c.text) for c in entries]

@@ -328,3 +328,23 @@ def test_rebuild_from_a_warm_cache_never_loads_the_model(monkeypatch, small_corp
     assert again.manifest["model"] == {"name": "fake/char-bigram", "dim": 64}
     assert again.search("大熊猫", k=1, mode="dense")[0].doc.endswith("panda.md")
     assert loads == ["fake/char-bigram", "fake/char-bigram"]
+
+
+def test_a_toc_entry_is_indexed_with_its_page_written_out():
+    chunk = Chunk("c#1", "c.txt", ["目录", "一、地方工会"], "夏季工作总结　　3", 0, 9)
+    assert passage_text(chunk) == "目录 > 一、地方工会\n夏季工作总结 第3页"
+    # Only one-line chunks under a TOC heading are entries.
+    assert passage_text(Chunk("c#2", "c.txt", ["前言"], "夏季工作总结　　3", 0, 9)) == "前言\n夏季工作总结　　3"
+
+
+@pytest.mark.parametrize("mode", ["bm25", "hybrid"])
+def test_a_page_question_finds_the_toc_line_of_that_article(make_retriever, tmp_path, mode):
+    folder = tmp_path / "compilation"
+    folder.mkdir()
+    body = "".join(f"{season}季工作总结\n\n{season}天工会开展了很多活动，职工工作总结写得很认真。\n\n"
+                   for season in "春夏秋冬")
+    toc = "目录\n\n" + "".join(f"{season}季工作总结　　{page}\n" for season, page in zip("春夏秋冬", (1, 4, 9, 12)))
+    (folder / "c.txt").write_text(toc + "\n" + body, encoding="utf-8")
+    retriever = make_retriever([folder])
+    top = retriever.search("秋季工作总结在第几页？", k=1, mode=mode)[0]
+    assert top.heading_path == ["目录"] and top.text == "秋季工作总结 9"

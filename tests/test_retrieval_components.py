@@ -180,3 +180,11 @@ def test_cache_ignores_vectors_of_another_dimension(tmp_path, fake_embedder):
     same_name_other_dim = FakeEmbedder(name=fake_embedder.name, dim=32)
     result = embed_passages(same_name_other_dim, ["文本"], cache=cache)
     assert result.embedded == 1 and result.vectors.shape == (1, 32)
+
+
+def test_a_which_page_question_yields_the_measure_word_once():
+    tokens = tokenize("秋季工作总结在第几页？")
+    assert tokens.count("页") == 1
+    assert "页" in tokenize("秋季工作总结 第9页")
+    assert "届" in tokenize("这是第几届大会")
+    assert "个" not in tokenize("一共几个")   # stopword measure words stay out
