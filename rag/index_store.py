@@ -1,11 +1,13 @@
 """The index directory: what is in it, how it is written atomically and checked on load.
 
-Layout (``FORMAT_VERSION`` 1)::
+Layout (``FORMAT_VERSION`` 2)::
 
     manifest.json        format version, model name/dim, settings, per-source and per-file sha256, counts
     chunks.jsonl         one Chunk per line, in index order (position i = vector i = BM25 doc i)
     vectors.npy          float32 (n_chunks, dim): lets ``add`` extend the index without re-embedding
-    dense.faiss          the FAISS index (faiss.write_index)
+    views.npy            float32 (n_views, dim): sentence views of the chunks (see rag.retriever)
+    view_offsets.npy     int64 (n_chunks + 1,): the views of chunk i are views[off[i]:off[i+1]]
+    dense.faiss          the FAISS index over the chunk vectors, then the views (faiss.write_index)
     bm25/                the bm25s index files
     sources/<sha>.txt    the decoded text of each source document (citations locate quotes in it)
 
@@ -33,11 +35,14 @@ from rag.errors import CorruptIndexError, IndexError_, IndexMismatchError, RagEr
 from rag.types import Chunk
 
 FORMAT_NAME = "rag-zh-index"
-FORMAT_VERSION = 1
+#: 2: sentence views (views.npy, view_offsets.npy) next to the chunk vectors.
+FORMAT_VERSION = 2
 
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.npy"
+VIEWS = "views.npy"
+VIEW_OFFSETS = "view_offsets.npy"
 DENSE = "dense.faiss"
 BM25_DIR = "bm25"
 SOURCES_DIR = "sources"
@@ -92,10 +97,13 @@ def write_index(
     keyword,
     sources: list[SourceRecord],
     manifest_extra: dict[str, Any],
+    views: np.ndarray | None = None,
+    view_offsets: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Write a complete index to ``index_dir`` atomically; return its manifest.
 
     ``manifest_extra`` carries the model and settings sections (see ``Retriever``).
+    ``views``/``view_offsets`` are the sentence views of the chunks (none by default).
     The previous index at ``index_dir``, if any, stays untouched until the new one
     is fully written and flushed, and is then replaced by two renames.
     """
@@ -105,8 +113,12 @@ def write_index(
     _remove_stale_temp_dirs(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
     try:
+        if views is None:
+            views = np.zeros((0, vectors.shape[1]), dtype=np.float32)
+            view_offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
         manifest = _write_components(tmp, chunks=chunks, vectors=vectors, dense=dense,
-                                     keyword=keyword, sources=sources, manifest_extra=manifest_extra)
+                                     keyword=keyword, sources=sources, manifest_extra=manifest_extra,
+                                     views=views, view_offsets=view_offsets)
         _fsync_tree(tmp)
         _swap_into_place(tmp, target)
     except BaseException:
@@ -115,11 +127,14 @@ def write_index(
     return manifest
 
 
-def _write_components(root: Path, *, chunks, vectors, dense, keyword, sources, manifest_extra) -> dict:
+def _write_components(root: Path, *, chunks, vectors, dense, keyword, sources, manifest_extra,
+                      views, view_offsets) -> dict:
     with open(root / CHUNKS, "w", encoding="utf-8") as fh:
         for chunk in chunks:
             fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
     np.save(root / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
+    np.save(root / VIEWS, np.ascontiguousarray(views, dtype=np.float32))
+    np.save(root / VIEW_OFFSETS, np.asarray(view_offsets, dtype=np.int64))
     dense.save(root / DENSE)
     (root / BM25_DIR).mkdir()
     keyword.save(root / BM25_DIR)
@@ -137,7 +152,7 @@ def _write_components(root: Path, *, chunks, vectors, dense, keyword, sources, m
         "format_version": FORMAT_VERSION,
         **manifest_extra,
         "documents": [s.meta() for s in sources],
-        "counts": {"documents": len(sources), "chunks": len(chunks)},
+        "counts": {"documents": len(sources), "chunks": len(chunks), "views": int(len(views))},
         "files": files,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -218,6 +233,8 @@ class StoredIndex:
     dense: Any
     keyword: Any
     sources: dict[str, SourceRecord]
+    views: np.ndarray | None = None         # (n_views, dim); None: no views
+    view_offsets: np.ndarray | None = None  # (n_chunks + 1,)
 
 
 def read_manifest(index_dir: str | Path) -> dict[str, Any]:
@@ -295,6 +312,8 @@ def load_index(index_dir: str | Path, dense_loader: Callable, keyword_loader: Ca
         chunks = [Chunk.from_dict(json.loads(line))
                   for line in (root / CHUNKS).read_text(encoding="utf-8").splitlines() if line.strip()]
         vectors = np.load(root / VECTORS, allow_pickle=False)
+        views = np.load(root / VIEWS, allow_pickle=False)
+        view_offsets = np.load(root / VIEW_OFFSETS, allow_pickle=False)
         dense = dense_loader(root / DENSE, manifest)
         keyword = keyword_loader(root / BM25_DIR, manifest, len(chunks))
     except (CorruptIndexError, IndexMismatchError):
@@ -309,8 +328,15 @@ def load_index(index_dir: str | Path, dense_loader: Callable, keyword_loader: Ca
         problems.append(f"{n} chunks but the manifest counts {manifest.get('counts', {}).get('chunks')}")
     if vectors.shape != (n, dim):
         problems.append(f"vectors have shape {vectors.shape}, expected {(n, dim)}")
-    if dense.ntotal != n:
-        problems.append(f"dense index holds {dense.ntotal} vectors for {n} chunks")
+    m = int(manifest.get("counts", {}).get("views", -1))
+    if views.shape != (m, dim):
+        problems.append(f"views have shape {views.shape}, expected {(m, dim)}")
+    offsets_ok = (view_offsets.shape == (n + 1,) and int(view_offsets[0]) == 0
+                  and int(view_offsets[-1]) == m and bool(np.all(np.diff(view_offsets) >= 0)))
+    if not offsets_ok:
+        problems.append(f"view offsets do not cover {m} views of {n} chunks")
+    if dense.ntotal != n + m:
+        problems.append(f"dense index holds {dense.ntotal} vectors for {n} chunks and {m} views")
     if dense.dim != dim:
         problems.append(f"dense index has dimension {dense.dim}, manifest says {dim}")
     if keyword.indexed_docs != max(n, 1):
@@ -324,7 +350,7 @@ def load_index(index_dir: str | Path, dense_loader: Callable, keyword_loader: Ca
         for meta in manifest.get("documents", [])
     }
     return StoredIndex(root=root, manifest=manifest, chunks=chunks, vectors=vectors,
-                       dense=dense, keyword=keyword, sources=sources)
+                       dense=dense, keyword=keyword, sources=sources, views=views, view_offsets=view_offsets)
 
 
 def read_source_text(root: Path, record: SourceRecord) -> str:

@@ -6,7 +6,10 @@
         print(hit.score, hit.doc, " > ".join(hit.heading_path), hit.text[:40])
 
 Modes: ``dense`` (embedding cosine via FAISS), ``bm25`` (keywords) and
-``hybrid`` (both, fused; the default). The embedding model is loaded only when
+``hybrid`` (both, fused; the default). Dense scores a chunk by the best of its
+own vector and its *sentence views* (each sentence embedded with the chunk's
+heading path), so one sentence that answers the question is not drowned by the
+rest of a 400-character chunk. The embedding model is loaded only when
 a build or a dense/hybrid search needs it, so BM25-only use never imports torch.
 """
 from __future__ import annotations
@@ -38,7 +41,7 @@ from rag.index_store import (
     write_index,
 )
 from rag.keyword_index import KeywordIndex, top_k
-from rag.text import normalize
+from rag.text import normalize, sentence_spans
 from rag.types import Chunk, Hit
 
 MODES = ("dense", "bm25", "hybrid")
@@ -54,6 +57,8 @@ DEFAULT_FUSION_WEIGHTS = (1.0, 1.0)
 CANDIDATES = 50
 #: Separator between the heading path levels in the embedded text.
 HEADING_SEPARATOR = " > "
+#: A sentence shorter than this is joined with the next one into one sentence view.
+MIN_VIEW_CHARS = 20
 
 _UNSET: Any = object()
 
@@ -71,6 +76,37 @@ def passage_text(chunk: Chunk) -> str:
     header = HEADING_SEPARATOR.join(h for h in chunk.heading_path if h)
     body = toc_entry_text(chunk) or chunk.text
     return f"{header}\n{body}" if header else body
+
+
+def sentence_views(chunk: Chunk) -> list[str]:
+    """Texts of a chunk's sentence views: heading path header, newline, one sentence.
+
+    A sentence shorter than ``MIN_VIEW_CHARS`` is joined with the next. A chunk
+    of a single view has none: its own vector already says the same.
+    """
+    groups: list[list[int]] = []
+    for start, end in sentence_spans(chunk.text):
+        if groups and groups[-1][1] - groups[-1][0] < MIN_VIEW_CHARS:
+            groups[-1][1] = end
+        else:
+            groups.append([start, end])
+    if len(groups) < 2:
+        return []
+    header = HEADING_SEPARATOR.join(h for h in chunk.heading_path if h)
+    return [f"{header}\n{chunk.text[a:b]}" if header else chunk.text[a:b] for a, b in groups]
+
+
+def embed_views(embedder, chunks: Sequence[Chunk], cache: EmbeddingCache | None = None,
+                show_progress: bool = False):
+    """``(vectors, offsets, EmbedResult)`` of the sentence views of ``chunks`` (see ``sentence_views``)."""
+    texts: list[str] = []
+    offsets = [0]
+    for chunk in chunks:
+        texts.extend(sentence_views(chunk))
+        offsets.append(len(texts))
+    embedded = embed_passages(embedder, texts, cache=cache, show_progress=show_progress)
+    vectors = np.asarray(embedded.vectors, dtype=np.float32).reshape(len(texts), int(embedder.dim))
+    return vectors, np.asarray(offsets, dtype=np.int64), embedded
 
 
 def toc_entry_text(chunk: Chunk) -> str | None:
@@ -98,6 +134,8 @@ class BuildSummary:
     cached: int
     seconds: float
     dense_kind: str
+    views: int = 0            # sentence views in the index
+    views_embedded: int = 0   # of which newly embedded (the rest came from the cache)
     problems: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)      # documents new to the index
     replaced: list[str] = field(default_factory=list)   # documents whose file changed
@@ -248,6 +286,13 @@ class Retriever:
         self._vectors = np.ascontiguousarray(stored.vectors, dtype=np.float32)
         self._dense = stored.dense
         self._keyword = stored.keyword
+        dim = self._vectors.shape[1]
+        views = stored.views if stored.views is not None else np.zeros((0, dim), dtype=np.float32)
+        self._views = np.ascontiguousarray(views, dtype=np.float32)
+        offsets = stored.view_offsets
+        self._view_offsets = (np.asarray(offsets, dtype=np.int64) if offsets is not None
+                              else np.zeros(len(self._chunks) + 1, dtype=np.int64))
+        self._view_owner = np.repeat(np.arange(len(self._chunks)), np.diff(self._view_offsets))
         self._sources = stored.sources
         self._source_cache: dict[str, str] = {}
         self._positions = {c.id: i for i, c in enumerate(self._chunks)}
@@ -260,7 +305,7 @@ class Retriever:
     def build(cls, paths: Iterable[str | Path] | str | Path, index_dir: str | Path | None = None, *,
               model: str | None = None, embedder=None, chunk_settings=None, max_chars: int | None = None,
               dense: str = "flat", ef_search: int = HNSW_EF_SEARCH, nprobe: int = IVF_NPROBE,
-              bigrams: bool = False, fusion: str = DEFAULT_FUSION,
+              bigrams: bool = False, views: bool = True, fusion: str = DEFAULT_FUSION,
               fusion_weights: Sequence[float] = DEFAULT_FUSION_WEIGHTS,
               cache=_UNSET, show_progress: bool = True) -> "Retriever":
         """Read ``paths`` (files or folders), chunk, embed and index them into ``index_dir``.
@@ -268,7 +313,8 @@ class Retriever:
         Settings: ``model`` (embedding model name or path; default config.DEFAULT_MODEL)
         or a ready ``embedder``; ``chunk_settings`` (rag.chunking.ChunkSettings or dict)
         and/or ``max_chars``; ``dense`` index kind (flat, hnsw, ivf, auto) with
-        ``ef_search``/``nprobe``; ``bigrams`` (CJK bigrams in BM25); ``fusion`` and
+        ``ef_search``/``nprobe``; ``bigrams`` (CJK bigrams in BM25); ``views``
+        (embed each chunk's sentences too; see ``sentence_views``); ``fusion`` and
         ``fusion_weights`` for hybrid search; ``cache`` (an EmbeddingCache, a path to
         one, or None for no cache; default: the shared cache in config.CACHE_DIR);
         ``show_progress`` (tqdm bar while embedding).
@@ -290,14 +336,19 @@ class Retriever:
         embedder = embedder or LazyEmbedder(model or config.DEFAULT_MODEL, cache_db)
         texts = [passage_text(c) for c in chunks]
         embedded = embed_passages(embedder, texts, cache=cache_db, show_progress=show_progress)
+        view_vectors, offsets, views_embedded = (
+            embed_views(embedder, chunks, cache=cache_db, show_progress=show_progress) if views
+            else _no_views(len(chunks), int(embedder.dim)))
         stored = _write(index_dir, chunks, embedded.vectors, sources, embedder, settings, dense,
-                        ef_search, nprobe, bigrams, fusion, fusion_weights, cache=cache_db)
+                        ef_search, nprobe, bigrams, fusion, fusion_weights, cache=cache_db,
+                        views=view_vectors, view_offsets=offsets, with_views=views)
         retriever = cls(stored, embedder=embedder)
         retriever.cache = cache_db
         retriever.build_summary = BuildSummary(
             index_dir=str(index_dir), documents=len(sources), chunks=len(chunks),
             embedded=embedded.embedded, cached=embedded.cached,
             seconds=round(time.perf_counter() - started, 3), dense_kind=stored.dense.kind,
+            views=len(view_vectors), views_embedded=views_embedded.embedded,
             problems=problems, added=[s.doc for s in sources])
         return retriever
 
@@ -363,6 +414,14 @@ class Retriever:
         embedded = embed_passages(embedder, [passage_text(c) for c in new_chunks],
                                   cache=self._open_cache(), show_progress=show_progress)
         vectors = np.concatenate([self._vectors[keep], embedded.vectors]) if new_chunks else self._vectors[keep]
+        with_views = bool(self.manifest.get("dense", {}).get("sentence_views", True))
+        new_views, new_offsets, views_embedded = (
+            embed_views(embedder, new_chunks, cache=self._open_cache()) if with_views
+            else _no_views(len(new_chunks), vectors.shape[1]))
+        kept_views = [self._views[self._view_offsets[i]:self._view_offsets[i + 1]] for i in keep]
+        view_vectors = np.concatenate(kept_views + [new_views]).astype(np.float32, copy=False)
+        counts = [len(v) for v in kept_views] + np.diff(new_offsets).tolist()
+        view_offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
         sources = [s for d, s in self._sources.items() if d not in changed]
         for source in sources:
             source.text = self.source_text(source.doc)
@@ -370,14 +429,15 @@ class Retriever:
         summary = BuildSummary(
             index_dir=str(self.index_dir), documents=len(sources), chunks=len(chunks),
             embedded=embedded.embedded, cached=embedded.cached, seconds=0.0,
-            dense_kind=self._dense.kind, problems=problems, added=added, replaced=replaced,
-            unchanged=unchanged)
+            dense_kind=self._dense.kind, views=len(view_vectors), views_embedded=views_embedded.embedded,
+            problems=problems, added=added, replaced=replaced, unchanged=unchanged)
         if changed:
             m = self.manifest
             stored = _write(self.index_dir, chunks, vectors, sources, embedder, settings,
                             m["dense"]["requested"], m["dense"].get("ef_search", HNSW_EF_SEARCH),
                             m["dense"].get("nprobe", IVF_NPROBE), m["bm25"].get("bigrams", False),
-                            self.fusion, self.fusion_weights, cache=self._open_cache())
+                            self.fusion, self.fusion_weights, cache=self._open_cache(),
+                            views=view_vectors, view_offsets=view_offsets, with_views=with_views)
             self._apply(stored)
             self._query_cache.clear()
             summary.dense_kind = stored.dense.kind
@@ -411,7 +471,7 @@ class Retriever:
         if mode == "bm25":
             ranked = self._bm25_ranked(query, max(k * 2, k + 10))
         elif mode == "dense":
-            ranked = self._dense.search(self._query_vector(query), max(k * 2, k + 10))
+            ranked = self._dense_ranked(self._query_vector(query), max(k * 2, k + 10))
         else:
             ranked = self._hybrid_ranked(query, max(CANDIDATES, 2 * k))
         hits = [Hit.from_chunk(self._chunks[pos], score, mode) for pos, score in self._dedupe(ranked, k)]
@@ -422,17 +482,41 @@ class Retriever:
 
     def _hybrid_ranked(self, query: str, depth: int) -> list[tuple[int, float]]:
         qvec = self._query_vector(query)
-        dense_top = self._dense.search(qvec, depth)
+        dense_top = self._dense_ranked(qvec, depth)
         bm25_all = self._keyword.scores(query)
         bm25_top = top_k(bm25_all, depth, positive_only=True)
         if self.fusion == "rrf":
             return fuse([dict(dense_top), dict(bm25_top)], "rrf", self.fusion_weights)
         # Score fusion: exact scores of both retrievers for every candidate of either.
         pool = np.array(sorted({p for p, _ in dense_top} | {p for p, _ in bm25_top}), dtype=np.int64)
-        dense_scores = self._vectors[pool] @ qvec
+        dense_scores = self._dense_scores(pool, qvec)
         return fuse([dict(zip(pool.tolist(), dense_scores.tolist())),
                      dict(zip(pool.tolist(), bm25_all[pool].tolist()))],
                     self.fusion, self.fusion_weights)
+
+    def _dense_ranked(self, qvec: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        """Top ``depth`` chunks by the best cosine of the chunk or one of its sentence views."""
+        n = len(self._chunks)
+        if not len(self._views):
+            return self._dense.search(qvec, depth)
+        # Views crowd the raw list (a chunk may place several), so ask FAISS for more.
+        per_chunk = -(-self._dense.ntotal // max(n, 1)) + 1
+        best: dict[int, float] = {}
+        for pos, score in self._dense.search(qvec, depth * per_chunk):
+            chunk = pos if pos < n else int(self._view_owner[pos - n])
+            if score > best.get(chunk, -np.inf):
+                best[chunk] = score
+        return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:depth]
+
+    def _dense_scores(self, positions: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+        """Exact dense score of each chunk position: max over the chunk and its sentence views."""
+        scores = self._vectors[positions] @ qvec
+        offsets = self._view_offsets
+        for j, pos in enumerate(positions.tolist()):
+            a, b = int(offsets[pos]), int(offsets[pos + 1])
+            if b > a:
+                scores[j] = max(scores[j], float((self._views[a:b] @ qvec).max()))
+        return scores
 
     def _dedupe(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
         out, seen = [], set()
@@ -539,25 +623,42 @@ def _load_keyword(directory: Path, manifest: dict, n_chunks: int) -> KeywordInde
 
 
 def _write(index_dir, chunks, vectors, sources, embedder, settings, dense_kind, ef_search, nprobe,
-           bigrams, fusion, fusion_weights, cache: EmbeddingCache | None = None) -> StoredIndex:
-    dense = DenseIndex.build(vectors, dense_kind, ef_search=ef_search, nprobe=nprobe)
+           bigrams, fusion, fusion_weights, cache: EmbeddingCache | None = None,
+           views: np.ndarray | None = None, view_offsets: np.ndarray | None = None,
+           with_views: bool = True) -> StoredIndex:
+    if views is None:
+        views, view_offsets = _no_views(len(chunks), int(np.asarray(vectors).shape[1]))[:2]
+    # One FAISS index: the chunk vectors (positions 0..n-1), then the sentence views.
+    dense = DenseIndex.build(np.concatenate([np.asarray(vectors, dtype=np.float32), views]), dense_kind,
+                             ef_search=ef_search, nprobe=nprobe)
     texts = [passage_text(c) for c in chunks]
     keyword = KeywordIndex.build(texts, bigrams=bigrams,
                                  tokens=tokenize_passages(texts, bigrams=bigrams, cache=cache))
     manifest = write_index(
         index_dir, chunks=chunks, vectors=vectors, dense=dense, keyword=keyword, sources=sources,
+        views=views, view_offsets=view_offsets,
         manifest_extra={
             "model": {"name": embedder.name, "dim": int(embedder.dim)},
             "chunking": dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings),
             "passage_text": "heading path joined by ' > ', newline, chunk text",
-            "dense": {"kind": dense.kind, "requested": dense_kind, "ef_search": ef_search, "nprobe": nprobe},
+            "dense": {"kind": dense.kind, "requested": dense_kind, "ef_search": ef_search, "nprobe": nprobe,
+                      "sentence_views": with_views},
             "bm25": KeywordIndex.describe(bigrams),
             "retrieval": {"fusion": fusion, "fusion_weights": list(fusion_weights)},
         },
     )
     return StoredIndex(root=Path(index_dir), manifest=manifest, chunks=list(chunks), vectors=vectors,
                        dense=dense, keyword=keyword,
-                       sources={s.doc: dataclasses.replace(s, text="") for s in sources})
+                       sources={s.doc: dataclasses.replace(s, text="") for s in sources},
+                       views=views, view_offsets=view_offsets)
+
+
+def _no_views(n_chunks: int, dim: int):
+    """The ``embed_views`` result of an index without sentence views."""
+    from rag.embedding_cache import EmbedResult
+
+    empty = np.zeros((0, dim), dtype=np.float32)
+    return empty, np.zeros(n_chunks + 1, dtype=np.int64), EmbedResult(vectors=empty, embedded=0, cached=0)
 
 
 def _check_query(query: str) -> tuple[str, list[str]]:

@@ -44,7 +44,8 @@ def test_manifest_records_model_settings_sources_and_file_checksums(small_retrie
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == {"name": "fake/char-bigram", "dim": 64}
     assert manifest["chunking"] and manifest["created"]
-    assert manifest["counts"] == {"documents": 4, "chunks": len(small_retriever)}
+    assert manifest["counts"] == {"documents": 4, "chunks": len(small_retriever),
+                                  "views": len(small_retriever._views)}
     for meta in manifest["documents"]:
         raw = (small_corpus / Path(meta["doc"]).name).read_bytes()
         assert meta["sha256"] == hashlib.sha256(raw).hexdigest()

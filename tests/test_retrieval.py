@@ -6,12 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ROOT, SEEDS, FakeEmbedder
 from rag import config
 from rag.errors import DocumentError, EmptyQueryError, RagError
-from rag.retriever import InvalidArgumentError, Retriever, passage_text
+from rag.retriever import InvalidArgumentError, Retriever, passage_text, sentence_views
 from rag.types import Chunk, Hit
 
 
@@ -348,3 +349,51 @@ def test_a_page_question_finds_the_toc_line_of_that_article(make_retriever, tmp_
     retriever = make_retriever([folder])
     top = retriever.search("秋季工作总结在第几页？", k=1, mode=mode)[0]
     assert top.heading_path == ["目录"] and top.text == "秋季工作总结 9"
+
+
+# --------------------------------------------------------------------------- sentence views
+
+def test_sentence_views_carry_the_heading_and_join_short_sentences():
+    chunk = Chunk("v#1", "v.txt", ["标题", "小标题"],
+                  "第一句话说的是一件很长很长的事情，足够长了。短句。第三句话同样说得足够长，也超过二十个字了吧。", 0, 50)
+    assert sentence_views(chunk) == [
+        "标题 > 小标题\n第一句话说的是一件很长很长的事情，足够长了。",
+        "标题 > 小标题\n短句。第三句话同样说得足够长，也超过二十个字了吧。",
+    ]
+    assert sentence_views(Chunk("v#2", "v.txt", [], "只有一句话。", 0, 6)) == []
+
+
+def test_a_chunk_scores_by_its_best_sentence_view(small_retriever, fake_embedder):
+    retriever = small_retriever
+    multi = [i for i in range(len(retriever)) if retriever._view_offsets[i + 1] > retriever._view_offsets[i]]
+    assert multi and len(retriever._views) == retriever._view_offsets[-1]
+    pos = multi[0]
+    a, b = retriever._view_offsets[pos], retriever._view_offsets[pos + 1]
+    query = sentence_views(retriever.chunks[pos])[-1]
+    qvec = fake_embedder.encode_queries([query])[0]
+    best = max(float(retriever._vectors[pos] @ qvec), float((retriever._views[a:b] @ qvec).max()))
+    assert best > float(retriever._vectors[pos] @ qvec)   # the sentence beats the whole chunk
+    assert retriever._dense_scores(np.array([pos]), qvec)[0] == pytest.approx(best)
+    top = retriever.search(query, k=1, mode="dense")[0]
+    assert top.chunk_id == retriever.chunks[pos].id and top.score == pytest.approx(best)
+
+
+def test_sentence_views_survive_reload_and_add(small_retriever, tmp_path, fake_embedder):
+    reloaded = Retriever.load(small_retriever.index_dir, embedder=fake_embedder)
+    assert np.array_equal(reloaded._views, small_retriever._views)
+    assert np.array_equal(reloaded._view_offsets, small_retriever._view_offsets)
+    new = tmp_path / "moon.md"
+    new.write_text("# 嫦娥工程\n\n嫦娥六号于2024年6月25日携带月球背面样品返回地球。这是人类首次从月球背面采样返回。",
+                   encoding="utf-8")
+    summary = reloaded.add([new])
+    assert summary.views == len(reloaded._views) == reloaded._view_offsets[-1] == len(small_retriever._views) + 2
+    assert reloaded._dense.ntotal == len(reloaded) + len(reloaded._views)
+    top = reloaded.search("人类首次从月球背面采样返回", k=1, mode="dense")[0]
+    assert top.doc.endswith("moon.md")
+
+
+def test_an_index_can_be_built_without_sentence_views(make_retriever, small_corpus):
+    retriever = make_retriever([small_corpus], views=False)
+    assert len(retriever._views) == 0 and retriever.build_summary.views == 0
+    assert retriever.manifest["dense"]["sentence_views"] is False
+    assert retriever.search("大熊猫", k=1, mode="dense")
