@@ -84,3 +84,21 @@ def test_default_model_loads_through_sentence_transformers():
     np.testing.assert_allclose(vectors, reordered, atol=1e-5)
     query = embedder.encode_queries(["大熊猫吃什么？"])[0]
     assert int(np.argmax(vectors @ query)) == 0
+
+
+def test_precision_auto_follows_the_cpu_and_explicit_choices_are_kept(monkeypatch):
+    from embeddings import st_embedder
+
+    monkeypatch.setattr(st_embedder, "cpu_has_native_bf16", lambda: True)
+    assert st_embedder.resolve_precision("auto") == "bf16"
+    monkeypatch.setattr(st_embedder, "cpu_has_native_bf16", lambda: False)
+    assert st_embedder.resolve_precision("auto") == "fp32"
+    assert st_embedder.resolve_precision("BF16") == "bf16"
+    assert st_embedder.resolve_precision("fp32") == "fp32"
+
+
+def test_an_unknown_precision_is_a_clear_error():
+    from embeddings.st_embedder import resolve_precision
+
+    with pytest.raises(RagError, match="unknown embedding precision 'fp8'"):
+        resolve_precision("fp8")

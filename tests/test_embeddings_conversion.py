@@ -36,11 +36,13 @@ def chunk_texts() -> list[str]:
     return [passage_text(chunks[int(i * step)]) for i in range(N_CHUNKS)]
 
 
-@pytest.fixture(scope="module")
-def st_embedder():
+@pytest.fixture(scope="module", params=["fp32", "bf16"])
+def st_embedder(request):
+    """The materialized model at full precision (proves the conversion) and in
+    bf16 (the default where the CPU computes bf16 natively)."""
     from embeddings import load_embedder
 
-    return load_embedder()
+    return load_embedder(precision=request.param)
 
 
 @pytest.fixture(scope="module")
