@@ -277,6 +277,14 @@ def test_cli_index_then_search_readable_and_json(cli_env, small_corpus, capsys):
     assert "12351" in hits[0]["text"]
 
 
+def test_cli_index_without_sentence_views(cli_env, small_corpus, capsys):
+    from rag.cli import main
+
+    assert main(["index", str(small_corpus), "--index", str(cli_env), "--quiet", "--no-sentence-views"]) == 0
+    assert "0 sentence views" in capsys.readouterr().out
+    assert Retriever.load(cli_env).manifest["dense"]["sentence_views"] is False
+
+
 def test_cli_search_errors_are_clear(cli_env, capsys):
     from rag.cli import main
 

@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     index.add_argument("--dense", choices=("flat", "hnsw", "ivf", "auto"), default="flat",
                        help="dense index: exact flat (default), hnsw or ivf (approximate, for large "
                             "corpora) or auto (by corpus size)")
+    index.add_argument("--no-sentence-views", action="store_true",
+                       help="embed whole chunks only, not also each sentence (builds about 3x faster; "
+                            "dense search finds answers buried in long chunks less often)")
     index.add_argument("--no-cache", action="store_true", help="embed everything, ignoring the embedding cache")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=run_index)
@@ -57,11 +60,14 @@ def run_index(args: argparse.Namespace) -> int:
         settings["max_chars"] = args.max_chars
     if args.no_cache:
         settings["cache"] = None
+    if args.no_sentence_views:
+        settings["views"] = False
     retriever = Retriever.build(args.paths, index_dir, **settings)
     s = retriever.build_summary
     print(f"indexed {s.documents} documents, {s.chunks} chunks into {index_dir} "
           f"in {s.seconds:.1f} s")
     print(f"  embedded {s.embedded} passages, {s.cached} from the cache; "
+          f"{s.views} sentence views ({s.views_embedded} embedded); "
           f"model {retriever.model_name}; dense index {s.dense_kind}")
     for problem in s.problems:
         print(f"  skipped: {problem}", file=sys.stderr)
