@@ -2,25 +2,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
 def _import_bench_run():
-    """Import ``bench.run``; from a source checkout, ``bench/`` sits next to ``rag/``."""
     try:
         from bench import run as bench_run
     except ModuleNotFoundError as exc:
         if exc.name not in ("bench", "bench.run"):
             raise
-        root = Path(__file__).resolve().parents[2]
-        if not (root / "bench" / "run.py").is_file():
-            from rag.errors import RagError
+        from rag.errors import RagError
 
-            raise RagError("the benchmark suite (bench/) is not installed; run it from a "
-                           "source checkout of the project") from exc
-        sys.path.insert(0, str(root))
-        from bench import run as bench_run
+        raise RagError("the benchmark suite (bench/) is not installed; install the project "
+                       "from a source checkout (pip install -e .)") from exc
     return bench_run
 
 
