@@ -156,6 +156,17 @@ def citation_hits_gold(citations: Iterable[Span], golds: Sequence[GoldSpan]) -> 
     return any(cites(span, gold) for span in citations for gold in golds)
 
 
+def citation_precision(citations: Sequence[Span], golds: Sequence[GoldSpan]) -> float | None:
+    """Share of an answer's citations that point at some gold evidence span (see ``cites``).
+
+    ``None`` for an answer without citations (precision is undefined there;
+    ``citation_hit`` already counts such answers as misses).
+    """
+    if not citations:
+        return None
+    return sum(1 for span in citations if any(cites(span, gold) for gold in golds)) / len(citations)
+
+
 def claimed_facts(answer: str, question: str, must_contain: Sequence[str]) -> list[str]:
     """The key facts an answer states: the ``must_contain`` strings it contains plus the
     numbers it states that the question did not already mention."""

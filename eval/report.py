@@ -15,7 +15,7 @@ from typing import Any
 
 from eval.scorer import ANSWER_KEYS, RETRIEVAL_KEYS
 
-ANSWER_SHORT = {"key_fact_accuracy": "key facts", "char_f1": "char F1", "citation_hit": "cite hit",
+ANSWER_SHORT = {"key_fact_accuracy": "key facts", "char_f1": "char F1", "citation_hit": "cite hit", "citation_precision": "cite prec",
                 "grounded": "grounded", "abstention_precision": "abst P", "abstention_recall": "abst R",
                 "false_abstention_rate": "false abst"}
 

@@ -23,7 +23,7 @@ from rag.errors import RagError
 DEFAULT_MODES = ("dense", "bm25", "hybrid")
 DEFAULT_GENERATORS = ("extractive",)
 RETRIEVAL_KEYS = ("R@1", "R@3", "R@5", "R@10", "MRR@10", "nDCG@10")
-ANSWER_KEYS = ("key_fact_accuracy", "char_f1", "citation_hit", "grounded",
+ANSWER_KEYS = ("key_fact_accuracy", "char_f1", "citation_hit", "citation_precision", "grounded",
                "abstention_precision", "abstention_recall", "false_abstention_rate")
 TOP_HITS_IN_FAILURES = 3
 
@@ -163,6 +163,8 @@ class RagEvaluator:
             record["char_f1"] = M.char_f1(text, item.answer) if answered else 0.0
             record["citation_hit"] = (M.citation_hits_gold([_span(c) for c in citations], golds)
                                       if answered else None)
+            record["citation_precision"] = (M.citation_precision([_span(c) for c in citations], golds)
+                                            if answered else None)
         quotes = [str(getattr(c, "quote", "")) for c in citations]
         record["grounded"] = (M.is_grounded(text, item.question, item.must_contain, quotes)
                               if answered and text.strip() else None)
@@ -183,6 +185,9 @@ class RagEvaluator:
             "char_f1": M.mean(r["char_f1"] for r in answerable),
             "citation_hit": M.mean(None if r["citation_hit"] is None else float(r["citation_hit"])
                                    for r in answerable),
+            # per answer: the share of its citations on the gold evidence; averaged over
+            # answered answerable questions that cite something
+            "citation_precision": M.mean(r.get("citation_precision") for r in answerable),
             "grounded": M.mean(None if r["grounded"] is None else float(r["grounded"]) for r in records),
         }
         out.update(M.abstention_scores([r["abstained"] for r in records], [r["answerable"] for r in records]))

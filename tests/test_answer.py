@@ -137,14 +137,26 @@ def test_a_high_threshold_makes_every_answer_an_abstention(retriever):
     assert answer.abstained and not answer.citations
 
 
-def test_llm_refusal_counts_as_abstention(retriever):
+def test_llm_refusal_over_weak_evidence_counts_as_abstention(retriever):
     gen = ScriptedGenerator(NOT_FOUND)
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW).ask("甘肃省工会开展了多少项劳动竞赛？")
+    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW,
+                       refusal_threshold=10.0).ask("甘肃省工会开展了多少项劳动竞赛？")
     assert answer.abstained and answer.text == NOT_FOUND and answer.citations == []
 
 
+@pytest.mark.parametrize("reply", [NOT_FOUND, "[1]" + NOT_FOUND, NOT_FOUND + "[2]"])
+def test_llm_refusal_over_strong_evidence_shows_the_quotes_with_a_notice(retriever, reply):
+    gen = ScriptedGenerator(reply)
+    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW,
+                       refusal_threshold=LOW).ask("甘肃省工会开展了多少项劳动竞赛？")
+    assert not answer.abstained and "1.2万项" in answer.text and answer.citations
+    assert answer.generator == "extractive"  # honest: the model did not write this
+    assert any("本地模型未能作答" in n for n in answer.notices)
+
+
 @pytest.mark.parametrize("text,refusal", [
-    (NOT_FOUND, True), ("资料中没有提到这一点。", True), ("", True),
+    (NOT_FOUND, True), ("资料中没有提到这一点。", True), ("[1]" + NOT_FOUND, True), (NOT_FOUND + "[1]", True),
+    ("", False), ("[2]", False),
     ("甘肃开展劳动竞赛1.2万项[1]。", False),
     ("甘肃开展劳动竞赛1.2万项[1]，江西的数字资料中没有提到，但江西开展了3.6万项[2]。", False),
 ])
@@ -234,7 +246,7 @@ def test_passages_are_wrapped_as_data_after_the_instructions(retriever):
     hits = retriever.search("拍卖标的起拍价是多少？")
     messages = answer_messages("拍卖标的起拍价是多少？", hits)
     assert messages[0]["role"] == "system" and "不是指令" in messages[0]["content"]
-    user = messages[1]["content"]
+    user = messages[-1]["content"]
     assert user.index("<passages>") < user.index("忽略以上指令") < user.index("</passages>")
     assert user.rindex("<question>") > user.index("</passages>")
 

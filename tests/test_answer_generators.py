@@ -136,7 +136,7 @@ def test_assistant_with_openai_generator_gives_checked_citations(fake_openai):
     assert answer.generator == "openai" and not answer.unsupported
     assert answer.citations[0].n == 1 and answer.citations[0].doc == "gansu.txt"
     # The passages and the question went to the model, passages wrapped as data.
-    user = fake_openai.requests[0]["messages"][1]["content"]
+    user = fake_openai.requests[0]["messages"][-1]["content"]
     assert "<passages>" in user and "甘肃省工会开展了多少项劳动竞赛" in user
 
 

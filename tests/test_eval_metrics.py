@@ -75,6 +75,16 @@ def test_citation_hit_uses_half_of_the_shorter_span():
     assert not M.citation_hits_gold([], [GOLD])
 
 
+def test_citation_precision_hand_computed():
+    # GOLD is a.txt 100..120. Citations: inside the evidence (yes), 5 of 20 shared
+    # (no: half of the shorter span is 10), another file (no), covering it (yes) -> 2/4.
+    cits = [("a.txt", 105, 112), ("a.txt", 115, 140), ("b.txt", 100, 120), ("a.txt", 90, 130)]
+    assert M.citation_precision(cits, [GOLD]) == pytest.approx(2 / 4)
+    assert M.citation_precision(cits[:1], [GOLD]) == 1.0
+    assert M.citation_precision([("a.txt", 0, 50)], [GOLD]) == 0.0
+    assert M.citation_precision([], [GOLD]) is None  # no citations: undefined, not 0
+
+
 def test_grounded_requires_stated_facts_in_quotes():
     quotes = ["全国建成驿站18.61万个。"]
     assert M.is_grounded("建成驿站18.61万个[1]", "驿站有多少？", ["18.61万个"], quotes)

@@ -102,6 +102,7 @@ def test_answer_metrics_hand_computed(result):
     assert set(ans) == set(ANSWER_KEYS)
     assert ans["key_fact_accuracy"] == pytest.approx(1 / 3)      # only q1
     assert ans["citation_hit"] == pytest.approx(1 / 2)           # q1 yes, q2 cites the wrong place
+    assert ans["citation_precision"] == pytest.approx(1 / 2)     # q1 1/1, q2 0/1; q3 abstained
     assert ans["grounded"] == pytest.approx(1 / 2)               # q2 states 1998, not in its quote
     assert ans["abstention_precision"] == pytest.approx(1 / 2)   # abstained on q3 (wrong) and q4 (right)
     assert ans["abstention_recall"] == 1.0

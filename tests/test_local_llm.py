@@ -380,3 +380,17 @@ def test_a_model_llamacpp_cannot_load_is_a_generator_error(fake_xllamacpp, tmp_p
     broken.write_bytes(b"not a gguf")
     with pytest.raises(GeneratorError, match="cannot load"):
         LlamaCppGenerator(model_path=broken).load()
+
+
+def test_request_stops_runaway_turns_and_reports_timings(fake_server, model_file):
+    timings = {"prompt_n": 412, "cache_n": 240, "prompt_ms": 2100.0, "predicted_n": 18,
+               "predicted_per_second": 31.5}
+    fake_server.server = FakeServer([_chunk("有1200家[1]。"), _chunk(finish="stop"),
+                                     {"choices": [], "usage": {"prompt_tokens": 652}, "timings": timings}])
+    gen = LlamaCppGenerator(model_path=model_file)
+    assert "".join(gen.stream([{"role": "user", "content": "多少家？"}])) == "有1200家[1]。"
+    request = fake_server.server.requests[0]
+    assert "<|im_end|>" in request["stop"] and "问题：" in request["stop"]
+    assert request["stream_options"] == {"include_usage": True}
+    assert gen.max_tokens == 200  # short answers: the prompt asks for one or two sentences
+    assert gen.last_stats["prompt_tokens"] == 652 and gen.last_stats["predicted_per_second"] == 31.5

@@ -45,20 +45,60 @@ class AbstentionPolicy:
         return evidence < self.threshold
 
 
+#: When an LLM refuses although the question passed every abstention check, the
+#: assistant abstains only if the extractive evidence is below this; otherwise it
+#: shows the extractive answer (see ``Assistant``). Set on eval/qa.jsonl.
+REFUSAL_THRESHOLD = 1.0
+
+_MARKERS_RE = re.compile(r"[\[【［]\s*\d+(?:\s*[,，、]\s*\d+)*\s*[\]】］]")
+_NOT_FOUND_KEY = normalize(NOT_FOUND)[:8]
+
+
+def _without_markers(text: str) -> str:
+    return _MARKERS_RE.sub("", normalize(text))
+
+
+def has_answer_text(text: str) -> bool:
+    """Whether a reply says anything besides ``[n]`` markers and punctuation (``"[2]"`` does not)."""
+    return bool(re.sub(r"[\W_]+", "", _without_markers(text)))
+
+
 def is_refusal(text: str) -> bool:
     """Whether a model's reply says the passages do not contain the answer.
 
-    A reply that is (or starts with) the not-found sentence, or a short reply
-    that only says so, counts; a long answer mentioning "未提及" in passing does not.
+    A reply that is (or starts with, markers aside: ``[1]资料中没有找到…``)
+    the not-found sentence, or a short reply that only says so, counts; a long
+    answer mentioning "未提及" in passing does not. An empty or markers-only
+    reply is not a refusal: the model said nothing (see ``has_answer_text``).
     """
     norm = normalize(text)
-    clean = re.sub(r"[\[【［]\d+[\]】］]", "", norm)
-    if not clean:
-        return True
-    if clean.startswith(normalize(NOT_FOUND)[:8]):
+    clean = _without_markers(text).lstrip("。.，,：: ")
+    if not has_answer_text(text):
+        return False
+    if clean.startswith(_NOT_FOUND_KEY):
         return True
     cites = clean != norm  # a reply that cites passages is an answer, even if partly negative
     return not cites and len(clean) <= 40 and bool(_REFUSAL_RE.search(clean))
+
+
+def only_restates(reply: str, question: str, min_new: int = 3) -> bool:
+    """Whether a reply merely repeats the question (fewer than ``min_new`` new character bigrams).
+
+    A small model sometimes answers 全国工会建成的户外劳动者服务站点[3]。 to
+    全国工会建成的户外劳动者服务站点有多少个？: supported by the passage, but no answer.
+    """
+    from rag.answering.extractive import bigrams
+
+    return len(bigrams(_without_markers(reply)) - bigrams(question)) < min_new
+
+
+def drop_refusal_sentences(text: str) -> str:
+    """The reply without its not-found sentences (``…[1]。资料中没有找到相关信息。`` keeps the answer)."""
+    from rag.text import sentence_spans
+
+    kept = [text[s:e] for s, e in sentence_spans(text)
+            if not _without_markers(text[s:e]).lstrip("。.，,：: ").startswith(_NOT_FOUND_KEY)]
+    return "".join(kept) if kept else text
 
 
 @dataclass

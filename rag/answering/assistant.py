@@ -20,16 +20,22 @@ from typing import Any, Iterator, Sequence
 
 from rag import config
 from rag.answering import followup
-from rag.answering.abstention import (ABSTAIN_THRESHOLD_LEXICAL, MIN_KEYWORD_COVERAGE, AbstentionPolicy,
-                                      is_refusal, keyword_coverage, missing_entities)
+from rag.answering.abstention import (ABSTAIN_THRESHOLD_LEXICAL, MIN_KEYWORD_COVERAGE, REFUSAL_THRESHOLD,
+                                      AbstentionPolicy, drop_refusal_sentences, has_answer_text, is_refusal,
+                                      keyword_coverage, missing_entities, only_restates)
 from rag.answering.citations import SUPPORT_THRESHOLD, check_answer
 from rag.answering.extractive import ExtractiveAnswerer, ExtractiveResult
 from rag.answering.generators import Generator, make_generator
-from rag.answering.prompts import NOT_FOUND, answer_messages
+from rag.answering.prompts import NOT_FOUND, PromptBudget, answer_messages
 from rag.errors import EmptyQueryError, GeneratorError
 from rag.types import Answer, Hit
 
 __all__ = ["Assistant", "NOT_FOUND"]
+
+#: Generators that run a small model on this machine get a compact prompt.
+_LOCAL_GENERATORS = ("local", "llamacpp", "transformers")
+LLM_REFUSED_NOTICE = ("本地模型未能作答，以下为原文摘录。"
+                      " (the language model gave no answer; quoting the sources instead)")
 
 
 class Assistant:
@@ -40,11 +46,20 @@ class Assistant:
     ``Generator`` interface; ``settings`` go to the generator (e.g.
     ``model=...``, ``base_url=...``). ``abstain_threshold`` overrides the
     calibrated abstention threshold; ``support_threshold`` the citation check's.
+
+    ``budget`` (a ``PromptBudget``) limits the passages shown to an LLM: by
+    default 4 trimmed passages for local models, whole passages otherwise.
+    When the model refuses (``资料中没有找到相关信息。``) although the evidence
+    passed every abstention check, the assistant abstains only if the
+    extractive evidence is below ``refusal_threshold``; otherwise it shows the
+    extractive answer with a notice (``Answer.generator`` is then
+    ``"extractive"``), because a small model's refusals are often wrong.
     """
 
     def __init__(self, retriever, generator: str | Generator | None = "extractive", k: int = 5,
                  mode: str = "hybrid", abstain_threshold: float | None = None,
-                 support_threshold: float = SUPPORT_THRESHOLD, **settings: Any) -> None:
+                 support_threshold: float = SUPPORT_THRESHOLD, budget: PromptBudget | None = None,
+                 refusal_threshold: float = REFUSAL_THRESHOLD, **settings: Any) -> None:
         self.retriever = retriever
         self.k = int(k)
         self.mode = mode
@@ -59,6 +74,11 @@ class Assistant:
             abstain_threshold = ABSTAIN_THRESHOLD_LEXICAL  # scores have no cosine term
         self.policy = AbstentionPolicy() if abstain_threshold is None else AbstentionPolicy(abstain_threshold)
         self.support_threshold = support_threshold
+        self.refusal_threshold = refusal_threshold
+        if budget is None:
+            local = self.generator_name in _LOCAL_GENERATORS
+            budget = PromptBudget() if local else PromptBudget.unlimited(self.k)
+        self.budget = budget
 
     # public API ---------------------------------------------------------------
     def ask(self, question: str, history: Sequence[Any] | None = None) -> Answer:
@@ -95,10 +115,16 @@ class Assistant:
             answer.text, answer.citations = extractive.text, extractive.citations
             yield answer.text
         else:
-            yield from self._generate(answer, question, hits, extractive)
+            first: list[float] = []
+            for piece in self._generate(answer, search_query, hits, extractive):
+                if not first:
+                    first.append(time.perf_counter())
+                yield piece
+            if first:
+                answer.timings["first_token"] = round(first[0] - t0, 4)
         t3 = time.perf_counter()
-        answer.timings = {"condense": round(t1 - t0, 4), "retrieve": round(t2 - t1, 4),
-                          "answer": round(t3 - t2, 4), "total": round(t3 - t0, 4)}
+        answer.timings.update({"condense": round(t1 - t0, 4), "retrieve": round(t2 - t1, 4),
+                               "answer": round(t3 - t2, 4), "total": round(t3 - t0, 4)})
         yield answer
 
     # steps ----------------------------------------------------------------------
@@ -125,24 +151,53 @@ class Assistant:
         answer.abstained = True
         answer.citations = []
 
+    def _shown(self, hits: Sequence[Hit], extractive: ExtractiveResult) -> tuple[list[Hit], dict[int, tuple[int, int]]]:
+        """The passages shown to the model and, per shown passage, the extractive sentence to keep.
+
+        The first ``budget.passages`` hits; if the extractive answer's best
+        sentence lies in a later hit, that hit replaces the last one shown.
+        """
+        order = list(range(min(len(hits), self.budget.passages)))
+        best = extractive.sentences[0].hit_index if extractive.sentences else None
+        if best is not None and best not in order and order:
+            order[-1] = best
+        focus: dict[int, tuple[int, int]] = {}
+        for s in extractive.sentences:
+            if s.hit_index in order:
+                focus.setdefault(order.index(s.hit_index), s.span)
+        return [hits[i] for i in order], focus
+
+    def _fallback(self, answer: Answer, extractive: ExtractiveResult, notice: str) -> None:
+        answer.notices.append(notice)
+        answer.generator = "extractive"
+        answer.text, answer.citations = extractive.text, extractive.citations
+
     def _generate(self, answer: Answer, question: str, hits: Sequence[Hit],
                   extractive: ExtractiveResult) -> Iterator[str]:
+        shown, focus = self._shown(hits, extractive)
+        answer.hits = shown  # [n] in the reply is shown[n-1]
         pieces: list[str] = []
         try:
-            for piece in self.generator.stream(answer_messages(question, hits)):
+            for piece in self.generator.stream(answer_messages(question, shown, self.budget, focus)):
                 pieces.append(piece)
                 yield piece
         except GeneratorError as exc:
-            answer.notices.append(f"生成模型出错，改用摘录式回答：{exc} (generator failed; showing the extractive answer)")
-            answer.generator = "extractive"
-            answer.text, answer.citations = extractive.text, extractive.citations
+            self._fallback(answer, extractive,
+                           f"生成模型出错，改用摘录式回答：{exc} (generator failed; showing the extractive answer)")
             yield ("\n\n" if pieces else "") + answer.text
             return
+        self._record_stats(answer)
         reply = "".join(pieces).strip()
         if is_refusal(reply):
-            self._abstain(answer)
+            if extractive.confidence < self.refusal_threshold:
+                self._abstain(answer)
+            else:
+                self._fallback(answer, extractive, LLM_REFUSED_NOTICE)
             return
-        checked = check_answer(reply, hits, self.support_threshold, self._source_text)
+        if not has_answer_text(reply) or only_restates(reply, question):  # "", "[2]", the question again
+            self._fallback(answer, extractive, LLM_REFUSED_NOTICE)
+            return
+        checked = check_answer(drop_refusal_sentences(reply), shown, self.support_threshold, self._source_text)
         answer.text, answer.citations, answer.unsupported = checked.text, checked.citations, checked.unsupported
         if checked.unsupported:
             answer.notices.append(
@@ -150,7 +205,15 @@ class Assistant:
                 " (some sentences are not supported by the sources)")
         if not checked.citations:
             # Nothing the model said is backed by a shown passage: show the quotes instead.
-            answer.notices.append("生成的回答没有可核实的出处，改用摘录式回答。 (no verifiable citation; extractive answer shown)")
-            answer.generator = "extractive"
+            self._fallback(answer, extractive,
+                           "生成的回答没有可核实的出处，改用摘录式回答。 (no verifiable citation; extractive answer shown)")
             answer.unsupported = checked.unsupported
-            answer.text, answer.citations = extractive.text, extractive.citations
+
+    def _record_stats(self, answer: Answer) -> None:
+        """Token counts and speed the generator reported (llama.cpp does), into the timings."""
+        stats = getattr(self.generator, "last_stats", None) or {}
+        for key, name in (("prompt_tokens", "prompt_tokens"), ("prompt_n", "prompt_tokens_processed"),
+                          ("predicted_n", "generated_tokens"), ("predicted_per_second", "tokens_per_second")):
+            value = stats.get(key)
+            if isinstance(value, (int, float)):
+                answer.timings[name] = round(float(value), 2)

@@ -13,13 +13,17 @@ import os
 import queue
 import threading
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Sequence
 
 from rag.errors import GeneratorError
 
 __all__ = ["LlamaCppGenerator"]
 
 _DONE = object()
+
+#: Stop decoding when a small model starts a new turn or a new passage block
+#: instead of ending its answer.
+DEFAULT_STOP = ("<|im_end|>", "<|endoftext|>", "\n\n\n", "<passages>", "<question>", "问题：")
 
 
 def _default_threads() -> int:
@@ -55,8 +59,9 @@ class LlamaCppGenerator:
     _servers_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, model_path: str | os.PathLike | None = None, n_ctx: int = 4096,
-                 n_threads: int | None = None, max_tokens: int = 512, temperature: float = 0.0,
-                 n_batch: int = 2048, n_ubatch: int = 512, seed: int = 0, *,
+                 n_threads: int | None = None, max_tokens: int = 200, temperature: float = 0.0,
+                 n_batch: int = 2048, n_ubatch: int = 512, seed: int = 0,
+                 stop: Sequence[str] | None = DEFAULT_STOP, *,
                  model: str | os.PathLike | None = None, max_new_tokens: int | None = None,
                  threads: int | None = None, **_ignored: Any) -> None:
         # ``model``/``max_new_tokens``/``threads`` are the names other generators use.
@@ -75,6 +80,11 @@ class LlamaCppGenerator:
         self.n_batch = int(n_batch)
         self.n_ubatch = int(n_ubatch)
         self.seed = int(seed)
+        self.stop = list(stop or [])
+        #: Token counts and speeds llama.cpp reported for the last reply
+        #: (prompt_n: prompt tokens actually processed, cache_n: reused from the
+        #: previous prompt, prompt_ms, predicted_n, predicted_per_second, ...).
+        self.last_stats: dict[str, Any] = {}
 
     # loading -------------------------------------------------------------------
     @property
@@ -136,6 +146,8 @@ class LlamaCppGenerator:
             "temperature": self.temperature,
             "seed": self.seed,
             "cache_prompt": True,
+            "stop": self.stop,
+            "stream_options": {"include_usage": True},  # the last chunk carries timings
         }
 
     def stream(self, messages: list[dict]) -> Iterator[str]:
@@ -149,12 +161,18 @@ class LlamaCppGenerator:
         request = self._request(messages)
         pieces: queue.Queue = queue.Queue()
         cancel = threading.Event()
+        stats: dict[str, Any] = {}
+        self.last_stats = stats
 
         def on_chunk(chunk: Any) -> bool:
             error = _error_message(chunk)
             if error is not None:
                 pieces.put(GeneratorError(f"llama.cpp failed: {error}"))
                 return True
+            if isinstance(chunk.get("timings"), dict):
+                stats.update(chunk["timings"])
+            if isinstance(chunk.get("usage"), dict):
+                stats["prompt_tokens"] = chunk["usage"].get("prompt_tokens")
             for choice in chunk.get("choices") or ():
                 text = (choice.get("delta") or {}).get("content")
                 if text:
