@@ -152,3 +152,11 @@ def test_reply_helpers():
 
 def test_format_passages_without_budget_keeps_whole_passages():
     assert LONG in format_passages([_hit(LONG)], GANSU_Q)
+
+
+def test_short_real_answers_are_not_mistaken_for_restating_the_question():
+    from rag.answering.abstention import only_restates
+
+    assert only_restates("全国工会建成的户外劳动者服务站点[2]。", "全国工会建成的户外劳动者服务站点有多少个？")
+    assert not only_restates("郑久强[1]。", "被称作“华夏第一炼钢工”的人叫什么？")
+    assert not only_restates("1335家[1]。", "工会一共办起来几家？")

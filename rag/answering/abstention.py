@@ -81,15 +81,17 @@ def is_refusal(text: str) -> bool:
     return not cites and len(clean) <= 40 and bool(_REFUSAL_RE.search(clean))
 
 
-def only_restates(reply: str, question: str, min_new: int = 3) -> bool:
-    """Whether a reply merely repeats the question (fewer than ``min_new`` new character bigrams).
+def only_restates(reply: str, question: str, min_new: int = 2) -> bool:
+    """Whether a reply merely repeats the question (fewer than ``min_new`` characters it lacks).
 
     A small model sometimes answers 全国工会建成的户外劳动者服务站点[3]。 to
-    全国工会建成的户外劳动者服务站点有多少个？: supported by the passage, but no answer.
+    全国工会建成的户外劳动者服务站点有多少个？: supported by the passage, but no
+    answer. Characters, not bigrams, so a short real answer (郑久强。) is kept.
     """
-    from rag.answering.extractive import bigrams
+    def chars(text: str) -> set[str]:
+        return set(re.sub(r"[\W_]+", "", text.lower()))
 
-    return len(bigrams(_without_markers(reply)) - bigrams(question)) < min_new
+    return len(chars(_without_markers(reply)) - chars(normalize(question))) < min_new
 
 
 def drop_refusal_sentences(text: str) -> str:
