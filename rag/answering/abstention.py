@@ -47,7 +47,12 @@ class AbstentionPolicy:
 
 #: When an LLM refuses although the question passed every abstention check, the
 #: assistant abstains only if the extractive evidence is below this; otherwise it
-#: shows the extractive answer (see ``Assistant``). Set on eval/qa.jsonl.
+#: shows the extractive answer (see ``Assistant``). Equal to ABSTAIN_THRESHOLD, so
+#: by default a refusal never overrides the retrieval evidence: on eval/qa.jsonl the
+#: old prompt's refusals hit answerable questions (江西组建了多少支劳模工匠宣讲团？),
+#: and with the current prompt the 0.5B model refused 0 of 101 questions while the
+#: unanswerable ones it saw got invented numbers (caught by the citation check)
+#: instead, so refusals carry no evidence to calibrate a higher threshold on.
 REFUSAL_THRESHOLD = 1.0
 
 _MARKERS_RE = re.compile(r"[\[【［]\s*\d+(?:\s*[,，、]\s*\d+)*\s*[\]】］]")
