@@ -394,12 +394,12 @@ def run_query(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]
         retriever.search(q)
 
     qvecs = {q: np.asarray(embedder.encode_queries([q]), dtype=np.float32)[0] for q in questions}
-    dense, keyword = retriever._dense, retriever._keyword
+    keyword = retriever._keyword
     depth = CANDIDATES
 
     def fusion_inputs(q):
         v = qvecs[q]
-        return v, dense.search(v, depth), keyword.scores(q)
+        return v, retriever._dense_ranked(v, depth), keyword.scores(q)
 
     prepared = {q: fusion_inputs(q) for q in questions}
 
@@ -407,7 +407,7 @@ def run_query(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]
         v, dense_top, bm25_all = prepared[q]
         bm25_top = top_k(bm25_all, depth, positive_only=True)
         pool = np.array(sorted({p for p, _ in dense_top} | {p for p, _ in bm25_top}), dtype=np.int64)
-        scores = retriever._vectors[pool] @ v
+        scores = retriever._dense_scores(pool, v)  # chunk or best sentence view
         return fuse([dict(zip(pool.tolist(), scores.tolist())), dict(zip(pool.tolist(), bm25_all[pool].tolist()))],
                     retriever.fusion, retriever.fusion_weights)
 
@@ -421,7 +421,7 @@ def run_query(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]
     hits_for = {q: retriever.search(q, k=5) for q in questions}
     stages: list[tuple[str, Callable[[str], Any]]] = [
         ("query embedding", lambda q: embedder.encode_queries([q])),
-        ("dense search (FAISS)", lambda q: dense.search(qvecs[q], depth)),
+        ("dense search (FAISS + sentence views)", lambda q: retriever._dense_ranked(qvecs[q], depth)),
         ("BM25 (tokenize + score + top-k)", lambda q: top_k(keyword.scores(q), depth, positive_only=True)),
         ("fusion", do_fusion),
         ("search, query vector cached", lambda q: retriever.search(q, k=5)),
