@@ -67,6 +67,65 @@ class SentenceTransformerEmbedder:
         """Embed passages in length-sorted batches, with a tqdm bar if ``show_progress``."""
         return self._encode(list(texts), self.passage_prompt, show_progress=show_progress)
 
+    def encode_passages_with_spans(
+        self, texts: Sequence[str], spans_per_text: Sequence[Sequence[tuple[int, int]]],
+        show_progress: bool = False,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors plus "late-chunked" span vectors, from one forward pass per text.
+
+        ``spans_per_text[i]`` holds ``(start, end)`` character spans of ``texts[i]``
+        (prompt not counted). A span's vector is the mean of the contextual token
+        embeddings whose character midpoint lies inside the span, L2-normalised in
+        float32; a span with no such token (cut off by ``max_seq_length``) gets a
+        row of NaN, for the caller to embed some other way. The passage vectors
+        are the model's usual pooled output, equal to ``encode_passages(texts)``.
+        Returns ``(passage vectors (n, dim), [span vectors (len(spans_per_text[i]), dim)])``.
+        """
+        texts = list(texts)
+        if len(spans_per_text) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(spans_per_text)} span lists")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        views: list[np.ndarray] = [np.zeros((len(s), self.dim), dtype=np.float32) for s in spans_per_text]
+        if not texts:
+            return out, views
+        from tqdm.auto import tqdm
+
+        torch = _torch()
+        prompt = self.passage_prompt
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as in _encode
+        self.model.eval()
+        with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not show_progress) as bar:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = [texts[i] for i in idx]
+                features = self.model.preprocess(batch, prompt=prompt or None)
+                offsets = self._token_offsets([prompt + t for t in batch], features["input_ids"])
+                with torch.inference_mode():
+                    result = self.model(features)
+                # normalised in the model's dtype first, exactly as ``encode`` does
+                pooled = torch.nn.functional.normalize(result["sentence_embedding"], p=2, dim=1).float()
+                out[idx] = pooled.numpy()
+                tokens = result["token_embeddings"].float().numpy()
+                mask = features["attention_mask"].numpy().astype(bool)
+                for row, i in enumerate(idx):
+                    views[i] = _span_means(tokens[row], offsets[row], mask[row],
+                                           [(a + len(prompt), b + len(prompt)) for a, b in spans_per_text[i]])
+                bar.update(len(idx))
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out, views
+
+    def _token_offsets(self, prompted: list[str], input_ids) -> np.ndarray:
+        """Character offsets ``(batch, tokens, 2)`` of the tokens the model saw for ``prompted``."""
+        tokenizer = self.model.tokenizer
+        if not getattr(tokenizer, "is_fast", False):
+            raise RagError(f"late-chunked sentence views need a fast tokenizer; {self.name} has a slow one")
+        encoded = tokenizer(prompted, padding="max_length", truncation=True, max_length=int(input_ids.shape[1]),
+                            return_offsets_mapping=True, return_tensors="np")
+        if not np.array_equal(encoded["input_ids"], input_ids.numpy()):
+            # the pooled vectors and the offsets must describe the same tokens
+            raise RagError(f"tokenizer of {self.name} gives other tokens with offsets than without")
+        return encoded["offset_mapping"]
+
     def token_count(self, text: str, is_query: bool = False) -> int:
         """Tokens (specials and prompt included, before truncation) for ``text``."""
         prompt = self.query_prompt if is_query else self.passage_prompt
@@ -93,6 +152,21 @@ class SentenceTransformerEmbedder:
         if self.precision != "fp32":  # normalised in low precision: renormalise in float32
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+
+def _span_means(tokens: np.ndarray, offsets: np.ndarray, mask: np.ndarray,
+                spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """L2-normalised mean of the token vectors whose character midpoint lies in each span
+    (NaN row for a span without tokens). Special tokens (empty offsets) never count."""
+    real = mask & (offsets[:, 1] > offsets[:, 0])
+    middle = (offsets[:, 0] + offsets[:, 1]) / 2.0
+    out = np.full((len(spans), tokens.shape[1]), np.nan, dtype=np.float32)
+    for j, (a, b) in enumerate(spans):
+        inside = real & (middle >= a) & (middle < b)
+        if inside.any():
+            mean = tokens[inside].mean(axis=0, dtype=np.float32)
+            out[j] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out
 
 
 def _prompts(name: str, configured: dict[str, str | None]) -> tuple[str, str]:

@@ -66,6 +66,7 @@ class EmbeddingCache:
                 "CREATE TABLE IF NOT EXISTS models ("
                 " requested TEXT PRIMARY KEY, cache_key TEXT NOT NULL, name TEXT NOT NULL, dim INTEGER NOT NULL)"
             )
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS tokens ("
                 " tokenizer TEXT NOT NULL, hash TEXT NOT NULL, tokens TEXT NOT NULL,"
@@ -110,6 +111,16 @@ class EmbeddingCache:
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO models (requested, cache_key, name, dim) VALUES (?, ?, ?, ?)",
                              (requested, key, name, int(dim)))
+
+    def get_meta(self, key: str) -> str | None:
+        """A remembered fact about a model (e.g. what it can do), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_meta(self, key: str, value: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def get_tokens(self, tokenizer: str, hashes: Sequence[str]) -> dict[str, list[str]]:
         """Cached keyword tokens (made by ``tokenizer``) of the texts with these hashes."""

@@ -1,6 +1,6 @@
 """The index directory: what is in it, how it is written atomically and checked on load.
 
-Layout (``FORMAT_VERSION`` 2)::
+Layout (``FORMAT_VERSION`` 3)::
 
     manifest.json        format version, model name/dim, settings, per-source and per-file sha256, counts
     chunks.jsonl         one Chunk per line, in index order (position i = vector i = BM25 doc i)
@@ -36,7 +36,8 @@ from rag.types import Chunk
 
 FORMAT_NAME = "rag-zh-index"
 #: 2: sentence views (views.npy, view_offsets.npy) next to the chunk vectors.
-FORMAT_VERSION = 2
+#: 3: views may be late-chunked (manifest dense.view_method "late" or "separate").
+FORMAT_VERSION = 3
 
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"

@@ -63,6 +63,14 @@ CANDIDATES = 50
 HEADING_SEPARATOR = " > "
 #: A sentence shorter than this is joined with the next one into one sentence view.
 MIN_VIEW_CHARS = 20
+#: How sentence views are embedded: "late" (late chunking: mean of the chunk's own
+#: contextual token vectors over the sentence, no extra forward pass) or "separate"
+#: (each view text embedded on its own, about 4x the embedding work on seeds/).
+VIEW_METHODS = ("late", "separate")
+DEFAULT_VIEW_METHOD = "separate"
+#: Late-chunked view vectors are cached under the model's key plus this suffix, so
+#: they can never be mistaken for the vector of a separately embedded text.
+LATE_VIEW_SUFFIX = "#late-view-v1"
 
 _UNSET: Any = object()
 
@@ -82,27 +90,136 @@ def passage_text(chunk: Chunk) -> str:
     return f"{header}\n{body}" if header else body
 
 
-def sentence_views(chunk: Chunk) -> list[str]:
-    """Texts of a chunk's sentence views: heading path header, newline, one sentence.
-
-    A sentence shorter than ``MIN_VIEW_CHARS`` is joined with the next. A chunk
-    of a single view has none: its own vector already says the same.
-    """
+def _view_groups(chunk: Chunk) -> list[tuple[int, int]]:
+    """Spans in ``chunk.text`` of its sentence views (see ``sentence_views``)."""
     groups: list[list[int]] = []
     for start, end in sentence_spans(chunk.text):
         if groups and groups[-1][1] - groups[-1][0] < MIN_VIEW_CHARS:
             groups[-1][1] = end
         else:
             groups.append([start, end])
-    if len(groups) < 2:
+    return [(a, b) for a, b in groups] if len(groups) >= 2 else []
+
+
+def sentence_views(chunk: Chunk) -> list[str]:
+    """Texts of a chunk's sentence views: heading path header, newline, one sentence.
+
+    A sentence shorter than ``MIN_VIEW_CHARS`` is joined with the next. A chunk
+    of a single view has none: its own vector already says the same.
+    """
+    header = HEADING_SEPARATOR.join(h for h in chunk.heading_path if h)
+    return [f"{header}\n{chunk.text[a:b]}" if header else chunk.text[a:b] for a, b in _view_groups(chunk)]
+
+
+def view_spans(chunk: Chunk) -> list[tuple[int, int]]:
+    """Character spans, inside ``passage_text(chunk)``, of the sentences of ``sentence_views(chunk)``.
+
+    Used by late chunking: the view is the mean of the passage's contextual token
+    vectors inside its span. A table-of-contents entry (its passage text is
+    rewritten, see ``toc_entry_text``) has none.
+    """
+    if toc_entry_text(chunk) is not None:
         return []
     header = HEADING_SEPARATOR.join(h for h in chunk.heading_path if h)
-    return [f"{header}\n{chunk.text[a:b]}" if header else chunk.text[a:b] for a, b in groups]
+    shift = len(header) + 1 if header else 0
+    return [(a + shift, b + shift) for a, b in _view_groups(chunk)]
+
+
+def can_late_chunk(embedder) -> bool:
+    """Whether ``embedder`` computes span vectors in the passage's own forward pass."""
+    if isinstance(embedder, LazyEmbedder):
+        return embedder.can_late_chunk()
+    return callable(getattr(embedder, "encode_passages_with_spans", None))
+
+
+def late_view_key(passage: str, span: tuple[int, int]) -> str:
+    """Cache hash of a late-chunked view (filed under ``cache_key(model) + LATE_VIEW_SUFFIX``)."""
+    return content_hash(f"{passage}\0{span[0]}:{span[1]}")
+
+
+def embed_chunks(embedder, chunks: Sequence[Chunk], cache: EmbeddingCache | None = None,
+                 views: bool = True, view_method: str = "late", show_progress: bool = False):
+    """Chunk vectors and sentence views of ``chunks``, from the cache where possible.
+
+    Returns ``(chunk EmbedResult, view vectors, view offsets, views EmbedResult,
+    method used)``; the method is "late" (views pooled from the chunk's own forward
+    pass, see ``embed_late``), "separate" (each view text embedded on its own, see
+    ``embed_views``) or None (no views). "late" falls back to "separate" for an
+    embedder that cannot late-chunk.
+    """
+    _check_choice("view method", view_method, VIEW_METHODS)
+    texts = [passage_text(c) for c in chunks]
+    if views and view_method == "late":
+        late = embed_late(embedder, chunks, texts, cache=cache, show_progress=show_progress)
+        if late is not None:
+            return (*late, "late")
+    embedded = embed_passages(embedder, texts, cache=cache, show_progress=show_progress)
+    if not views:
+        return (embedded, *_no_views(len(chunks), int(embedder.dim)), None)
+    return (embedded, *embed_views(embedder, chunks, cache=cache, show_progress=show_progress), "separate")
+
+
+def embed_late(embedder, chunks: Sequence[Chunk], texts: Sequence[str],
+               cache: EmbeddingCache | None = None, show_progress: bool = False):
+    """Late chunking: each chunk's passage text goes through the model once, giving its
+    vector (mean of all tokens) and its views (mean of the tokens of each view span).
+
+    ``(chunk EmbedResult, view vectors, offsets, views EmbedResult)``, or None when
+    something must be embedded and ``embedder`` cannot late-chunk. A span the model
+    never saw (past its token limit) is embedded as a separate view text instead.
+    """
+    from rag.embedding_cache import EmbedResult
+
+    dim = int(embedder.dim)
+    spans = [view_spans(c) for c in chunks]
+    hashes = [content_hash(t) for t in texts]
+    view_keys = [[late_view_key(t, s) for s in chunk_spans] for t, chunk_spans in zip(texts, spans)]
+    flat_keys = [k for keys in view_keys for k in keys]
+    model = cache_key(embedder)
+    known = cache.get_many(model, hashes, dim) if cache is not None else {}
+    known_views = cache.get_many(model + LATE_VIEW_SUFFIX, flat_keys, dim) if cache is not None else {}
+    todo: dict[str, int] = {}  # passage hash -> first chunk with that text
+    for i, key in enumerate(hashes):
+        if key not in todo and (key not in known or any(k not in known_views for k in view_keys[i])):
+            todo[key] = i
+    if todo and not can_late_chunk(embedder):
+        return None
+    new_views: dict[str, np.ndarray] = {}
+    if todo:
+        rows = list(todo.values())
+        vectors, per_text = embedder.encode_passages_with_spans(
+            [texts[i] for i in rows], [spans[i] for i in rows], show_progress=show_progress)
+        lost: list[tuple[str, str]] = []  # (key, view text) of spans past the token limit
+        for i, vector, span_vectors in zip(rows, np.asarray(vectors, dtype=np.float32), per_text):
+            known[hashes[i]] = vector
+            view_texts = sentence_views(chunks[i])
+            for j, (key, span_vector) in enumerate(zip(view_keys[i], span_vectors)):
+                if np.isnan(span_vector).any():
+                    lost.append((key, view_texts[j]))
+                else:
+                    new_views[key] = np.asarray(span_vector, dtype=np.float32)
+        if lost:
+            fallback = np.asarray(embedder.encode_passages([t for _, t in lost]), dtype=np.float32)
+            new_views.update(zip([k for k, _ in lost], fallback))
+        if cache is not None:
+            cache.put_many(model, [hashes[i] for i in rows], np.stack([known[hashes[i]] for i in rows]))
+            if new_views:
+                cache.put_many(model + LATE_VIEW_SUFFIX, list(new_views), np.stack(list(new_views.values())))
+        known_views.update(new_views)
+    chunk_vectors = np.stack([known[h] for h in hashes]).astype(np.float32) if hashes else np.zeros((0, dim), np.float32)
+    view_vectors = (np.stack([known_views[k] for k in flat_keys]).astype(np.float32) if flat_keys
+                    else np.zeros((0, dim), np.float32))
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in spans], dtype=np.int64)]).astype(np.int64)
+    chunk_result = EmbedResult(vectors=chunk_vectors, embedded=len(todo), cached=len(set(hashes)) - len(todo))
+    views_result = EmbedResult(vectors=view_vectors, embedded=len(new_views),
+                               cached=len(set(flat_keys)) - len(new_views))
+    return chunk_result, view_vectors, offsets, views_result
 
 
 def embed_views(embedder, chunks: Sequence[Chunk], cache: EmbeddingCache | None = None,
                 show_progress: bool = False):
-    """``(vectors, offsets, EmbedResult)`` of the sentence views of ``chunks`` (see ``sentence_views``)."""
+    """``(vectors, offsets, EmbedResult)`` of the sentence views of ``chunks``, each view
+    text embedded on its own (see ``sentence_views``)."""
     texts: list[str] = []
     offsets = [0]
     for chunk in chunks:
@@ -234,8 +351,19 @@ class LazyEmbedder:
                     model = _load_embedder(self.requested)
                     if self._cache is not None:
                         self._cache.put_model_info(self.requested, cache_key(model), model.name, model.dim)
+                        self._cache.put_meta(f"late-chunking:{self.requested}",
+                                             "1" if can_late_chunk(model) else "0")
                     self._model = model
         return self._model
+
+    def can_late_chunk(self) -> bool:
+        """Whether the model late-chunks (see ``embed_late``); remembered by the cache, so
+        a rebuild from a warm cache can tell without loading the model."""
+        if self._model is None and self._info and self._cache is not None:
+            known = self._cache.get_meta(f"late-chunking:{self.requested}")
+            if known is not None:
+                return known == "1"
+        return can_late_chunk(self._get())
 
     @property
     def name(self) -> str:
@@ -309,7 +437,8 @@ class Retriever:
     def build(cls, paths: Iterable[str | Path] | str | Path, index_dir: str | Path | None = None, *,
               model: str | None = None, embedder=None, chunk_settings=None, max_chars: int | None = None,
               dense: str = "flat", ef_search: int = HNSW_EF_SEARCH, nprobe: int = IVF_NPROBE,
-              bigrams: bool = False, views: bool = True, fusion: str = DEFAULT_FUSION,
+              bigrams: bool = False, views: bool = True, view_method: str = DEFAULT_VIEW_METHOD,
+              fusion: str = DEFAULT_FUSION,
               fusion_weights: Sequence[float] = DEFAULT_FUSION_WEIGHTS,
               cache=_UNSET, show_progress: bool = True) -> "Retriever":
         """Read ``paths`` (files or folders), chunk, embed and index them into ``index_dir``.
@@ -318,7 +447,8 @@ class Retriever:
         or a ready ``embedder``; ``chunk_settings`` (rag.chunking.ChunkSettings or dict)
         and/or ``max_chars``; ``dense`` index kind (flat, hnsw, ivf, auto) with
         ``ef_search``/``nprobe``; ``bigrams`` (CJK bigrams in BM25); ``views``
-        (embed each chunk's sentences too; see ``sentence_views``); ``fusion`` and
+        (sentence views too; see ``sentence_views``) and ``view_method`` (see
+        ``VIEW_METHODS``); ``fusion`` and
         ``fusion_weights`` for hybrid search; ``cache`` (an EmbeddingCache, a path to
         one, or None for no cache; default: the shared cache in config.CACHE_DIR);
         ``show_progress`` (tqdm bar while embedding).
@@ -338,14 +468,11 @@ class Retriever:
         sources = [_source_record(d) for d in result.documents]
         cache_db = _open_cache(cache)
         embedder = embedder or LazyEmbedder(model or config.DEFAULT_MODEL, cache_db)
-        texts = [passage_text(c) for c in chunks]
-        embedded = embed_passages(embedder, texts, cache=cache_db, show_progress=show_progress)
-        view_vectors, offsets, views_embedded = (
-            embed_views(embedder, chunks, cache=cache_db, show_progress=show_progress) if views
-            else _no_views(len(chunks), int(embedder.dim)))
+        embedded, view_vectors, offsets, views_embedded, method = embed_chunks(
+            embedder, chunks, cache=cache_db, views=views, view_method=view_method, show_progress=show_progress)
         stored = _write(index_dir, chunks, embedded.vectors, sources, embedder, settings, dense,
                         ef_search, nprobe, bigrams, fusion, fusion_weights, cache=cache_db,
-                        views=view_vectors, view_offsets=offsets, with_views=views)
+                        views=view_vectors, view_offsets=offsets, with_views=views, view_method=method)
         retriever = cls(stored, embedder=embedder)
         retriever.cache = cache_db
         retriever.build_summary = BuildSummary(
@@ -415,13 +542,15 @@ class Retriever:
         chunks = [self._chunks[i] for i in keep] + new_chunks
         _check_unique_ids(chunks)
         embedder = self.embedder
-        embedded = embed_passages(embedder, [passage_text(c) for c in new_chunks],
-                                  cache=self._open_cache(), show_progress=show_progress)
-        vectors = np.concatenate([self._vectors[keep], embedded.vectors]) if new_chunks else self._vectors[keep]
         with_views = bool(self.manifest.get("dense", {}).get("sentence_views", True))
-        new_views, new_offsets, views_embedded = (
-            embed_views(embedder, new_chunks, cache=self._open_cache()) if with_views
-            else _no_views(len(new_chunks), vectors.shape[1]))
+        view_method = self.manifest.get("dense", {}).get("view_method") or "separate"
+        if with_views and view_method == "late" and new_chunks and not can_late_chunk(embedder):
+            raise RagError(f"the index at {self.index_dir} has late-chunked sentence views, but the embedder "
+                           f"{embedder.name!r} cannot late-chunk; rebuild the index with `rag index`")
+        embedded, new_views, new_offsets, views_embedded, _ = embed_chunks(
+            embedder, new_chunks, cache=self._open_cache(), views=with_views, view_method=view_method,
+            show_progress=show_progress)
+        vectors = np.concatenate([self._vectors[keep], embedded.vectors]) if new_chunks else self._vectors[keep]
         kept_views = [self._views[self._view_offsets[i]:self._view_offsets[i + 1]] for i in keep]
         view_vectors = np.concatenate(kept_views + [new_views]).astype(np.float32, copy=False)
         counts = [len(v) for v in kept_views] + np.diff(new_offsets).tolist()
@@ -441,7 +570,8 @@ class Retriever:
                             m["dense"]["requested"], m["dense"].get("ef_search", HNSW_EF_SEARCH),
                             m["dense"].get("nprobe", IVF_NPROBE), m["bm25"].get("bigrams", False),
                             self.fusion, self.fusion_weights, cache=self._open_cache(),
-                            views=view_vectors, view_offsets=view_offsets, with_views=with_views)
+                            views=view_vectors, view_offsets=view_offsets, with_views=with_views,
+                            view_method=view_method if with_views else None)
             self._apply(stored)
             self._query_cache.clear()
             summary.dense_kind = stored.dense.kind
@@ -629,7 +759,7 @@ def _load_keyword(directory: Path, manifest: dict, n_chunks: int) -> KeywordInde
 def _write(index_dir, chunks, vectors, sources, embedder, settings, dense_kind, ef_search, nprobe,
            bigrams, fusion, fusion_weights, cache: EmbeddingCache | None = None,
            views: np.ndarray | None = None, view_offsets: np.ndarray | None = None,
-           with_views: bool = True) -> StoredIndex:
+           with_views: bool = True, view_method: str | None = "separate") -> StoredIndex:
     if views is None:
         views, view_offsets = _no_views(len(chunks), int(np.asarray(vectors).shape[1]))[:2]
     # One FAISS index: the chunk vectors (positions 0..n-1), then the sentence views.
@@ -646,7 +776,7 @@ def _write(index_dir, chunks, vectors, sources, embedder, settings, dense_kind, 
             "chunking": dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings),
             "passage_text": "heading path joined by ' > ', newline, chunk text",
             "dense": {"kind": dense.kind, "requested": dense_kind, "ef_search": ef_search, "nprobe": nprobe,
-                      "sentence_views": with_views},
+                      "sentence_views": with_views, "view_method": view_method if with_views else None},
             "bm25": KeywordIndex.describe(bigrams),
             "retrieval": {"fusion": fusion, "fusion_weights": list(fusion_weights)},
         },

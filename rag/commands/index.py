@@ -30,6 +30,10 @@ def register(subparsers) -> None:
     index.add_argument("--no-sentence-views", action="store_true",
                        help="embed whole chunks only, not also each sentence (builds about 3x faster; "
                             "dense search finds answers buried in long chunks less often)")
+    index.add_argument("--view-method", choices=("late", "separate"), default=None,
+                       help="how sentence views are embedded: late (pooled from the chunk's own forward "
+                            "pass, nearly free) or separate (each sentence embedded on its own, ~4x the "
+                            "embedding work); default: the retriever's DEFAULT_VIEW_METHOD")
     index.add_argument("--no-cache", action="store_true", help="embed everything, ignoring the embedding cache")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=run_index)
@@ -62,6 +66,8 @@ def run_index(args: argparse.Namespace) -> int:
         settings["cache"] = None
     if args.no_sentence_views:
         settings["views"] = False
+    if args.view_method:
+        settings["view_method"] = args.view_method
     retriever = Retriever.build(args.paths, index_dir, **settings)
     s = retriever.build_summary
     print(f"indexed {s.documents} documents, {s.chunks} chunks into {index_dir} "
