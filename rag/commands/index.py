@@ -28,12 +28,12 @@ def register(subparsers) -> None:
                        help="dense index: exact flat (default), hnsw or ivf (approximate, for large "
                             "corpora) or auto (by corpus size)")
     index.add_argument("--no-sentence-views", action="store_true",
-                       help="embed whole chunks only, not also each sentence (builds about 3x faster; "
+                       help="embed whole chunks only, not also each sentence (embeds about 2x faster; "
                             "dense search finds answers buried in long chunks less often)")
     index.add_argument("--view-method", choices=("late", "separate"), default=None,
-                       help="how sentence views are embedded: late (pooled from the chunk's own forward "
-                            "pass, nearly free) or separate (each sentence embedded on its own, ~4x the "
-                            "embedding work); default: the retriever's DEFAULT_VIEW_METHOD")
+                       help="how sentence views are embedded: separate (default: each sentence embedded on "
+                            "its own; best retrieval) or late (pooled from the chunk's own forward pass: "
+                            "about 2x faster cold builds, hybrid R@1 0.87 instead of 0.91 on eval)")
     index.add_argument("--no-cache", action="store_true", help="embed everything, ignoring the embedding cache")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=run_index)
