@@ -5,9 +5,13 @@
     {"tolerance": 0.03,
      "metrics": {"retrieval.hybrid.R@1": 0.6, "answer.extractive.false_abstention_rate": 0.1, ...}}
 
-A metric fails when it is missing or undefined, or falls more than
-``tolerance`` (absolute) below its baseline; for rates where lower is better
-(``false_abstention_rate``) when it rises more than ``tolerance`` above it.
+A metric fails when it is missing or undefined, or falls more than its
+tolerance (absolute) below its baseline; for rates where lower is better
+(``false_abstention_rate``) when it rises more than that above it. The
+tolerance is ``tolerances[metric]`` when the baseline names one, else
+``tolerance``. Abstention precision/recall rest on the few unanswerable
+questions (9 in eval/qa.jsonl), where one question moves them by ~0.11, so
+they get one question's worth instead of 0.03.
 """
 from __future__ import annotations
 
@@ -19,6 +23,11 @@ from rag.errors import RagError
 
 DEFAULT_BASELINE = Path(__file__).resolve().parent / "baseline.json"
 DEFAULT_TOLERANCE = 0.03
+#: Per-metric tolerances written into new baselines (see the module docstring).
+DEFAULT_TOLERANCES = {
+    "answer.extractive.abstention_precision": 0.12,
+    "answer.extractive.abstention_recall": 0.12,
+}
 LOWER_IS_BETTER = {"false_abstention_rate"}
 HEADLINE_METRICS = (
     "retrieval.hybrid.R@1", "retrieval.hybrid.R@5", "retrieval.hybrid.MRR@10",
@@ -50,9 +59,11 @@ def load_baseline(path: str | Path = DEFAULT_BASELINE) -> dict[str, Any]:
 
 def check(result: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
     """One message per headline metric that regressed beyond the tolerance (empty: pass)."""
-    tolerance = float(baseline.get("tolerance", DEFAULT_TOLERANCE))
+    default = float(baseline.get("tolerance", DEFAULT_TOLERANCE))
+    per_metric = baseline.get("tolerances", {})
     problems = []
     for path, base in baseline["metrics"].items():
+        tolerance = float(per_metric.get(path, default))
         value = lookup(result, path)
         if not isinstance(value, (int, float)):
             problems.append(f"{path}: missing from this run (baseline {base:.3f})")
@@ -70,5 +81,6 @@ def make_baseline(result: dict[str, Any], tolerance: float = DEFAULT_TOLERANCE,
     """A baseline dict from a run (only the headline metrics it actually has)."""
     values = {p: round(float(lookup(result, p)), 4) for p in metrics
               if isinstance(lookup(result, p), (int, float))}
-    return {"tolerance": tolerance, "metrics": values,
+    tolerances = {p: t for p, t in DEFAULT_TOLERANCES.items() if p in values}
+    return {"tolerance": tolerance, "tolerances": tolerances, "metrics": values,
             "qa_file": result.get("meta", {}).get("qa_file", "")}

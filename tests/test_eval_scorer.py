@@ -174,6 +174,22 @@ def test_gate_passes_within_tolerance_and_fails_beyond():
     assert "rose above" in problems[1]
 
 
+def test_a_per_metric_tolerance_overrides_the_default():
+    baseline = {"tolerance": 0.03, "tolerances": {"answer.extractive.abstention_recall": 0.12},
+                "metrics": {"answer.extractive.abstention_recall": 0.78, "retrieval.hybrid.R@1": 0.91}}
+    one_question_less = {"answer": {"extractive": {"abstention_recall": 0.67}}, "retrieval": {"hybrid": {"R@1": 0.90}}}
+    assert gate.check(one_question_less, baseline) == []
+    two_less = {"answer": {"extractive": {"abstention_recall": 0.56}}, "retrieval": {"hybrid": {"R@1": 0.87}}}
+    problems = gate.check(two_less, baseline)
+    assert [p.split(":")[0] for p in problems] == ["answer.extractive.abstention_recall", "retrieval.hybrid.R@1"]
+
+
+def test_new_baselines_carry_the_abstention_tolerances():
+    run = {"answer": {"extractive": {"abstention_recall": 0.78, "key_fact_accuracy": 0.86}}}
+    base = gate.make_baseline(run)
+    assert base["tolerances"] == {"answer.extractive.abstention_recall": 0.12}
+
+
 def test_gate_fails_on_missing_or_undefined_metric():
     baseline = {"tolerance": 0.03, "metrics": {"answer.extractive.abstention_precision": 0.8,
                                                "retrieval.hybrid.R@5": 0.5}}
