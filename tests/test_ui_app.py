@@ -5,6 +5,7 @@ fast; the browser test (test_ui_browser.py) covers the real seeds index.
 """
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from pathlib import Path
@@ -243,3 +244,14 @@ def test_uploads_live_next_to_the_index_not_inside_it():
     from rag.commands.serve import uploads_dir_for
 
     assert uploads_dir_for(Path(".rag/index")) == Path(".rag/index-uploads")
+
+
+def test_serve_bounds_the_kernel_cache_unless_the_user_chose_one(monkeypatch):
+    from rag.commands.serve import limit_memory_growth
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    limit_memory_growth()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "8"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    limit_memory_growth()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"

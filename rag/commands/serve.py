@@ -80,7 +80,27 @@ def uploads_dir_for(index_dir: Path) -> Path:
     return index_dir.with_name(index_dir.name + "-uploads")
 
 
+def limit_memory_growth() -> None:
+    """Keep a long-running server's memory flat (call before torch is imported).
+
+    oneDNN caches compiled kernels per input shape, and questions come in every
+    length: with its default cache the server grew ~270 MB over its first 100
+    questions; 8 entries halve that growth (bench/ and the closing note of the
+    retrieval issue). glibc's per-thread malloc arenas are capped too, since
+    Gradio answers on a pool of threads.
+    """
+    import ctypes
+    import os
+
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # -8 = M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
+    limit_memory_growth()
     try:
         import gradio  # noqa: F401
     except ImportError as exc:
