@@ -616,7 +616,7 @@ class Retriever:
         if mode == "bm25":
             ranked = self._bm25_ranked(query, max(k * 2, k + 10))
         elif mode == "dense":
-            ranked = self._dense_ranked(self._query_vector(query), max(k * 2, k + 10))
+            ranked = self._dense_ranked(self.query_vector(query), max(k * 2, k + 10))
         else:
             ranked = self._hybrid_ranked(query, max(CANDIDATES, 2 * k))
         hits = [Hit.from_chunk(self._chunks[pos], score, mode) for pos, score in self._dedupe(ranked, k)]
@@ -626,7 +626,7 @@ class Retriever:
         return self._keyword.search(query, depth)
 
     def _hybrid_ranked(self, query: str, depth: int) -> list[tuple[int, float]]:
-        qvec = self._query_vector(query)
+        qvec = self.query_vector(query)
         dense_top = self._dense_ranked(qvec, depth)
         bm25_all = self._keyword.scores(query)
         bm25_top = top_k(bm25_all, depth, positive_only=True)
@@ -675,7 +675,9 @@ class Retriever:
                 break
         return out
 
-    def _query_vector(self, query: str) -> np.ndarray:
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding (L2-normalised float32), cached for the last 256 queries,
+        so an answerer scoring sentences against the question does not embed it twice."""
         cached = self._query_cache.get(query)
         if cached is not None:
             self._query_cache.move_to_end(query)

@@ -68,7 +68,7 @@ class Assistant:
         else:
             self.generator = generator
         self.generator_name = self.generator.name if self.generator else "extractive"
-        query_vector = getattr(retriever, "query_vector", None) or getattr(retriever, "_query_vector", None)
+        query_vector = getattr(retriever, "query_vector", None)  # absent on minimal retrievers
         self.extractive = ExtractiveAnswerer(getattr(retriever, "embedder", None), query_vector=query_vector)
         if abstain_threshold is None and self.extractive.embedder is None:
             abstain_threshold = ABSTAIN_THRESHOLD_LEXICAL  # scores have no cosine term
