@@ -97,6 +97,19 @@ def test_extractive_works_without_an_embedder(retriever):
     assert "1.2万项" in result.text
 
 
+def test_a_question_naming_a_place_is_not_answered_from_another_places_passage():
+    from rag.types import Hit
+
+    def hit(cid, heading, text):
+        return Hit(cid, "d.txt", [heading], text, 0, len(text), 1.0)
+
+    hits = [hit("gs", "甘肃省工会工作综述", "全省各级工会组织开展各类劳动竞赛1.2万项，参加企业2.36万个。"),
+            hit("jx", "江西省工会工作综述", "全省各级工会开展各类劳动和技能竞赛4600余场次。")]
+    result = ExtractiveAnswerer(None).answer("江西省有多少家企业参加了劳动竞赛？", hits)
+    assert [c.chunk_id for c in result.citations] == ["jx"]
+    assert "4600余场次" in result.text and "2.36万个" not in result.text
+
+
 # --- bad input -----------------------------------------------------------------
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t"])

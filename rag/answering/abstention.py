@@ -196,9 +196,22 @@ def missing_entities(question: str, hits: Sequence) -> list[str]:
     something the documents do not cover, however similar the rest looks.
     Provincial names also match without their suffix (宁夏回族自治区 ~ 宁夏).
     """
+    return _unmentioned(question_entities(question), hits)
+
+
+def passages_about(question: str, hits: Sequence) -> set[int]:
+    """Indexes of the passages that mention every name (place, organisation,
+    person) in the question. Years and ordinals are left out: a question about
+    2023 and 2024 is answered from two passages, one for each year."""
+    names = [e for e in question_entities(question)
+             if not (_ORDINAL_RE.fullmatch(e) or _YEAR_RE.fullmatch(e))]
+    return {i for i, hit in enumerate(hits) if not _unmentioned(names, [hit])}
+
+
+def _unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
     haystack = normalize(" ".join(" ".join(h.heading_path) + " " + h.text for h in hits)).lower()
     missing = []
-    for entity in question_entities(question):
+    for entity in entities:
         key = entity.lower()
         short = re.sub(r"(?:回族自治区|维吾尔自治区|壮族自治区|自治区|省|市)$", "", key)
         if key not in haystack and (len(short) < 2 or short not in haystack):

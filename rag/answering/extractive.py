@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from rag.answering.abstention import passages_about
 from rag.text import normalize, sentence_spans
 from rag.types import Citation, Hit
 
@@ -299,7 +300,7 @@ class ExtractiveAnswerer:
     def answer(self, question: str, hits: Sequence[Hit],
                source_text: Callable[[str], str] | None = None) -> ExtractiveResult:
         """Quote the best sentences of ``hits`` for ``question`` with [n] markers."""
-        scored = self.score(question, hits)
+        scored = on_topic(question, self.score(question, hits), hits)
         chosen = self.select(scored)
         groups = _merge_adjacent(chosen, hits)
         parts, citations = [], []
@@ -320,6 +321,15 @@ class ExtractiveAnswerer:
                 "lexical": max((s.lexical for s in scored), default=0.0),
             },
         )
+
+
+def on_topic(question: str, scored: list[ScoredSentence], hits: Sequence[Hit]) -> list[ScoredSentence]:
+    """Only sentences of passages that mention every entity the question names,
+    when any passage does: a question about 江西 is not answered from 甘肃's
+    section that happens to share its wording."""
+    about = passages_about(question, hits)
+    kept = [s for s in scored if s.hit_index in about]
+    return kept or scored
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
