@@ -255,3 +255,30 @@ def test_serve_bounds_the_kernel_cache_unless_the_user_chose_one(monkeypatch):
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
     limit_memory_growth()
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"
+
+
+def test_serve_rebuilds_an_index_of_an_older_format_but_not_a_corrupt_one(make_retriever, small_corpus,
+                                                                          fake_embedder, tmp_path, capsys):
+    import json
+
+    from rag.commands.serve import open_index
+    from rag.errors import CorruptIndexError
+
+    index_dir = tmp_path / "index"
+    make_retriever([small_corpus], index_dir)
+    settings = {"embedder": fake_embedder, "cache": tmp_path / "cache.sqlite3", "show_progress": False}
+    manifest_path = index_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    current = manifest["format_version"]
+    manifest["format_version"] = current - 1
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+
+    retriever = open_index(index_dir, [small_corpus], **settings)
+    assert len(retriever) > 0
+    assert json.loads(manifest_path.read_text(encoding="utf-8"))["format_version"] == current
+    assert "rebuilding it from" in capsys.readouterr().err
+
+    dense = index_dir / "dense.faiss"
+    dense.write_bytes(dense.read_bytes()[: dense.stat().st_size // 2])
+    with pytest.raises(CorruptIndexError):
+        open_index(index_dir, [small_corpus], **settings)

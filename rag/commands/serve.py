@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import socket
+import sys
 from pathlib import Path
 
 from rag import config
@@ -99,6 +100,20 @@ def limit_memory_growth() -> None:
         pass
 
 
+def open_index(index_dir: Path, docs: list[Path], **settings):
+    """The index for the UI: loaded, built when missing, or rebuilt from ``docs``
+    when it was made by an older format or another model (it is derived data and
+    the embedding cache makes the rebuild cheap). A corrupt index stays an error."""
+    from rag import Retriever
+    from rag.errors import IndexMismatchError
+
+    try:
+        return Retriever.load_or_build(index_dir, docs, **settings)
+    except IndexMismatchError as exc:
+        print(f"{exc}\nrebuilding it from {', '.join(str(d) for d in docs)}", file=sys.stderr)
+        return Retriever.build(docs, index_dir, **settings)
+
+
 def run(args: argparse.Namespace) -> int:
     limit_memory_growth()
     try:
@@ -115,9 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if uploads.is_dir() and any(uploads.iterdir()):
         docs.append(uploads)
 
-    from rag import Retriever
-
-    retriever = Retriever.load_or_build(index_dir, docs)
+    retriever = open_index(index_dir, docs)
     summary = getattr(retriever, "build_summary", None)
     if summary is not None:
         print(f"built the index at {index_dir}: {summary.documents} documents, {summary.chunks} chunks")
