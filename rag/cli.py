@@ -29,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = import_module(name)
-        except ModuleNotFoundError as exc:  # a command still under construction
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+        import_module(name).register(sub)
     return parser
 
 

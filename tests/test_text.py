@@ -31,3 +31,4 @@ def test_locate_respects_the_window_and_reports_absence():
     assert locate("甲。", source, 2) == (4, 6)
     assert locate("丙。", source) is None
     assert locate("   ", source) is None
+
