@@ -1,4 +1,6 @@
 """The `rag` command line as a whole."""
+
+
 def test_every_documented_subcommand_is_registered():
     from rag.cli import build_parser
 
