@@ -377,15 +377,32 @@ def _query_index(quick: bool, log) -> Path:
 
 
 def run_query(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Per-stage latency, warm: embedding, dense, BM25, fusion, search, extractive answer."""
+    """Per-stage latency, warm: embedding, dense, BM25, fusion, search, extractive answer.
+
+    The query index is read with the cache it was built with; the process's own
+    cache setting is restored afterwards (the test suite runs this in-process).
+    """
     from rag import config
+
+    index = _query_index(quick, log)
+    saved_env, saved_dir = os.environ.get("RAG_CACHE_DIR"), config.CACHE_DIR
+    os.environ["RAG_CACHE_DIR"] = str(_workdir() / "cache-index")
+    config.CACHE_DIR = _workdir() / "cache-index"
+    try:
+        return _time_query_stages(index, quick, log)
+    finally:
+        config.CACHE_DIR = saved_dir
+        if saved_env is None:
+            os.environ.pop("RAG_CACHE_DIR", None)
+        else:
+            os.environ["RAG_CACHE_DIR"] = saved_env
+
+
+def _time_query_stages(index: Path, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     from rag.fusion import fuse
     from rag.keyword_index import top_k
     from rag.retriever import CANDIDATES, Retriever
 
-    index = _query_index(quick, log)
-    os.environ["RAG_CACHE_DIR"] = str(_workdir() / "cache-index")
-    config.CACHE_DIR = _workdir() / "cache-index"
     retriever = Retriever.load(index)
     embedder = retriever.embedder
     questions = benchmark_questions(n_queries(quick))

@@ -6,6 +6,7 @@ checks are on what the figures must say regardless of the machine.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -15,8 +16,16 @@ from bench import run as bench_run
 pytestmark = pytest.mark.slow
 
 
+_CACHE_ENV_BEFORE: str | None = None
+_CACHE_DIR_BEFORE = ""
+
+
 @pytest.fixture(scope="module")
 def quick_pipeline(tmp_path_factory):
+    from rag import config
+
+    global _CACHE_ENV_BEFORE, _CACHE_DIR_BEFORE
+    _CACHE_ENV_BEFORE, _CACHE_DIR_BEFORE = os.environ.get("RAG_CACHE_DIR"), str(config.CACHE_DIR)
     out = tmp_path_factory.mktemp("bench-pipeline")
     bench_run.run_suite(["index", "query"], quick=True, out=out, log=lambda _msg: None)
     return json.loads((out / "results.json").read_text())
@@ -61,3 +70,10 @@ def test_flops_per_token_counts_matmuls_and_attention():
 def test_benchmark_questions_are_distinct():
     questions = pipeline.benchmark_questions(200)
     assert len(questions) == 200 == len(set(questions))
+
+
+def test_the_query_section_leaves_the_process_cache_setting_as_it_was(quick_pipeline):
+    from rag import config
+
+    assert os.environ.get("RAG_CACHE_DIR") == _CACHE_ENV_BEFORE
+    assert str(config.CACHE_DIR) == _CACHE_DIR_BEFORE
