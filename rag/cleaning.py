@@ -50,14 +50,10 @@ ENUM_PREFIX_RE = re.compile(
 _DOUBLED_RE = re.compile(r"(.{4,}?)\1+")
 
 
-@dataclass
-class Line:
-    """One non-blank physical line of a document, cleaned, with its source offsets."""
+class _Spanned:
+    """Text whose characters map to source offsets through ``pos``."""
 
-    number: int      # 1-based line number in the file
-    text: str        # content, odd whitespace folded to single spaces, stripped
-    pos: list[int]   # pos[k] = offset in the source of text[k]
-    boilerplate: bool = False
+    pos: list[int]
 
     @property
     def start(self) -> int:
@@ -69,7 +65,17 @@ class Line:
 
 
 @dataclass
-class Block:
+class Line(_Spanned):
+    """One non-blank physical line of a document, cleaned, with its source offsets."""
+
+    number: int      # 1-based line number in the file
+    text: str        # content, odd whitespace folded to single spaces, stripped
+    pos: list[int]   # pos[k] = offset in the source of text[k]
+    boilerplate: bool = False
+
+
+@dataclass
+class Block(_Spanned):
     """One logical line: one or more physical lines joined back together."""
 
     lines: list[Line]
@@ -90,14 +96,6 @@ class Block:
         self.text += line.text
         self.pos.extend(line.pos)
         self.lines.append(line)
-
-    @property
-    def start(self) -> int:
-        return self.pos[0]
-
-    @property
-    def end(self) -> int:
-        return self.pos[-1] + 1
 
     @property
     def number(self) -> int:
