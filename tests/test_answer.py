@@ -10,8 +10,9 @@ from rag import Answer
 from rag.answering.abstention import calibrate, evaluate, is_refusal
 from rag.answering.assistant import Assistant
 from rag.answering.citations import check_answer, numbers_supported, parse_answer, support
-from rag.answering.extractive import ExtractiveAnswerer, answer_type, matches_type
+from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.followup import is_followup, normalize_history, resolve, rewrite_with_rule
+from rag.answering.lexical import answer_type, matches_type
 from rag.answering.prompts import NOT_FOUND, answer_messages
 from rag.errors import EmptyQueryError
 from test_answer_fakes import SOURCES, FakeRetriever, ScriptedGenerator
@@ -368,7 +369,7 @@ def test_question_naming_a_place_no_passage_mentions_abstains(assistant):
 
 
 def test_entities_are_names_ordinals_and_years_not_generic_words():
-    from rag.answering.abstention import question_entities
+    from rag.answering.lexical import question_entities
 
     assert question_entities("中国工会第十九次全国代表大会2026年在哪里召开？")[:2] == ["第十九次", "2026"]
     assert "山西省" in question_entities("山西省工会五年工作综述里提到了哪些成绩？")
@@ -377,7 +378,7 @@ def test_entities_are_names_ordinals_and_years_not_generic_words():
 
 
 def test_english_questions_are_not_rejected_as_unknown_names():
-    from rag.answering.abstention import question_entities
+    from rag.answering.lexical import question_entities
 
     assert question_entities("How many delegates attended the congress?") == []
     assert question_entities("WCBA全明星正赛的MVP是谁？") == ["WCBA", "MVP"] or "MVP" in question_entities(

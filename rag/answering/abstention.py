@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from rag.answering.lexical import keywords, question_entities, unmentioned
 from rag.answering.prompts import NOT_FOUND
 from rag.text import normalize
 
@@ -150,45 +151,6 @@ def calibrate(answerable: Sequence[float], unanswerable: Sequence[float],
     return best or evaluate(values[0] - 1e-6, answerable, unanswerable)
 
 
-_PLACE_SUFFIX_RE = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|村|自治区)$")
-_PROVINCES = set(
-    "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 "
-    "四川 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门".split())
-_ORDINAL_RE = re.compile(r"第[一二三四五六七八九十百零〇\d]+[次届期]")
-_YEAR_RE = re.compile(r"(?<!\d)\d{4}(?!\d)")
-#: Generic words jieba tags as names that do not pin down what is asked.
-_GENERIC = {"中国", "全国", "工会", "总工会", "职工", "中华", "中华全国总工会", "新时代", "省", "市"}
-
-
-def question_entities(question: str) -> list[str]:
-    """Names, ordinals and years in the question: things an answer must be about."""
-    import unicodedata
-
-    import jieba.posseg as pseg
-
-    text = unicodedata.normalize("NFKC", question)  # keep spaces: English words stay apart
-    found: dict[str, None] = {}
-    for m in _ORDINAL_RE.finditer(text):
-        found[m.group(0)] = None
-    for m in _YEAR_RE.finditer(text):
-        found[m.group(0)] = None
-    for pair in pseg.cut(text):
-        word = pair.word.strip()
-        if len(word) < 2 or word in _GENERIC:
-            continue
-        # jieba's name tags are noisy (惠民/nr, 东西/ns): keep only the reliable kinds.
-        strong = (
-            (pair.flag == "ns" and (word in _PROVINCES or bool(_PLACE_SUFFIX_RE.search(word))))
-            or (pair.flag in ("nr", "nrt") and len(word) >= 3)
-            or pair.flag == "nt"
-            # Latin words count only as acronyms/codes (WCBA, MVP, BIM), so English questions still work.
-            or (pair.flag == "eng" and (word.isupper() or any(c.isdigit() for c in word)))
-        )
-        if strong:
-            found[word] = None
-    return list(found)
-
-
 def missing_entities(question: str, hits: Sequence) -> list[str]:
     """Entities of the question that none of the retrieved passages mention.
 
@@ -196,27 +158,8 @@ def missing_entities(question: str, hits: Sequence) -> list[str]:
     something the documents do not cover, however similar the rest looks.
     Provincial names also match without their suffix (宁夏回族自治区 ~ 宁夏).
     """
-    return _unmentioned(question_entities(question), hits)
+    return unmentioned(question_entities(question), hits)
 
-
-def passages_about(question: str, hits: Sequence) -> set[int]:
-    """Indexes of the passages that mention every name (place, organisation,
-    person) in the question. Years and ordinals are left out: a question about
-    2023 and 2024 is answered from two passages, one for each year."""
-    names = [e for e in question_entities(question)
-             if not (_ORDINAL_RE.fullmatch(e) or _YEAR_RE.fullmatch(e))]
-    return {i for i, hit in enumerate(hits) if not _unmentioned(names, [hit])}
-
-
-def _unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
-    haystack = normalize(" ".join(" ".join(h.heading_path) + " " + h.text for h in hits)).lower()
-    missing = []
-    for entity in entities:
-        key = entity.lower()
-        short = re.sub(r"(?:回族自治区|维吾尔自治区|壮族自治区|自治区|省|市)$", "", key)
-        if key not in haystack and (len(short) < 2 or short not in haystack):
-            missing.append(entity)
-    return missing
 
 
 #: Abstain when less of the question's keywords (by length) than this occur in the
@@ -227,8 +170,6 @@ MIN_KEYWORD_COVERAGE = 0.3
 
 def keyword_coverage(question: str, hits: Sequence) -> float:
     """Share (by length) of the question's content words found in the passages or their headings."""
-    from rag.answering.extractive import keywords
-
     haystack = normalize(" ".join(" ".join(h.heading_path) + " " + h.text for h in hits)).lower()
     words = keywords(question)
     total = sum(len(w) for w in words)

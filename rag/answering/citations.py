@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from rag.answering.extractive import bigrams, make_citation
+from rag.answering.lexical import bigrams
 from rag.text import normalize, sentence_spans
 from rag.types import Citation, Hit
 
@@ -156,3 +156,25 @@ def check_answer(text: str, hits: Sequence[Hit], threshold: float = SUPPORT_THRE
     citations = [make_citation(n, hits[n - 1], best_quote[n][1], source_text)
                  for n in sorted(best_quote)]
     return CheckedAnswer("".join(parts), citations, unsupported, removed)
+
+
+def make_citation(n: int, hit: Hit, quote: str,
+                  source_text: Callable[[str], str] | None = None) -> Citation:
+    """A Citation for ``quote`` from ``hit``, located in the original file when possible.
+
+    Falls back to the chunk's own span when the source is unavailable or the
+    quote cannot be found there (never to a wrong place).
+    """
+    from rag.text import locate
+
+    span = None
+    if source_text is not None:
+        try:
+            source = source_text(hit.doc)
+        except Exception:  # a missing source file must not break the answer
+            source = None
+        if source:
+            span = locate(quote, source, hit.start, min(hit.end, len(source)))
+    start, end = span if span else (hit.start, hit.end)
+    return Citation(n=n, chunk_id=hit.chunk_id, doc=hit.doc, heading_path=list(hit.heading_path),
+                    quote=quote, start=start, end=end)

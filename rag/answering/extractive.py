@@ -9,129 +9,16 @@ by a ``[n]`` marker whose Citation locates it in the original file.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from rag.answering.abstention import passages_about
+from rag.answering.citations import make_citation
+from rag.answering.lexical import (PUNCT_RE, answer_type, bigrams, keywords, lexical_overlap, matches_type,
+                                   passages_about, question_bigrams)
 from rag.text import normalize, sentence_spans
 from rag.types import Citation, Hit
-
-# --- question analysis -------------------------------------------------------
-
-#: Words that say what kind of answer is wanted; they carry no topic.
-_QUESTION_WORDS = {
-    "什么", "多少", "哪些", "哪里", "哪儿", "哪个", "哪位", "哪一年", "哪年", "哪", "谁", "几",
-    "如何", "怎么", "怎样", "怎么样", "为什么", "为何", "是否", "是不是", "有没有", "何时",
-    "什么时候", "何地", "吗", "呢", "吧", "啊", "的", "了", "是", "有", "在", "和", "与", "及",
-    "请问", "请", "一下", "介绍", "哪些方面", "主要", "情况", "方面", "内容", "那", "那么",
-    "这个", "那个", "这些", "我", "你", "他", "她", "它", "们", "都", "也", "还", "被", "把",
-    "对", "从", "到", "给", "让", "为", "以", "中", "上", "下", "里", "之", "其", "该", "等",
-}
-_PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)
-
-_DATE_Q = re.compile(r"何时|什么时候|哪一?年|哪一?天|几月|几号|哪个月|日期|什么时间|何年")
-_NUMBER_Q = re.compile(r"多少|几|多大|多高|多长|多久|多重|比例|百分|数量|人数|金额|规模")
-_PLACE_Q = re.compile(r"哪里|哪儿|在哪|何地|什么地方|哪个(?:省|市|县|区|地区|城市|国家|地方)|哪座|哪些(?:省|市|地区|城市)")
-_PERSON_Q = re.compile(r"谁|哪位|何人|什么人|哪些人|姓名|名字")
-
-_NUM_RE = re.compile(r"\d+(?:[.,，]\d+)*|[一二三四五六七八九十百千万亿两〇零]{2,}")
-_NUM_UNIT_RE = re.compile(
-    r"\d+(?:[.,]\d+)*\s*(?:万|亿|千|百)?\s*"
-    r"(?:个|名|人|项|家|次|元|届|所|条|支|场|户|件|台|部|篇|处|座|批|期|%|％|倍|余|多|公里|米|吨|亩|万|亿)"
-    r"|[一二三四五六七八九十百千两]+\s*(?:万|亿)\s*[个名人项家次元]?"
-)
-_DATE_RE = re.compile(
-    r"\d{4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日|\d{1,2}\s*月|[一二三四五六七八九十]{1,3}月"
-    r"|[〇零一二三四五六七八九]{4}年|今年|去年|明年|近年"
-)
-_PLACE_RE = re.compile(
-    r"[\u4e00-\u9fff]{1,8}(?:省|市|县|区|镇|乡|村|州|旗|盟|岛|港|湾|基地|园区|大会堂|会场|广场|中心|展览馆)"
-    r"|(?:在|于|到|赴)(?:北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北"
-    r"|湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|内蒙古|广西|西藏|宁夏|新疆|香港|澳门|京)"
-)
-
-
-def answer_type(question: str) -> str | None:
-    """What the question asks for: "date", "number", "place", "person" or None."""
-    if _DATE_Q.search(question):
-        return "date"
-    if _PLACE_Q.search(question):
-        return "place"
-    if _PERSON_Q.search(question):
-        return "person"
-    if _NUMBER_Q.search(question):
-        return "number"
-    return None
-
-
-def _has_person(sentence: str) -> bool:
-    import jieba.posseg as pseg  # heavy-ish; only for "who" questions
-
-    return any(p.flag == "nr" and len(p.word) >= 2 for p in pseg.cut(sentence))
-
-
-def matches_type(sentence: str, kind: str | None) -> bool:
-    """Whether ``sentence`` contains the kind of thing the question asks for."""
-    if kind is None:
-        return False
-    if kind == "number":
-        return bool(_NUM_UNIT_RE.search(sentence))
-    if kind == "date":
-        return bool(_DATE_RE.search(sentence))
-    if kind == "place":
-        return bool(_PLACE_RE.search(sentence))
-    if kind == "person":
-        return _has_person(sentence)
-    return False
-
-
-def keywords(text: str) -> list[str]:
-    """Content words of a question (jieba, search mode), question words dropped."""
-    import jieba
-
-    seen: dict[str, None] = {}
-    for word in jieba.lcut_for_search(normalize(text).lower()):
-        word = word.strip()
-        if not word or word in _QUESTION_WORDS or _PUNCT_RE.fullmatch(word):
-            continue
-        if len(word) == 1 and not word.isalnum():
-            continue
-        if len(word) == 1 and "\u4e00" <= word <= "\u9fff":
-            continue  # single Chinese characters match almost anything
-        seen[word] = None
-    return list(seen)
-
-
-def bigrams(text: str) -> set[str]:
-    """Character bigrams of the normalised text, punctuation removed."""
-    clean = _PUNCT_RE.sub("", normalize(text).lower())
-    if len(clean) < 2:
-        return {clean} if clean else set()
-    return {clean[i:i + 2] for i in range(len(clean) - 1)}
-
-
-def _question_bigrams(question: str) -> set[str]:
-    text = normalize(question)
-    for word in sorted(_QUESTION_WORDS, key=len, reverse=True):
-        if len(word) >= 2:
-            text = text.replace(word, " ")
-    return {b for b in bigrams(text.replace(" ", "|")) if "|" not in b}
-
-
-def lexical_overlap(words: Sequence[str], q_bigrams: set[str], text: str) -> float:
-    """Share of the question's keywords (by length) and bigrams found in ``text``."""
-    norm = normalize(text).lower()
-    total = sum(len(w) for w in words)
-    word_cov = sum(len(w) for w in words if w in norm) / total if total else 0.0
-    if q_bigrams:
-        bigram_cov = len(q_bigrams & bigrams(text)) / len(q_bigrams)
-    else:
-        bigram_cov = word_cov
-    return 0.5 * word_cov + 0.5 * bigram_cov
-
 
 # --- scoring -----------------------------------------------------------------
 
@@ -213,7 +100,7 @@ class ExtractiveAnswerer:
             for start, end in sentence_spans(hit.text):
                 sentence = hit.text[start:end]
                 norm = normalize(sentence)
-                if len(_PUNCT_RE.sub("", norm)) < MIN_SENTENCE_CHARS or norm in headings:
+                if len(PUNCT_RE.sub("", norm)) < MIN_SENTENCE_CHARS or norm in headings:
                     continue
                 out.append((i, (start, end), sentence))
         return out
@@ -246,7 +133,7 @@ class ExtractiveAnswerer:
             return []
         w = self.weights
         words = keywords(question)
-        q_bigrams = _question_bigrams(question)
+        q_bigrams = question_bigrams(question)
         kind = answer_type(question)
         context = [lexical_overlap(words, q_bigrams, " ".join(h.heading_path) + " " + h.text) for h in hits]
         # Section bodies rarely repeat their subject: the heading path counts with the sentence.
@@ -361,25 +248,3 @@ def _merge_adjacent(chosen: list[ScoredSentence], hits: Sequence[Hit]) -> list[t
         if not merged:
             groups.append([s.hit_index, start, end])
     return [(g[0], g[1], g[2]) for g in groups]
-
-
-def make_citation(n: int, hit: Hit, quote: str,
-                  source_text: Callable[[str], str] | None = None) -> Citation:
-    """A Citation for ``quote`` from ``hit``, located in the original file when possible.
-
-    Falls back to the chunk's own span when the source is unavailable or the
-    quote cannot be found there (never to a wrong place).
-    """
-    from rag.text import locate
-
-    span = None
-    if source_text is not None:
-        try:
-            source = source_text(hit.doc)
-        except Exception:  # a missing source file must not break the answer
-            source = None
-        if source:
-            span = locate(quote, source, hit.start, min(hit.end, len(source)))
-    start, end = span if span else (hit.start, hit.end)
-    return Citation(n=n, chunk_id=hit.chunk_id, doc=hit.doc, heading_path=list(hit.heading_path),
-                    quote=quote, start=start, end=end)

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from rag.answering.lexical import answer_type, keywords, lexical_overlap, matches_type, question_bigrams
 from rag.text import sentence_spans
 from rag.types import Hit
 
@@ -81,10 +82,8 @@ def _heading(hit: Hit, limit: int = 40) -> str:
 
 
 def _sentence_scores(question: str, sentences: Sequence[str]) -> list[float]:
-    from rag.answering.extractive import _question_bigrams, answer_type, keywords, lexical_overlap, matches_type
-
     words = keywords(question)
-    q_bigrams = _question_bigrams(question)
+    q_bigrams = question_bigrams(question)
     kind = answer_type(question)
     return [lexical_overlap(words, q_bigrams, s) + (0.15 if kind and matches_type(s, kind) else 0.0)
             for s in sentences]
@@ -92,8 +91,6 @@ def _sentence_scores(question: str, sentences: Sequence[str]) -> list[float]:
 
 def _window(text: str, question: str, limit: int) -> str:
     """``limit`` characters of one long sentence where most of the question's keywords occur."""
-    from rag.answering.extractive import keywords
-
     words = keywords(question)
     positions = sorted({m.start() for w in words for m in re.finditer(re.escape(w), text)})
 
