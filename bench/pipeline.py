@@ -72,7 +72,7 @@ def _doc_dir(quick: bool) -> Path:
 
 def corpus_passages(docs: Path) -> list[str]:
     """The texts the index embeds for ``docs`` (heading path + chunk text)."""
-    from rag.chunking import ChunkSettings
+    from rag.ingest.chunking import ChunkSettings
     from rag.ingest import ingest
     from rag.retriever import passage_text
 

@@ -242,12 +242,12 @@ def embed_views(embedder, chunks: Sequence[Chunk], cache: EmbeddingCache | None 
 
 
 def toc_entry_text(chunk: Chunk) -> str | None:
-    """``标题 第N页`` for a one-line table-of-contents chunk (see rag.chunking.toc_entry_chunks), else None.
+    """``标题 第N页`` for a one-line table-of-contents chunk (see rag.ingest.chunking.toc_entry_chunks), else None.
 
     Written out, the bare trailing number reads as the page it is, for the
     embedding model and for keyword search ("从第几页开始", "页码").
     """
-    from rag.headings import is_toc_title, parse_toc_entry
+    from rag.ingest.headings import is_toc_title, parse_toc_entry
 
     if not chunk.heading_path or not is_toc_title(chunk.heading_path[0]) or "\n" in chunk.text:
         return None
@@ -280,7 +280,7 @@ class BuildSummary:
 # --------------------------------------------------------------------------- ingestion adapter
 
 def _chunk_settings(chunk_settings=None, max_chars: int | None = None):
-    from rag.chunking import ChunkSettings
+    from rag.ingest.chunking import ChunkSettings
 
     try:
         if chunk_settings is None:
@@ -455,7 +455,7 @@ class Retriever:
         """Read ``paths`` (files or folders), chunk, embed and index them into ``index_dir``.
 
         Settings: ``model`` (embedding model name or path; default config.DEFAULT_MODEL)
-        or a ready ``embedder``; ``chunk_settings`` (rag.chunking.ChunkSettings or dict)
+        or a ready ``embedder``; ``chunk_settings`` (rag.ingest.chunking.ChunkSettings or dict)
         and/or ``max_chars``; ``dense`` index kind (flat, hnsw, ivf, auto) with
         ``ef_search``/``nprobe``; ``bigrams`` (CJK bigrams in BM25); ``views``
         (sentence views too; see ``sentence_views``) and ``view_method`` (see

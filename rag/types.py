@@ -16,7 +16,10 @@ class Chunk:
     decoded, before any cleaning). ``text`` is the cleaned passage: the same
     characters as ``source[start:end]`` except that whitespace is normalised
     (line breaks inside sentences re-joined, full-width spaces folded) and
-    repeated boilerplate lines are dropped.
+    repeated boilerplate lines are dropped. ``page`` is the 1-based page of the
+    original (PDF, scans) where the chunk starts; None for formats without pages.
+    For formats other than .txt/.md the "original file text" is the text the
+    loader extracted, which the index stores.
     """
 
     id: str
@@ -25,6 +28,7 @@ class Chunk:
     text: str
     start: int
     end: int
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,6 +42,7 @@ class Chunk:
             text=data["text"],
             start=int(data["start"]),
             end=int(data["end"]),
+            page=None if data.get("page") is None else int(data["page"]),
         )
 
 
@@ -53,11 +58,13 @@ class Hit:
     end: int
     score: float
     mode: str = "hybrid"
+    #: 1-based page where the passage starts (None: the format has no pages).
+    page: int | None = None
 
     @classmethod
     def from_chunk(cls, chunk: Chunk, score: float, mode: str) -> "Hit":
         return cls(chunk.id, chunk.doc, list(chunk.heading_path), chunk.text,
-                   chunk.start, chunk.end, float(score), mode)
+                   chunk.start, chunk.end, float(score), mode, chunk.page)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,7 +75,8 @@ class Citation:
     """One numbered source of an answer: the exact supporting sentence(s).
 
     ``start``/``end`` locate ``quote`` in the original file text, so a UI can
-    highlight the sentence rather than the whole chunk.
+    highlight the sentence rather than the whole chunk. ``page`` is the 1-based
+    page of the original where the quote starts (None: the format has no pages).
     """
 
     n: int
@@ -78,6 +86,7 @@ class Citation:
     quote: str
     start: int
     end: int
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

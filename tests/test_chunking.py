@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunking import ChunkSettings, source_passage
-from rag.cleaning import comparable
-from rag.documents import Document
+from rag.ingest.chunking import ChunkSettings, source_passage
+from rag.ingest.cleaning import comparable
+from rag.ingest.documents import Document
 from rag.ingest import chunk_document, ingest
 from rag.text import locate, normalize, split_sentences
 
@@ -153,7 +153,8 @@ def test_rag_chunks_jsonl_prints_exactly_the_chunk_fields(capsys):
 
     assert main(["chunks", str(SEEDS / PAGE_004), "--jsonl", "--max-chars", "300"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert rows and all(set(row) == {"id", "doc", "heading_path", "text", "start", "end"} for row in rows)
+    assert rows and all(set(row) == {"id", "doc", "heading_path", "text", "start", "end", "page"} for row in rows)
+    assert all(row["page"] is None for row in rows)  # a .txt file has no pages
     assert all(len(row["text"]) <= 300 for row in rows)
     assert any("中挪海员" in row["text"] for row in rows)   # not \\u-escaped
 

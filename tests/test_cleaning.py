@@ -2,12 +2,12 @@ from pathlib import Path
 
 import pytest
 
-from rag.cleaning import (
+from rag.ingest.cleaning import (
     Line, boilerplate_key, clean_segment, comparable, continues, join_lines, mark_boilerplate,
     split_lines, word_crosses,
 )
-from rag.documents import load_document
-from rag.headings import analyse
+from rag.ingest.documents import load_document
+from rag.ingest.headings import analyse
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 

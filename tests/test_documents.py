@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import decode_bytes, load_documents
+from rag.ingest.documents import load_documents
+from rag.ingest.plaintext import decode_bytes
 from rag.errors import DocumentError, RagError
 from rag.ingest import ingest
 
@@ -20,11 +21,13 @@ def test_folders_are_walked_recursively_and_names_keep_subfolders(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "二.md").write_text("# 标题\n\n正文。", encoding="utf-8")
     (tmp_path / "a.txt").write_text("第一篇。", encoding="utf-8")
-    (tmp_path / "skip.pdf").write_bytes(b"%PDF")
+    (tmp_path / "notes.xyz").write_bytes(b"?")
     (tmp_path / ".hidden.txt").write_text("隐藏。", encoding="utf-8")
     documents, problems = load_documents(tmp_path)
     assert [d.name for d in documents] == ["a.txt", "b/二.md"]
-    assert problems == []
+    # Nothing is skipped in silence: the file no loader reads is listed by name.
+    assert [p.path.name for p in problems] == ["notes.xyz"]
+    assert "unsupported file type '.xyz'" in problems[0].message
 
 
 def test_gbk_encoded_file_decodes_with_the_gb18030_fallback(tmp_path):
@@ -73,11 +76,12 @@ def test_a_missing_path_is_a_clear_error():
 
 
 def test_unsupported_file_given_directly_is_reported(tmp_path):
-    path = tmp_path / "report.docx"
+    path = tmp_path / "report.xyz"
     path.write_bytes(b"zip")
     documents, problems = load_documents([path])
     assert documents == []
-    assert "report.docx" in problems[0].message and ".txt or .md" in problems[0].message
+    assert "report.xyz" in problems[0].message and "unsupported file type" in problems[0].message
+    assert ".txt" in problems[0].message  # the message says what is supported
 
 
 def test_the_same_file_name_in_two_folders_gets_distinct_names(tmp_path):

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import Document, load_document
-from rag.headings import (
+from rag.ingest.documents import Document, load_document
+from rag.ingest.headings import (
     analyse, framed_heading, headline_shape, is_credit, markdown_heading, numbered_rank,
 )
 

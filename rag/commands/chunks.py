@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Load .txt/.md files (folders are searched recursively), detect headings and cut "
             "the text into chunks. Prints a summary per document (headings with examples, "
             "chunk count and sizes, problems), or with --jsonl one JSON object per chunk "
-            "with the fields id, doc, heading_path, text, start, end."
+            "with the fields id, doc, heading_path, text, start, end, page (None without pages)."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to read")
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rag.chunking import ChunkSettings
+    from rag.ingest.chunking import ChunkSettings
     from rag.errors import RagError
     from rag.ingest import ingest
 

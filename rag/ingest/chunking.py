@@ -18,7 +18,7 @@ that span removed (``source_passage`` below computes it). Then::
 
     comparable(chunk.text) == comparable(source_passage(source, chunk, dropped))
 
-where ``rag.cleaning.comparable`` is ``rag.text.normalize`` (NFKC, no whitespace)
+where ``rag.ingest.cleaning.comparable`` is ``rag.text.normalize`` (NFKC, no whitespace)
 minus invisible characters. In words: the chunk holds exactly the characters
 of its source span, in order, except whitespace and dropped boilerplate.
 Every sentence of a chunk can therefore be found with ``rag.text.locate``
@@ -34,8 +34,8 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rag.cleaning import Line
-from rag.headings import Section, parse_toc_entry
+from rag.ingest.cleaning import Line
+from rag.ingest.headings import Section, parse_toc_entry
 from rag.text import sentence_spans
 from rag.types import Chunk
 

@@ -12,7 +12,7 @@ a document (ignoring list numbers, e.g. ``四、…`` ``五、…``) are boilerp
 the first occurrence is kept, the others are marked ``boilerplate`` and left
 out of blocks.
 
-Nothing here decides what a heading is; ``rag.headings`` passes a ``role`` per
+Nothing here decides what a heading is; ``rag.ingest.headings`` passes a ``role`` per
 line to ``join_lines`` so that headings are not glued to body text.
 """
 from __future__ import annotations

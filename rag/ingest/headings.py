@@ -15,21 +15,28 @@ Recognised, from strongest to weakest evidence:
   is not the first half of a broken sentence, and that is followed by body text
   (or by further headline lines: kicker, title, subtitle).
 
+Before all of these come the headings the format itself states (``Mark``s a
+loader found: PDF bookmarks or font sizes, Word heading styles, HTML h1–h6),
+with rank = their level; when a document has such headings, the newspaper
+headline guess is not used (the format already said what its headings are).
+Table rows marked by a loader stand alone: never joined, never headings.
+
 Ranks order headings (smaller = higher); the tree nests a heading under the
 nearest preceding heading of smaller rank. A headline that directly follows
 another heading with no text in between is nested under it (title stacks).
 """
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag.cleaning import (
+from rag.ingest.cleaning import (
     FIXED, HEADING, TEXT, Block, Line, brackets_balanced, continues, ends_complete, join_lines,
     mark_boilerplate, split_lines,
 )
-from rag.documents import Document
+from rag.ingest.documents import HEADING, TABLE, Document, Mark
 from rag.text import normalize
 
 #: Longest line taken for a newspaper headline.
@@ -82,7 +89,7 @@ class Heading:
     """
 
     title: str
-    kind: str           # markdown | article | toc | framed | numbered | headline
+    kind: str           # markdown | article | toc | framed | numbered | headline | outline | font | style | html
     rank: int
     start: int
     end: int
@@ -356,19 +363,44 @@ class _LineInfo:
     title: str | None = None
 
 
-def _classify_lines(lines: Sequence[Line]) -> tuple[list[_LineInfo], tuple[int, int] | None]:
+def _marked_lines(lines: Sequence[Line], marks: Sequence[Mark]) -> dict[int, Mark]:
+    """Line index -> the mark covering that line's first character."""
+    if not marks:
+        return {}
+    ordered = sorted(marks, key=lambda m: m.start)
+    starts = [m.start for m in ordered]
+    found: dict[int, Mark] = {}
+    for i, line in enumerate(lines):
+        k = bisect.bisect_right(starts, line.start) - 1
+        if k >= 0 and ordered[k].start <= line.start < ordered[k].end:
+            found[i] = ordered[k]
+    return found
+
+
+def _classify_lines(lines: Sequence[Line], marked: dict[int, Mark] | None = None
+                    ) -> tuple[list[_LineInfo], tuple[int, int] | None]:
+    marked = marked or {}
     infos = [_LineInfo(TEXT) for _ in lines]
+    headline_guess = not any(m.kind == HEADING for m in marked.values())
+    for i, mark in marked.items():
+        if mark.kind == HEADING:
+            infos[i] = _LineInfo(FIXED, kind=mark.source or "marked", rank=max(1, mark.level),
+                                 title=lines[i].text)
+        elif mark.kind == TABLE:
+            infos[i] = _LineInfo(FIXED, kind="table-row")
     toc = find_toc(lines)
     toc_span = None
     if toc is not None:
         first, last, _ = toc
         for k in range(first, last + 1):
-            infos[k] = _LineInfo(FIXED, kind="toc-line")
+            if k not in marked:
+                infos[k] = _LineInfo(FIXED, kind="toc-line")
         title_line = lines[first].text
         infos[first] = _LineInfo(FIXED, kind="toc", rank=RANK_TOC,
                                  title=title_line if _TOC_TITLE_RE.match(title_line.replace(" ", "")) else "目录")
         for j, entry in match_toc_titles(lines, toc).items():
-            infos[j] = _LineInfo(FIXED, kind="article", rank=RANK_ARTICLE, title=lines[j].text)
+            if j not in marked:
+                infos[j] = _LineInfo(FIXED, kind="article", rank=RANK_ARTICLE, title=lines[j].text)
         toc_span = (lines[first].start, lines[last].end)
     for i, line in enumerate(lines):
         if infos[i].role == FIXED or line.boilerplate:
@@ -380,7 +412,7 @@ def _classify_lines(lines: Sequence[Line]) -> tuple[list[_LineInfo], tuple[int, 
             infos[i] = _LineInfo(FIXED, kind="framed", rank=RANK_FRAMED, title=framed)
         elif numbered_rank(text) is not None:
             infos[i] = _LineInfo(HEADING, kind="numbered")
-        elif is_headline(lines, i):
+        elif headline_guess and is_headline(lines, i):
             infos[i] = _LineInfo(HEADING, kind="headline", rank=RANK_HEADLINE, title=text)
     return infos, toc_span
 
@@ -394,8 +426,10 @@ def _heading_like(line: Line) -> bool:
 def analyse(document: Document) -> Structure:
     """Clean ``document``, find its headings and cut it into sections."""
     lines = split_lines(document.text)
-    dropped = mark_boilerplate(lines, exempt=_heading_like)
-    infos, toc_span = _classify_lines(lines)
+    marked = _marked_lines(lines, document.marks)
+    marked_ids = {id(lines[i]) for i in marked}
+    dropped = mark_boilerplate(lines, exempt=lambda line: _heading_like(line) or id(line) in marked_ids)
+    infos, toc_span = _classify_lines(lines, marked)
     index_of = {id(line): k for k, line in enumerate(lines)}
     blocks = join_lines(lines, lambda k: infos[k].role)
 
@@ -411,7 +445,7 @@ def analyse(document: Document) -> Structure:
 
 
 def _block_heading(block: Block, info: _LineInfo) -> Heading | None:
-    if info.kind is None or info.kind == "toc-line":
+    if info.kind is None or info.kind in ("toc-line", "table-row"):
         return None
     text = block.text
     if info.kind == "numbered":

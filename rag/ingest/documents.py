@@ -1,0 +1,218 @@
+"""The document model every loader produces, and finding/loading files.
+
+A ``Document`` is the same thing whatever the original format: the extracted
+text, the structure the format itself states (``Mark``: headings with a level,
+table rows), the page each character came from, and provenance. Offsets
+everywhere in the pipeline (``Chunk.start``/``end``, heading spans, marks,
+page starts) refer to ``Document.text``. For .txt/.md that is the file decoded
+with ``Document.encoding`` after removing a byte-order mark, line endings left
+exactly as they are in the file (``\\r\\n`` stays two characters); for other
+formats it is the text the loader extracted, which the index stores next to a
+copy of the original file.
+
+Which loader reads which suffix is decided by ``rag.ingest.loaders``. A file
+that cannot be read, has an unsupported type, or holds no text is reported as a
+``Problem`` naming the file and the reason; the other files still load.
+"""
+from __future__ import annotations
+
+import bisect
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.errors import DocumentError, RagError
+
+HEADING, TABLE = "heading", "table"
+
+
+@dataclass
+class Mark:
+    """Structure a format states explicitly, over ``text[start:end]`` (whole lines).
+
+    ``kind`` is ``heading`` (``level`` 1 = top) or ``table`` (one table row per
+    line; rows are never joined with other lines or cut). ``source`` says where
+    the mark came from: ``outline`` (PDF bookmarks), ``font`` (PDF font size),
+    ``style`` (Word heading styles / outline levels), ``html`` (h1–h6), ``table``.
+    """
+
+    start: int
+    end: int
+    kind: str
+    level: int = 0
+    source: str = ""
+
+
+@dataclass
+class Document:
+    """One source file as text plus structure and provenance.
+
+    ``name`` is the file's path relative to the folder it was found in (just the
+    file name when the file was given directly), with ``/`` separators; it is
+    what chunks store in ``Chunk.doc``. ``kind`` is the format (``txt``, ``md``,
+    ``pdf``, ``docx``, ``html``, ``image``, ``csv``, ``xlsx``). ``page_starts[i]``
+    is the offset in ``text`` where page ``i + 1`` begins (empty: the format has
+    no pages); ``ocr_pages`` lists the 1-based pages whose text came from OCR.
+    """
+
+    name: str
+    path: Path
+    text: str
+    encoding: str = "utf-8"
+    kind: str = "txt"
+    page_starts: list[int] = field(default_factory=list)
+    ocr_pages: list[int] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
+    #: Things the user should know that did not stop the file (a page without text, ...).
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        """Number of pages (0 for formats without pages)."""
+        return len(self.page_starts)
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding ``text[offset]``, or None for a format without pages."""
+        return page_at(self.page_starts, offset)
+
+
+def page_at(page_starts: list[int], offset: int) -> int | None:
+    """The 1-based page whose start is the last one at or before ``offset`` (None: no pages)."""
+    if not page_starts:
+        return None
+    return max(1, bisect.bisect_right(page_starts, offset))
+
+
+@dataclass
+class Problem:
+    """A file that was skipped, with a message meant for the user."""
+
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def load_document(path: str | os.PathLike, name: str | None = None) -> Document:
+    """Read one file with the loader for its suffix.
+
+    Raises ``DocumentError`` (naming the file and the reason) when the type is
+    not supported or the file cannot be read; a loader that yields several
+    documents (one per record) returns the first here, see ``load_file``.
+    """
+    documents = load_file(path, name)
+    return documents[0]
+
+
+def load_file(path: str | os.PathLike, name: str | None = None) -> list[Document]:
+    """All documents in one file (most formats: exactly one). Raises ``DocumentError``."""
+    from rag.ingest.loaders import loader_for, supported_suffixes
+
+    path = Path(path)
+    loader = loader_for(path)
+    if loader is None:
+        raise DocumentError(f"{path}: unsupported file type {path.suffix or '(no suffix)'!r} "
+                            f"(supported: {' '.join(supported_suffixes())}); skipped")
+    try:
+        if path.stat().st_size == 0:
+            raise DocumentError(f"{path}: the file is empty (0 bytes, no text to index); skipped")
+    except OSError as exc:
+        raise DocumentError(f"{path}: cannot read the file ({exc.strerror or exc}); skipped") from exc
+    documents = loader.load(path, name or path.name)
+    if not documents:
+        raise DocumentError(f"{path}: no text found in the file; skipped")
+    return documents
+
+
+def _is_hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def collect_paths(paths: list[str | os.PathLike] | str | os.PathLike) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    """Expand files and folders into ``(path, name)`` pairs, in a stable order.
+
+    Folders are walked recursively (hidden entries skipped) and their files
+    sorted by relative path. Files of a type no loader reads are returned as
+    problems, by name, so nothing is skipped in silence. A path that does not
+    exist raises ``RagError``.
+    """
+    from rag.ingest.loaders import loader_for, supported_suffixes
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found: list[tuple[Path, str]] = []
+    problems: list[Problem] = []
+    supported = " ".join(supported_suffixes())
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise RagError(f"{path}: no such file or folder")
+        if path.is_dir():
+            files = sorted(
+                (p for p in path.rglob("*") if p.is_file() and not _is_hidden(p.relative_to(path))),
+                key=lambda p: p.relative_to(path).as_posix(),
+            )
+            readable = [p for p in files if loader_for(p) is not None]
+            for p in files:
+                if loader_for(p) is None:
+                    problems.append(Problem(p, f"{p}: unsupported file type {p.suffix or '(no suffix)'!r} "
+                                               f"(supported: {supported}); skipped"))
+            if not files:
+                problems.append(Problem(path, f"{path}: no files in this folder"))
+            found.extend((p, p.relative_to(path).as_posix()) for p in readable)
+        elif loader_for(path) is not None:
+            found.append((path, path.name))
+        else:
+            problems.append(Problem(path, f"{path}: unsupported file type {path.suffix or '(no suffix)'!r} "
+                                          f"(supported: {supported}); skipped"))
+    return _unique_names(found), problems
+
+
+def _unique_names(found: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """Drop repeated files and give clashing names their parent folder as prefix."""
+    seen_files: set[Path] = set()
+    result: list[tuple[Path, str]] = []
+    names: set[str] = set()
+    for path, name in found:
+        resolved = path.resolve()
+        if resolved in seen_files:
+            continue
+        seen_files.add(resolved)
+        unique = name
+        parent = path.resolve().parent
+        while unique in names and parent != parent.parent:
+            unique = f"{parent.name}/{unique}"
+            parent = parent.parent
+        names.add(unique)
+        result.append((path, unique))
+    return result
+
+
+def load_documents(paths: list[str | os.PathLike] | str | os.PathLike,
+                   progress: bool = False) -> tuple[list[Document], list[Problem]]:
+    """Load every supported file under ``paths`` (files or folders).
+
+    Returns the documents in a stable order (arguments in order, folder
+    contents sorted by relative path) and the problems: files of an unsupported
+    type, encrypted, corrupt, empty or without text, each with a message naming
+    the file. One bad file never stops the others. Raises ``RagError`` only for
+    a path that does not exist. ``progress`` shows per-page progress bars for
+    long files (PDF parsing, OCR).
+    """
+    from rag.ingest.loaders import show_progress
+
+    pairs, problems = collect_paths(paths)
+    documents: list[Document] = []
+    with show_progress(progress):
+        for path, name in pairs:
+            try:
+                documents.extend(load_file(path, name))
+            except DocumentError as exc:
+                problems.append(Problem(path, str(exc)))
+            except MemoryError:
+                problems.append(Problem(path, f"{path}: too large to read in memory; skipped"))
+            except Exception as exc:  # a parser bug on one odd file must not stop the others
+                problems.append(Problem(path, f"{path}: cannot read the file "
+                                              f"({type(exc).__name__}: {exc}); skipped"))
+    return documents, problems
