@@ -9,6 +9,10 @@ class EmptyQueryError(RagError, ValueError):
     """The question or query is empty or only whitespace."""
 
 
+class InvalidArgumentError(RagError, ValueError):
+    """A search or build argument is out of range (k, mode, dense kind, ...)."""
+
+
 class DocumentError(RagError):
     """A source file cannot be read or decoded."""
 

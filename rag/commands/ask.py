@@ -7,12 +7,11 @@ import sys
 from typing import TextIO
 
 from rag.commands.common import add_index_argument
-
-GENERATOR_CHOICES = ("extractive", "transformers", "openai", "llamacpp", "local")
+from rag.vocabulary import GENERATORS, MODES
 
 
 def _add_answer_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--generator", "-g", choices=GENERATOR_CHOICES, default="extractive",
+    parser.add_argument("--generator", "-g", choices=GENERATORS, default="extractive",
                         help="how to answer: extractive (default, quotes sentences, no LLM), "
                              "transformers (local model dir or .gguf, see --model), openai "
                              "(OpenAI-compatible endpoint, see --base-url), llamacpp, local")
@@ -24,7 +23,7 @@ def _add_answer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
                         help="longest generated answer in tokens (LLM generators)")
     parser.add_argument("--k", type=int, default=5, help="passages to retrieve (default 5)")
-    parser.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid",
+    parser.add_argument("--mode", choices=MODES, default="hybrid",
                         help="retrieval mode (default hybrid)")
     add_index_argument(parser)
 

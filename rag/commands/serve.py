@@ -10,6 +10,7 @@ from pathlib import Path
 from rag import config
 from rag.commands.common import add_index_argument
 from rag.errors import RagError
+from rag.vocabulary import MODES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"port to listen on (default: {DEFAULT_PORT})")
     parser.add_argument("--generator", default="extractive",
                         help="initial answer generator: extractive (default), local, openai")
-    parser.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "bm25"],
+    parser.add_argument("--mode", default="hybrid", choices=MODES,
                         help="initial retrieval mode (default: hybrid)")
     parser.add_argument("-k", type=int, default=5, help="passages retrieved per question (default: 5)")
     parser.add_argument("--base-url", default=None,

@@ -8,11 +8,12 @@ from __future__ import annotations
 from importlib import import_module
 
 from rag.answering.generators.base import Generator, GeneratorError
+from rag.vocabulary import GENERATORS
 
 __all__ = ["GENERATOR_NAMES", "Generator", "GeneratorError", "make_generator"]
 
 #: Names accepted by ``make_generator`` (and ``rag ask --generator``).
-GENERATOR_NAMES = ("extractive", "transformers", "openai", "llamacpp", "local")
+GENERATOR_NAMES = GENERATORS
 
 
 def _transformers(**settings) -> Generator:
