@@ -74,7 +74,7 @@ def corpus_passages(docs: Path) -> list[str]:
     """The texts the index embeds for ``docs`` (heading path + chunk text)."""
     from rag.ingest.chunking import ChunkSettings
     from rag.ingest import ingest
-    from rag.retriever import passage_text
+    from rag.retrieval.passages import passage_text
 
     result = ingest([docs], ChunkSettings())
     return [passage_text(c) for c in result.chunks]
@@ -370,9 +370,9 @@ def run_query(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]
 
 
 def _time_query_stages(index: Path, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    from rag.fusion import fuse
-    from rag.keyword_index import top_k
-    from rag.retriever import CANDIDATES, Retriever
+    from rag.index.stores.bm25_keyword import top_k
+    from rag.retrieval.fusion import CANDIDATES, fuse
+    from rag.retriever import Retriever
 
     retriever = Retriever.load(index)
     embedder = retriever.embedder

@@ -28,7 +28,7 @@ N_CHUNKS = 220
 @pytest.fixture(scope="module")
 def chunk_texts() -> list[str]:
     from rag.ingest import ingest
-    from rag.retriever import passage_text
+    from rag.retrieval.passages import passage_text
 
     chunks = ingest([ROOT / "seeds"]).chunks
     assert len(chunks) >= N_CHUNKS

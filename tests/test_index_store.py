@@ -74,9 +74,9 @@ def test_loading_with_an_embedder_of_another_dimension_names_both_dimensions(sma
 
 
 def test_lazily_loaded_model_that_differs_from_the_index_is_refused(small_retriever, monkeypatch):
-    import rag.retriever as retriever_module
+    import rag.index.embedding as embedding_module
 
-    monkeypatch.setattr(retriever_module, "_load_embedder", lambda name: FakeEmbedder(name="other/model"))
+    monkeypatch.setattr(embedding_module, "load_embedder", lambda name: FakeEmbedder(name="other/model"))
     loaded = Retriever.load(small_retriever.index_dir)
     assert loaded.search("熊猫", mode="bm25")  # no model needed
     with pytest.raises(IndexMismatchError, match="other/model"):
@@ -146,7 +146,7 @@ def test_counts_that_disagree_are_reported_even_with_valid_checksums(small_retri
 
 # --------------------------------------------------------------------------- atomic writes
 
-@pytest.mark.parametrize("step", ["rag.dense_index.DenseIndex.save", "rag.keyword_index.KeywordIndex.save",
+@pytest.mark.parametrize("step", ["rag.index.stores.faiss_dense.DenseIndex.save", "rag.index.stores.bm25_keyword.KeywordIndex.save",
                                   "rag.index_store._fsync_tree"])
 def test_crash_mid_build_leaves_the_previous_index_loadable(make_retriever, small_corpus, tmp_path,
                                                              monkeypatch, step):

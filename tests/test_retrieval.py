@@ -11,8 +11,9 @@ import pytest
 
 from conftest import ROOT, SEEDS, FakeEmbedder
 from rag import config
-from rag.errors import DocumentError, EmptyQueryError, RagError
-from rag.retriever import InvalidArgumentError, Retriever, passage_text, sentence_views
+from rag.errors import DocumentError, EmptyQueryError, InvalidArgumentError, RagError
+from rag.retrieval.passages import passage_text, sentence_views
+from rag.retriever import Retriever
 from rag.types import Chunk, Hit
 
 
@@ -225,7 +226,7 @@ def test_public_api_imports_without_gradio_or_torch():
     code = (
         "import sys; sys.modules['gradio'] = None\n"
         "from rag import Retriever, Hit\n"
-        "import rag.retriever, rag.index_store, rag.fusion, rag.commands.index\n"
+        "import rag.retriever, rag.index_store, rag.retrieval.fusion, rag.commands.index\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
         "assert 'gradio' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
         "print('ok')\n"
@@ -251,9 +252,9 @@ def test_bm25_search_of_a_saved_index_never_imports_torch(small_retriever):
 
 @pytest.fixture
 def cli_env(monkeypatch, tmp_path, fake_embedder):
-    import rag.retriever as retriever_module
+    import rag.index.embedding as embedding_module
 
-    monkeypatch.setattr(retriever_module, "_load_embedder", lambda name: fake_embedder)
+    monkeypatch.setattr(embedding_module, "load_embedder", lambda name: fake_embedder)
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
     return tmp_path / "cli-index"
 
@@ -320,7 +321,7 @@ def test_bm25_on_seeds_finds_a_worded_question_about_a_number(seeds_bm25):
 
 
 def test_rebuild_from_a_warm_cache_never_loads_the_model(monkeypatch, small_corpus, tmp_path, fake_embedder):
-    import rag.retriever as retriever_module
+    import rag.index.embedding as embedding_module
 
     loads = []
 
@@ -328,7 +329,7 @@ def test_rebuild_from_a_warm_cache_never_loads_the_model(monkeypatch, small_corp
         loads.append(name)
         return fake_embedder
 
-    monkeypatch.setattr(retriever_module, "_load_embedder", load)
+    monkeypatch.setattr(embedding_module, "load_embedder", load)
     settings = {"model": "fake/char-bigram", "cache": tmp_path / "c.sqlite3", "show_progress": False}
     Retriever.build([small_corpus], tmp_path / "a", **settings)
     assert loads == ["fake/char-bigram"]

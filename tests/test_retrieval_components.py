@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.dense_index import AUTO_HNSW_MIN, DenseIndex, resolve_kind
-from rag.embedding_cache import EmbeddingCache, content_hash, embed_passages
-from rag.fusion import fuse, rrf, score_fusion
-from rag.keyword_index import KeywordIndex, top_k
+from rag.index.embedding_cache import EmbeddingCache, content_hash, embed_passages
+from rag.index.stores.bm25_keyword import KeywordIndex, top_k
+from rag.index.stores.faiss_dense import AUTO_HNSW_MIN, DenseIndex, resolve_kind
+from rag.retrieval.fusion import fuse, rrf, score_fusion
 from rag.tokenize_zh import cjk_bigrams, number_tokens, tokenize
 
 

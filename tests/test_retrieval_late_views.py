@@ -4,14 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.embedding_cache import EmbeddingCache
-from rag.retriever import (
-    LATE_VIEW_SUFFIX,
-    Retriever,
-    passage_text,
-    sentence_views,
-    view_spans,
-)
+from rag.index.embedding import LATE_VIEW_SUFFIX
+from rag.index.embedding_cache import EmbeddingCache
+from rag.retrieval.passages import passage_text, sentence_views, view_spans
+from rag.retriever import Retriever
 from rag.types import Chunk
 
 
@@ -139,11 +135,11 @@ def test_no_sentence_views_means_no_views_and_no_method(small_corpus, tmp_path, 
 
 
 def test_cli_index_picks_the_view_method(monkeypatch, tmp_path, small_corpus, late_embedder, capsys):
-    import rag.retriever as retriever_module
+    import rag.index.embedding as embedding_module
     from rag import config
     from rag.cli import main
 
-    monkeypatch.setattr(retriever_module, "_load_embedder", lambda name: late_embedder)
+    monkeypatch.setattr(embedding_module, "load_embedder", lambda name: late_embedder)
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
     for method in ("separate", "late"):
         index = tmp_path / method

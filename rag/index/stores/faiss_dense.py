@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = ("flat", "hnsw", "ivf", "auto")
+from rag.vocabulary import DENSE_KINDS as KINDS
 
 #: ``kind="auto"`` switches from exact search to HNSW at this many vectors
 #: (chunks plus their sentence views). From bench/ on the 2-core machine: an

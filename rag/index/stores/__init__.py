@@ -1,0 +1,1 @@
+"""Stores: where an index keeps its chunk vectors, sentence views and keyword index."""
