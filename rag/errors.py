@@ -17,6 +17,10 @@ class DocumentError(RagError):
     """A source file cannot be read or decoded."""
 
 
+class DocumentNotFoundError(RagError, LookupError):
+    """No document of that name is in the index."""
+
+
 class IndexError_(RagError):
     """The index directory is missing, corrupt or incompatible."""
 

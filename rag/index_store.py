@@ -62,10 +62,14 @@ class SourceRecord:
     sha256: str       # of the source file's bytes: tells whether the file changed
     text: str = field(repr=False, default="")  # decoded text; offsets of chunks point into it
     chars: int = 0
+    added: str | None = None  # when this version entered the index (ISO 8601); None: not recorded
 
     def meta(self) -> dict[str, Any]:
-        return {"doc": self.doc, "path": self.path, "sha256": self.sha256,
+        meta = {"doc": self.doc, "path": self.path, "sha256": self.sha256,
                 "chars": self.chars or len(self.text), "file": self.text_file}
+        if self.added:
+            meta["added"] = self.added
+        return meta
 
     @property
     def text_file(self) -> str:
@@ -347,7 +351,7 @@ def load_index(index_dir: str | Path, dense_loader: Callable, keyword_loader: Ca
                                 "rebuild it with `rag index`")
     sources = {
         meta["doc"]: SourceRecord(doc=meta["doc"], path=meta.get("path", ""), sha256=meta["sha256"],
-                                  chars=int(meta.get("chars", 0)))
+                                  chars=int(meta.get("chars", 0)), added=meta.get("added"))
         for meta in manifest.get("documents", [])
     }
     return StoredIndex(root=root, manifest=manifest, chunks=chunks, vectors=vectors,

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from rag import config
-from rag.errors import DocumentError, EmptyQueryError, InvalidArgumentError, RagError
+from rag.errors import DocumentError, DocumentNotFoundError, EmptyQueryError, InvalidArgumentError, RagError
 from rag.index import embedding as _embedding
 from rag.index.embedding import DEFAULT_CACHE as _UNSET
 from rag.index.embedding import DEFAULT_VIEW_METHOD, LazyEmbedder, can_late_chunk, embed_chunks
@@ -56,6 +56,14 @@ from rag.vocabulary import MODES
 from rag.vocabulary import check_choice as _check_choice
 
 
+@dataclass(frozen=True)
+class _ModelInfo:
+    """The name and dimension of the index's model, for rewriting an index without loading it."""
+
+    name: str
+    dim: int
+
+
 @dataclass
 class BuildSummary:
     """What a build or an ``add`` did."""
@@ -73,6 +81,7 @@ class BuildSummary:
     added: list[str] = field(default_factory=list)      # documents new to the index
     replaced: list[str] = field(default_factory=list)   # documents whose file changed
     unchanged: list[str] = field(default_factory=list)  # documents skipped: same content
+    removed: list[str] = field(default_factory=list)    # documents deleted (delete_documents)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -115,7 +124,8 @@ def _source_record(document) -> SourceRecord:
     sha = getattr(document, "sha256", None)
     if not sha:  # hash of the file's bytes: tells whether the file changed on disk
         sha = sha256_file(Path(path)) if path and Path(path).is_file() else content_hash(text)
-    return SourceRecord(doc=str(doc), path=path, sha256=str(sha), text=text, chars=len(text))
+    return SourceRecord(doc=str(doc), path=path, sha256=str(sha), text=text, chars=len(text),
+                        added=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 
 def _check_unique_ids(chunks: Sequence[Chunk]) -> None:
@@ -253,10 +263,12 @@ class Retriever:
 
     # ---------------------------------------------------------------- incremental adds
 
-    def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = False) -> BuildSummary:
+    def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = False,
+            force: bool = False) -> BuildSummary:
         """Add (or replace, by document name) documents, embedding only new chunks.
 
-        A document whose content is unchanged is skipped. The new index is written
+        A document whose content is unchanged is skipped, unless ``force`` (re-index:
+        chunk it again, e.g. after the chunking rules changed). The new index is written
         atomically; if any file cannot be read, nothing changes and ``DocumentError``
         says which file and why.
         """
@@ -271,7 +283,7 @@ class Retriever:
             old = self._sources.get(source.doc)
             if old is None:
                 added.append(source.doc)
-            elif old.sha256 == source.sha256:
+            elif old.sha256 == source.sha256 and not force:
                 unchanged.append(source.doc)
             else:
                 replaced.append(source.doc)
@@ -316,6 +328,55 @@ class Retriever:
             summary.dense_kind = stored.dense.kind
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
+
+    def delete_documents(self, docs: Iterable[str] | str) -> BuildSummary:
+        """Remove documents (by name) with all their chunks, vectors and sentence views.
+
+        Nothing is embedded, so the model is never loaded. The new index is written
+        atomically (a search sees the old index or the new one, never half of a
+        document). Unknown names raise ``DocumentNotFoundError`` and change nothing;
+        removing every document is refused (an index cannot be empty).
+        ``BuildSummary.removed`` lists the documents removed.
+        """
+        started = time.perf_counter()
+        names = list(dict.fromkeys([docs] if isinstance(docs, str) else docs))
+        missing = [name for name in names if name not in self._sources]
+        if missing:
+            raise DocumentNotFoundError(f"no document {', '.join(map(repr, missing))} in the index at "
+                                        f"{self.index_dir}")
+        gone = set(names)
+        keep = [i for i, c in enumerate(self._chunks) if c.doc not in gone]
+        if not keep:
+            raise RagError("an index cannot be empty: add another document before deleting the last one")
+        chunks = [self._chunks[i] for i in keep]
+        kept_views = [self._views[self._view_offsets[i]:self._view_offsets[i + 1]] for i in keep]
+        view_vectors = np.concatenate(kept_views).astype(np.float32, copy=False)
+        view_offsets = np.concatenate([[0], np.cumsum([len(v) for v in kept_views], dtype=np.int64)])
+        sources = [dataclasses.replace(s, text=self.source_text(d))
+                   for d, s in self._sources.items() if d not in gone]
+        m = self.manifest
+        dense, model = m["dense"], m["model"]
+        with_views = bool(dense.get("sentence_views", True))
+        # The manifest's model entry is all _write needs of the embedder: no model load.
+        model_info = _ModelInfo(name=model["name"], dim=int(model["dim"]))
+        stored = _write(self.index_dir, chunks, self._vectors[keep], sources, model_info,
+                        _chunk_settings(m.get("chunking") or None), dense["requested"],
+                        dense.get("ef_search", HNSW_EF_SEARCH), dense.get("nprobe", IVF_NPROBE),
+                        m["bm25"].get("bigrams", False), self.fusion, self.fusion_weights,
+                        cache=self._open_cache(), views=view_vectors, view_offsets=view_offsets.astype(np.int64),
+                        with_views=with_views, view_method=dense.get("view_method") if with_views else None)
+        self._apply(stored)
+        self._query_cache.clear()
+        return BuildSummary(
+            index_dir=str(self.index_dir), documents=len(sources), chunks=len(chunks), embedded=0, cached=0,
+            seconds=round(time.perf_counter() - started, 3), dense_kind=stored.dense.kind,
+            views=len(view_vectors), removed=names)
+
+    @property
+    def sources(self) -> list[SourceRecord]:
+        """What the index records about each document (name, path, sha256, chars, added),
+        in index order; the texts are not loaded (see ``source_text``)."""
+        return [dataclasses.replace(s, text="") for s in self._sources.values()]
 
     def _open_cache(self) -> EmbeddingCache | None:
         if not isinstance(self.cache, EmbeddingCache):
