@@ -53,6 +53,76 @@ class IndexNotFoundError(IndexError_):
     """There is no index at the given directory."""
 
 
+class IndexBusyError(RagError):
+    """Another process (or thread) is writing the same index directory."""
+
+
+class IndexLock:
+    """Exclusive right to write the index at ``target``, across processes and threads.
+
+    An ``flock`` on ``.<name>.lock`` beside the index (the index directory itself is
+    replaced by renames, so it cannot hold the lock). The kernel releases the lock
+    when its holder dies, so a crashed writer never blocks the next one; the file
+    holds the writer's pid only to name it in the message. Waits up to ``wait``
+    seconds, then raises ``IndexBusyError``. Use as a context manager.
+    """
+
+    def __init__(self, target: str | Path, wait: float = 0.0):
+        self.target = Path(target)
+        self.path = self.target.with_name(f".{self.target.name}.lock")
+        self.wait = float(wait)
+        self._fd: int | None = None
+
+    def __enter__(self) -> "IndexLock":
+        import fcntl
+
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.wait
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_pid(fd)
+                os.close(fd)
+                if time.monotonic() >= deadline:
+                    who = f"pid {holder}" if holder else "another process"
+                    raise IndexBusyError(
+                        f"the index at {self.target} is being built by {who}; wait until it has "
+                        "finished, or write another index (--index)") from None
+                time.sleep(0.05)
+                continue
+            # The previous holder removes the file when done: a lock taken on a file
+            # that is no longer at self.path locks nothing, so take the new one.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._fd = fd
+            return self
+
+    def __exit__(self, *exc) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
 @dataclass
 class SourceRecord:
     """One indexed source document."""
@@ -104,6 +174,7 @@ def write_index(
     manifest_extra: dict[str, Any],
     views: np.ndarray | None = None,
     view_offsets: np.ndarray | None = None,
+    locked: bool = False,
 ) -> dict[str, Any]:
     """Write a complete index to ``index_dir`` atomically; return its manifest.
 
@@ -111,9 +182,20 @@ def write_index(
     ``views``/``view_offsets`` are the sentence views of the chunks (none by default).
     The previous index at ``index_dir``, if any, stays untouched until the new one
     is fully written and flushed, and is then replaced by two renames.
+    ``locked``: the caller holds ``IndexLock(index_dir)``; otherwise it is taken
+    here (``IndexBusyError`` when another writer has it). The manifest's
+    ``generation`` is one more than the replaced index's, and ``write_id`` is new
+    for every write, so a process holding an older copy can tell (``manifest_identity``).
     """
     target = Path(index_dir)
+    if not locked:
+        with IndexLock(target):
+            return write_index(target, chunks=chunks, vectors=vectors, dense=dense, keyword=keyword,
+                               sources=sources, manifest_extra=manifest_extra, views=views,
+                               view_offsets=view_offsets, locked=True)
     _check_replaceable(target)
+    manifest_extra = {**manifest_extra, "generation": _generation_on_disk(target) + 1,
+                      "write_id": uuid.uuid4().hex}
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temp_dirs(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
@@ -165,6 +247,18 @@ def _write_components(root: Path, *, chunks, vectors, dense, keyword, sources, m
     tmp_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(tmp_manifest, root / MANIFEST)
     return manifest
+
+
+def manifest_identity(manifest: dict[str, Any]) -> tuple[int, str | None]:
+    """``(generation, write_id)``: differs between any two writes of an index."""
+    return int(manifest.get("generation") or 0), manifest.get("write_id")
+
+
+def _generation_on_disk(target: Path) -> int:
+    try:
+        return int(json.loads((target / MANIFEST).read_text(encoding="utf-8")).get("generation") or 0)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
 
 
 def _check_replaceable(target: Path) -> None:

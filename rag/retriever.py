@@ -38,10 +38,13 @@ from rag.index.embedding_cache import EmbeddingCache, content_hash, tokenize_pas
 from rag.index.stores.bm25_keyword import KeywordIndex, top_k
 from rag.index.stores.faiss_dense import HNSW_EF_SEARCH, IVF_NPROBE, DenseIndex, resolve_kind
 from rag.index_store import (
+    IndexLock,
+    IndexNotFoundError,
     SourceRecord,
     StoredIndex,
     check_model,
     load_index,
+    manifest_identity,
     read_manifest,
     read_source_text,
     sha256_file,
@@ -140,15 +143,68 @@ def _check_unique_ids(chunks: Sequence[Chunk]) -> None:
 
 # --------------------------------------------------------------------------- the retriever
 
+@dataclass(frozen=True, eq=False)
+class IndexState:
+    """Everything a search reads, as one snapshot that is never changed.
+
+    ``Retriever.add`` builds a new state and swaps it in with one assignment, and
+    each search reads ``retriever._state`` once, so a search running during an add
+    sees the old index or the new one, whole (positions, vectors, BM25 and the
+    chunk list always belong together). ``source_texts`` is only a cache.
+    """
+
+    manifest: dict[str, Any]
+    chunks: tuple[Chunk, ...]
+    vectors: np.ndarray        # (n_chunks, dim), read-only
+    dense: DenseIndex          # chunk vectors at positions 0..n-1, then the views
+    keyword: KeywordIndex
+    views: np.ndarray          # (n_views, dim), read-only
+    view_offsets: np.ndarray   # (n_chunks + 1,): views of chunk i are views[off[i]:off[i+1]]
+    view_owner: np.ndarray     # (n_views,): the chunk of each view
+    sources: dict[str, SourceRecord]
+    positions: dict[str, int]  # chunk id -> position
+    dup_keys: tuple[int, ...]  # same passage text (a notice printed twice) is returned once
+    source_texts: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_stored(cls, stored: StoredIndex) -> "IndexState":
+        chunks = tuple(stored.chunks)
+        vectors = _frozen(np.ascontiguousarray(stored.vectors, dtype=np.float32))
+        dim = vectors.shape[1]
+        views = stored.views if stored.views is not None else np.zeros((0, dim), dtype=np.float32)
+        offsets = (np.asarray(stored.view_offsets, dtype=np.int64) if stored.view_offsets is not None
+                   else np.zeros(len(chunks) + 1, dtype=np.int64))
+        return cls(
+            manifest=stored.manifest, chunks=chunks, vectors=vectors, dense=stored.dense,
+            keyword=stored.keyword, views=_frozen(np.ascontiguousarray(views, dtype=np.float32)),
+            view_offsets=_frozen(offsets),
+            view_owner=_frozen(np.repeat(np.arange(len(chunks)), np.diff(offsets))),
+            sources=dict(stored.sources), positions={c.id: i for i, c in enumerate(chunks)},
+            dup_keys=tuple(hash(normalize(c.text)) for c in chunks))
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+#: How long ``Retriever.add`` waits for another process writing the same index.
+ADD_LOCK_WAIT = 120.0
+
+
 class Retriever:
-    """Hybrid (dense + BM25) retrieval over an index directory. See the module docstring."""
+    """Hybrid (dense + BM25) retrieval over an index directory. See the module docstring.
+
+    Safe to search from many threads while one ``add`` runs (see ``IndexState``).
+    """
 
     def __init__(self, stored: StoredIndex, embedder=None, fusion: str | None = None,
                  fusion_weights: Sequence[float] | None = None):
         self.index_dir = Path(stored.root)
-        self._apply(stored)
+        self._state = IndexState.from_stored(stored)
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one add() at a time in this process
         retrieval = self.manifest.get("retrieval", {})
         self.fusion = fusion or retrieval.get("fusion", DEFAULT_FUSION)
         if self.fusion not in FUSION_METHODS:
@@ -158,27 +214,22 @@ class Retriever:
         self.build_summary: BuildSummary | None = None
         self.cache = _UNSET  # embedding cache for add(): set by build/load
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_cache_lock = threading.Lock()
         if embedder is not None:
             check_model(self.manifest, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
 
-    def _apply(self, stored: StoredIndex) -> None:
-        self.manifest = stored.manifest
-        self._chunks = stored.chunks
-        self._vectors = np.ascontiguousarray(stored.vectors, dtype=np.float32)
-        self._dense = stored.dense
-        self._keyword = stored.keyword
-        dim = self._vectors.shape[1]
-        views = stored.views if stored.views is not None else np.zeros((0, dim), dtype=np.float32)
-        self._views = np.ascontiguousarray(views, dtype=np.float32)
-        offsets = stored.view_offsets
-        self._view_offsets = (np.asarray(offsets, dtype=np.int64) if offsets is not None
-                              else np.zeros(len(self._chunks) + 1, dtype=np.int64))
-        self._view_owner = np.repeat(np.arange(len(self._chunks)), np.diff(self._view_offsets))
-        self._sources = stored.sources
-        self._source_cache: dict[str, str] = {}
-        self._positions = {c.id: i for i, c in enumerate(self._chunks)}
-        # Same passage text (e.g. a notice printed on two pages) is returned once.
-        self._dup_keys = [hash(normalize(c.text)) for c in self._chunks]
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The manifest of the index now served (see rag.index_store)."""
+        return self._state.manifest
+
+    # The current state's parts, for tests and benchmarks that look inside.
+    _chunks = property(lambda self: self._state.chunks)
+    _vectors = property(lambda self: self._state.vectors)
+    _views = property(lambda self: self._state.views)
+    _view_offsets = property(lambda self: self._state.view_offsets)
+    _dense = property(lambda self: self._state.dense)
+    _keyword = property(lambda self: self._state.keyword)
 
     # ---------------------------------------------------------------- building and loading
 
@@ -189,7 +240,7 @@ class Retriever:
               bigrams: bool = False, views: bool = True, view_method: str = DEFAULT_VIEW_METHOD,
               fusion: str = DEFAULT_FUSION,
               fusion_weights: Sequence[float] = DEFAULT_FUSION_WEIGHTS,
-              cache=_UNSET, show_progress: bool = True) -> "Retriever":
+              cache=_UNSET, show_progress: bool = True, lock_wait: float = 0.0) -> "Retriever":
         """Read ``paths`` (files or folders), chunk, embed and index them into ``index_dir``.
 
         Settings: ``model`` (embedding model name or path; default config.DEFAULT_MODEL)
@@ -202,26 +253,31 @@ class Retriever:
         one, or None for no cache; default: the shared cache in config.CACHE_DIR);
         ``show_progress`` (tqdm bar while embedding).
         The index is written atomically: a failure leaves any previous index intact.
+        Only one process writes an index at a time: when another one is building or
+        adding to ``index_dir``, this waits ``lock_wait`` seconds (default: none),
+        then raises ``IndexBusyError`` naming its pid.
         """
         started = time.perf_counter()
         index_dir = config.index_dir(index_dir)
         resolve_kind(_check_choice("dense", dense, ("flat", "hnsw", "ivf", "auto")), 0)
         _check_choice("fusion", fusion, FUSION_METHODS)
         settings = _chunk_settings(chunk_settings, max_chars)
-        result, problems = _ingest(paths, settings)
-        chunks = list(result.chunks)
-        if not chunks:
-            detail = f": {'; '.join(problems)}" if problems else ""
-            raise DocumentError(f"no text to index in {', '.join(map(str, _as_list(paths)))}{detail}")
-        _check_unique_ids(chunks)
-        sources = [_source_record(d) for d in result.documents]
-        cache_db = _open_cache(cache)
-        embedder = embedder or LazyEmbedder(model or config.DEFAULT_MODEL, cache_db)
-        embedded, view_vectors, offsets, views_embedded, method = embed_chunks(
-            embedder, chunks, cache=cache_db, views=views, view_method=view_method, show_progress=show_progress)
-        stored = _write(index_dir, chunks, embedded.vectors, sources, embedder, settings, dense,
-                        ef_search, nprobe, bigrams, fusion, fusion_weights, cache=cache_db,
-                        views=view_vectors, view_offsets=offsets, with_views=views, view_method=method)
+        with IndexLock(index_dir, wait=lock_wait):
+            result, problems = _ingest(paths, settings)
+            chunks = list(result.chunks)
+            if not chunks:
+                detail = f": {'; '.join(problems)}" if problems else ""
+                raise DocumentError(f"no text to index in {', '.join(map(str, _as_list(paths)))}{detail}")
+            _check_unique_ids(chunks)
+            sources = [_source_record(d) for d in result.documents]
+            cache_db = _open_cache(cache)
+            embedder = embedder or LazyEmbedder(model or config.DEFAULT_MODEL, cache_db)
+            embedded, view_vectors, offsets, views_embedded, method = embed_chunks(
+                embedder, chunks, cache=cache_db, views=views, view_method=view_method,
+                show_progress=show_progress)
+            stored = _write(index_dir, chunks, embedded.vectors, sources, embedder, settings, dense,
+                            ef_search, nprobe, bigrams, fusion, fusion_weights, cache=cache_db,
+                            views=view_vectors, view_offsets=offsets, with_views=views, view_method=method)
         retriever = cls(stored, embedder=embedder)
         retriever.cache = cache_db
         retriever.build_summary = BuildSummary(
@@ -253,8 +309,6 @@ class Retriever:
     def load_or_build(cls, index_dir: str | Path | None, docs_paths: Iterable[str | Path],
                       **settings) -> "Retriever":
         """Load the index at ``index_dir``; build it from ``docs_paths`` when there is none."""
-        from rag.index_store import IndexNotFoundError
-
         try:
             return cls.load(index_dir, model=settings.get("model"), embedder=settings.get("embedder"),
                             cache=settings.get("cache", _UNSET))
@@ -264,23 +318,57 @@ class Retriever:
     # ---------------------------------------------------------------- incremental adds
 
     def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = False,
-            force: bool = False) -> BuildSummary:
+            force: bool = False, lock_wait: float = ADD_LOCK_WAIT) -> BuildSummary:
         """Add (or replace, by document name) documents, embedding only new chunks.
 
-        A document whose content is unchanged is skipped, unless ``force`` (re-index:
-        chunk it again, e.g. after the chunking rules changed). The new index is written
-        atomically; if any file cannot be read, nothing changes and ``DocumentError``
-        says which file and why.
+        All or nothing: if any given file cannot be read or decoded (or a folder holds
+        no .txt/.md file), ``DocumentError`` names each such file and the index stays
+        exactly as it was. A document whose content is unchanged is skipped, unless
+        ``force`` (re-index: chunk it again, e.g. after the chunking rules changed).
+        The new index is written atomically.
+
+        If another process changed the index on disk since it was loaded (say a
+        ``rag index ... --index`` run), that newer index is loaded first and the
+        documents are added to it, so nothing it holds is lost. While another process
+        is writing the index, this waits up to ``lock_wait`` seconds, then raises
+        ``IndexBusyError``. Searches keep running meanwhile, on the index as it was.
         """
         started = time.perf_counter()
-        settings = _chunk_settings(self.manifest.get("chunking") or None)
-        result, problems = _ingest(paths, settings)
-        if problems and not result.chunks:
-            raise DocumentError(f"nothing added: {'; '.join(problems)}")
+        with self._write_lock, IndexLock(self.index_dir, wait=lock_wait):
+            state = self._reload_if_changed_on_disk()
+            settings = _chunk_settings(state.manifest.get("chunking") or None)
+            result, problems = _ingest(paths, settings)
+            if problems:
+                raise DocumentError(f"nothing added, the index is unchanged: {'; '.join(problems)}")
+            summary, stored = self._extend(state, result, settings, show_progress, force)
+            if stored is not None:
+                self._state = IndexState.from_stored(stored)  # the one swap readers see
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+
+    def _reload_if_changed_on_disk(self) -> IndexState:
+        """The state to add to: the served one, or the index on disk when another process
+        wrote a newer one since (then it is also served from now on). Caller holds the lock."""
+        state = self._state
+        try:
+            on_disk = manifest_identity(read_manifest(self.index_dir))
+        except IndexNotFoundError:
+            return state  # deleted meanwhile: nothing newer to lose; the add writes it anew
+        if on_disk == manifest_identity(state.manifest):
+            return state
+        stored = load_index(self.index_dir, _load_dense, _load_keyword)
+        embedder = self._embedder
+        if embedder is not None:
+            check_model(stored.manifest, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
+        self._state = state = IndexState.from_stored(stored)
+        return state
+
+    def _extend(self, state: IndexState, result, settings, show_progress: bool, force: bool):
+        """``(summary, StoredIndex or None)``: ``state`` plus the ingested documents, written."""
         new_sources = [_source_record(d) for d in result.documents]
         added, replaced, unchanged = [], [], []
         for source in new_sources:
-            old = self._sources.get(source.doc)
+            old = state.sources.get(source.doc)
             if old is None:
                 added.append(source.doc)
             elif old.sha256 == source.sha256 and not force:
@@ -288,85 +376,87 @@ class Retriever:
             else:
                 replaced.append(source.doc)
         changed = set(added) | set(replaced)
-        keep = [i for i, c in enumerate(self._chunks) if c.doc not in set(replaced)]
+        keep = [i for i, c in enumerate(state.chunks) if c.doc not in set(replaced)]
         new_chunks = [c for c in result.chunks if c.doc in changed]
-        chunks = [self._chunks[i] for i in keep] + new_chunks
+        chunks = [state.chunks[i] for i in keep] + new_chunks
         _check_unique_ids(chunks)
+        summary = BuildSummary(
+            index_dir=str(self.index_dir), documents=len(state.sources) + len(added), chunks=len(chunks),
+            embedded=0, cached=0, seconds=0.0, dense_kind=state.dense.kind, views=len(state.views),
+            added=added, replaced=replaced, unchanged=unchanged)
+        if not changed:
+            return summary, None
         embedder = self.embedder
-        with_views = bool(self.manifest.get("dense", {}).get("sentence_views", True))
-        view_method = self.manifest.get("dense", {}).get("view_method") or "separate"
+        with_views = bool(state.manifest.get("dense", {}).get("sentence_views", True))
+        view_method = state.manifest.get("dense", {}).get("view_method") or "separate"
         if with_views and view_method == "late" and new_chunks and not can_late_chunk(embedder):
             raise RagError(f"the index at {self.index_dir} has late-chunked sentence views, but the embedder "
                            f"{embedder.name!r} cannot late-chunk; rebuild the index with `rag index`")
         embedded, new_views, new_offsets, views_embedded, _ = embed_chunks(
             embedder, new_chunks, cache=self._open_cache(), views=with_views, view_method=view_method,
             show_progress=show_progress)
-        vectors = np.concatenate([self._vectors[keep], embedded.vectors]) if new_chunks else self._vectors[keep]
-        kept_views = [self._views[self._view_offsets[i]:self._view_offsets[i + 1]] for i in keep]
+        vectors = np.concatenate([state.vectors[keep], embedded.vectors]) if new_chunks else state.vectors[keep]
+        kept_views = [state.views[state.view_offsets[i]:state.view_offsets[i + 1]] for i in keep]
         view_vectors = np.concatenate(kept_views + [new_views]).astype(np.float32, copy=False)
         counts = [len(v) for v in kept_views] + np.diff(new_offsets).tolist()
         view_offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
-        sources = [s for d, s in self._sources.items() if d not in changed]
-        for source in sources:
-            source.text = self.source_text(source.doc)
+        sources = [dataclasses.replace(s, text=self._source_text(state, d))
+                   for d, s in state.sources.items() if d not in changed]
         sources += [s for s in new_sources if s.doc in changed]
-        summary = BuildSummary(
-            index_dir=str(self.index_dir), documents=len(sources), chunks=len(chunks),
-            embedded=embedded.embedded, cached=embedded.cached, seconds=0.0,
-            dense_kind=self._dense.kind, views=len(view_vectors), views_embedded=views_embedded.embedded,
-            problems=problems, added=added, replaced=replaced, unchanged=unchanged)
-        if changed:
-            m = self.manifest
-            stored = _write(self.index_dir, chunks, vectors, sources, embedder, settings,
-                            m["dense"]["requested"], m["dense"].get("ef_search", HNSW_EF_SEARCH),
-                            m["dense"].get("nprobe", IVF_NPROBE), m["bm25"].get("bigrams", False),
-                            self.fusion, self.fusion_weights, cache=self._open_cache(),
-                            views=view_vectors, view_offsets=view_offsets, with_views=with_views,
-                            view_method=view_method if with_views else None)
-            self._apply(stored)
-            self._query_cache.clear()
-            summary.dense_kind = stored.dense.kind
-        summary.seconds = round(time.perf_counter() - started, 3)
-        return summary
+        m = state.manifest
+        stored = _write(self.index_dir, chunks, vectors, sources, embedder, settings,
+                        m["dense"]["requested"], m["dense"].get("ef_search", HNSW_EF_SEARCH),
+                        m["dense"].get("nprobe", IVF_NPROBE), m["bm25"].get("bigrams", False),
+                        self.fusion, self.fusion_weights, cache=self._open_cache(),
+                        views=view_vectors, view_offsets=view_offsets, with_views=with_views,
+                        view_method=view_method if with_views else None)
+        summary.documents = len(sources)
+        summary.embedded, summary.cached = embedded.embedded, embedded.cached
+        summary.views, summary.views_embedded = len(view_vectors), views_embedded.embedded
+        summary.dense_kind = stored.dense.kind
+        return summary, stored
 
-    def delete_documents(self, docs: Iterable[str] | str) -> BuildSummary:
+    def delete_documents(self, docs: Iterable[str] | str, lock_wait: float = ADD_LOCK_WAIT) -> BuildSummary:
         """Remove documents (by name) with all their chunks, vectors and sentence views.
 
         Nothing is embedded, so the model is never loaded. The new index is written
         atomically (a search sees the old index or the new one, never half of a
         document). Unknown names raise ``DocumentNotFoundError`` and change nothing;
         removing every document is refused (an index cannot be empty).
-        ``BuildSummary.removed`` lists the documents removed.
+        ``BuildSummary.removed`` lists the documents removed. Like ``add``, it works on
+        the newest index on disk and waits ``lock_wait`` seconds for another writer.
         """
         started = time.perf_counter()
         names = list(dict.fromkeys([docs] if isinstance(docs, str) else docs))
-        missing = [name for name in names if name not in self._sources]
-        if missing:
-            raise DocumentNotFoundError(f"no document {', '.join(map(repr, missing))} in the index at "
-                                        f"{self.index_dir}")
-        gone = set(names)
-        keep = [i for i, c in enumerate(self._chunks) if c.doc not in gone]
-        if not keep:
-            raise RagError("an index cannot be empty: add another document before deleting the last one")
-        chunks = [self._chunks[i] for i in keep]
-        kept_views = [self._views[self._view_offsets[i]:self._view_offsets[i + 1]] for i in keep]
-        view_vectors = np.concatenate(kept_views).astype(np.float32, copy=False)
-        view_offsets = np.concatenate([[0], np.cumsum([len(v) for v in kept_views], dtype=np.int64)])
-        sources = [dataclasses.replace(s, text=self.source_text(d))
-                   for d, s in self._sources.items() if d not in gone]
-        m = self.manifest
-        dense, model = m["dense"], m["model"]
-        with_views = bool(dense.get("sentence_views", True))
-        # The manifest's model entry is all _write needs of the embedder: no model load.
-        model_info = _ModelInfo(name=model["name"], dim=int(model["dim"]))
-        stored = _write(self.index_dir, chunks, self._vectors[keep], sources, model_info,
-                        _chunk_settings(m.get("chunking") or None), dense["requested"],
-                        dense.get("ef_search", HNSW_EF_SEARCH), dense.get("nprobe", IVF_NPROBE),
-                        m["bm25"].get("bigrams", False), self.fusion, self.fusion_weights,
-                        cache=self._open_cache(), views=view_vectors, view_offsets=view_offsets.astype(np.int64),
-                        with_views=with_views, view_method=dense.get("view_method") if with_views else None)
-        self._apply(stored)
-        self._query_cache.clear()
+        with self._write_lock, IndexLock(self.index_dir, wait=lock_wait):
+            state = self._reload_if_changed_on_disk()
+            missing = [name for name in names if name not in state.sources]
+            if missing:
+                raise DocumentNotFoundError(f"no document {', '.join(map(repr, missing))} in the index at "
+                                            f"{self.index_dir}")
+            gone = set(names)
+            keep = [i for i, c in enumerate(state.chunks) if c.doc not in gone]
+            if not keep:
+                raise RagError("an index cannot be empty: add another document before deleting the last one")
+            chunks = [state.chunks[i] for i in keep]
+            kept_views = [state.views[state.view_offsets[i]:state.view_offsets[i + 1]] for i in keep]
+            view_vectors = np.concatenate(kept_views).astype(np.float32, copy=False)
+            view_offsets = np.concatenate([[0], np.cumsum([len(v) for v in kept_views], dtype=np.int64)])
+            sources = [dataclasses.replace(s, text=self._source_text(state, d))
+                       for d, s in state.sources.items() if d not in gone]
+            m = state.manifest
+            dense, model = m["dense"], m["model"]
+            with_views = bool(dense.get("sentence_views", True))
+            # The manifest's model entry is all _write needs of the embedder: no model load.
+            model_info = _ModelInfo(name=model["name"], dim=int(model["dim"]))
+            stored = _write(self.index_dir, chunks, state.vectors[keep], sources, model_info,
+                            _chunk_settings(m.get("chunking") or None), dense["requested"],
+                            dense.get("ef_search", HNSW_EF_SEARCH), dense.get("nprobe", IVF_NPROBE),
+                            m["bm25"].get("bigrams", False), self.fusion, self.fusion_weights,
+                            cache=self._open_cache(), views=view_vectors,
+                            view_offsets=view_offsets.astype(np.int64), with_views=with_views,
+                            view_method=dense.get("view_method") if with_views else None)
+            self._state = IndexState.from_stored(stored)
         return BuildSummary(
             index_dir=str(self.index_dir), documents=len(sources), chunks=len(chunks), embedded=0, cached=0,
             seconds=round(time.perf_counter() - started, 3), dense_kind=stored.dense.kind,
@@ -376,7 +466,7 @@ class Retriever:
     def sources(self) -> list[SourceRecord]:
         """What the index records about each document (name, path, sha256, chars, added),
         in index order; the texts are not loaded (see ``source_text``)."""
-        return [dataclasses.replace(s, text="") for s in self._sources.values()]
+        return [dataclasses.replace(s, text="") for s in self._state.sources.values()]
 
     def _open_cache(self) -> EmbeddingCache | None:
         if not isinstance(self.cache, EmbeddingCache):
@@ -402,79 +492,70 @@ class Retriever:
         k = _check_k(k)
         _check_choice("mode", mode, MODES)
         self.last_notices = notices
+        state = self._state  # read once: an add() swapping in a new index does not mix the two
         if mode == "bm25":
-            ranked = self._bm25_ranked(query, max(k * 2, k + 10))
+            ranked = state.keyword.search(query, max(k * 2, k + 10))
         elif mode == "dense":
-            ranked = self._dense_ranked(self.query_vector(query), max(k * 2, k + 10))
+            ranked = self._dense_ranked(self.query_vector(query), max(k * 2, k + 10), state)
         else:
-            ranked = self._hybrid_ranked(query, max(CANDIDATES, 2 * k))
-        hits = [Hit.from_chunk(self._chunks[pos], score, mode) for pos, score in self._dedupe(ranked, k)]
+            ranked = self._hybrid_ranked(query, max(CANDIDATES, 2 * k), state)
+        hits = [Hit.from_chunk(state.chunks[pos], score, mode) for pos, score in _dedupe(state, ranked, k)]
         return hits, notices
 
-    def _bm25_ranked(self, query: str, depth: int) -> list[tuple[int, float]]:
-        return self._keyword.search(query, depth)
-
-    def _hybrid_ranked(self, query: str, depth: int) -> list[tuple[int, float]]:
+    def _hybrid_ranked(self, query: str, depth: int, state: IndexState) -> list[tuple[int, float]]:
         qvec = self.query_vector(query)
-        dense_top = self._dense_ranked(qvec, depth)
-        bm25_all = self._keyword.scores(query)
+        dense_top = self._dense_ranked(qvec, depth, state)
+        bm25_all = state.keyword.scores(query)
         bm25_top = top_k(bm25_all, depth, positive_only=True)
         if self.fusion == "rrf":
             return fuse([dict(dense_top), dict(bm25_top)], "rrf", self.fusion_weights)
         # Score fusion: exact scores of both retrievers for every candidate of either.
         pool = np.array(sorted({p for p, _ in dense_top} | {p for p, _ in bm25_top}), dtype=np.int64)
-        dense_scores = self._dense_scores(pool, qvec)
+        dense_scores = self._dense_scores(pool, qvec, state)
         return fuse([dict(zip(pool.tolist(), dense_scores.tolist())),
                      dict(zip(pool.tolist(), bm25_all[pool].tolist()))],
                     self.fusion, self.fusion_weights)
 
-    def _dense_ranked(self, qvec: np.ndarray, depth: int) -> list[tuple[int, float]]:
+    def _dense_ranked(self, qvec: np.ndarray, depth: int, state: IndexState | None = None) -> list[tuple[int, float]]:
         """Top ``depth`` chunks by the best cosine of the chunk or one of its sentence views."""
-        n = len(self._chunks)
-        if not len(self._views):
-            return self._dense.search(qvec, depth)
+        state = state or self._state
+        n = len(state.chunks)
+        if not len(state.views):
+            return state.dense.search(qvec, depth)
         # Views crowd the raw list (a chunk may place several), so ask FAISS for more.
-        per_chunk = -(-self._dense.ntotal // max(n, 1)) + 1
+        per_chunk = -(-state.dense.ntotal // max(n, 1)) + 1
         best: dict[int, float] = {}
-        for pos, score in self._dense.search(qvec, depth * per_chunk):
-            chunk = pos if pos < n else int(self._view_owner[pos - n])
+        for pos, score in state.dense.search(qvec, depth * per_chunk):
+            chunk = pos if pos < n else int(state.view_owner[pos - n])
             if score > best.get(chunk, -np.inf):
                 best[chunk] = score
         return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:depth]
 
-    def _dense_scores(self, positions: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+    def _dense_scores(self, positions: np.ndarray, qvec: np.ndarray,
+                      state: IndexState | None = None) -> np.ndarray:
         """Exact dense score of each chunk position: max over the chunk and its sentence views."""
-        scores = self._vectors[positions] @ qvec
-        offsets = self._view_offsets
+        state = state or self._state
+        scores = state.vectors[positions] @ qvec
+        offsets = state.view_offsets
         for j, pos in enumerate(positions.tolist()):
             a, b = int(offsets[pos]), int(offsets[pos + 1])
             if b > a:
-                scores[j] = max(scores[j], float((self._views[a:b] @ qvec).max()))
+                scores[j] = max(scores[j], float((state.views[a:b] @ qvec).max()))
         return scores
-
-    def _dedupe(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
-        out, seen = [], set()
-        for pos, score in ranked:
-            key = self._dup_keys[pos]
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append((pos, score))
-            if len(out) == k:
-                break
-        return out
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding (L2-normalised float32), cached for the last 256 queries,
         so an answerer scoring sentences against the question does not embed it twice."""
-        cached = self._query_cache.get(query)
-        if cached is not None:
-            self._query_cache.move_to_end(query)
-            return cached
+        with self._query_cache_lock:
+            cached = self._query_cache.get(query)
+            if cached is not None:
+                self._query_cache.move_to_end(query)
+                return cached
         vector = np.asarray(self.embedder.encode_queries([query]), dtype=np.float32)[0]
-        self._query_cache[query] = vector
-        if len(self._query_cache) > 256:
-            self._query_cache.popitem(last=False)
+        with self._query_cache_lock:
+            self._query_cache[query] = vector
+            if len(self._query_cache) > 256:
+                self._query_cache.popitem(last=False)
         return vector
 
     # ---------------------------------------------------------------- access
@@ -497,35 +578,54 @@ class Retriever:
     @property
     def chunks(self) -> list[Chunk]:
         """All chunks, in index order."""
-        return list(self._chunks)
+        return list(self._state.chunks)
 
     @property
     def documents(self) -> list[str]:
         """Names of the indexed documents."""
-        return list(self._sources)
+        return list(self._state.sources)
 
     def get_chunk(self, chunk_id: str) -> Chunk:
         """The chunk with this id (KeyError if there is none)."""
+        state = self._state
         try:
-            return self._chunks[self._positions[chunk_id]]
+            return state.chunks[state.positions[chunk_id]]
         except KeyError:
             raise KeyError(f"no chunk {chunk_id!r} in the index at {self.index_dir}") from None
 
     def source_text(self, doc: str) -> str:
         """The original decoded text of document ``doc`` (chunk offsets point into it)."""
-        if doc not in self._source_cache:
-            record = self._sources.get(doc)
+        return self._source_text(self._state, doc)
+
+    def _source_text(self, state: IndexState, doc: str) -> str:
+        text = state.source_texts.get(doc)
+        if text is None:
+            record = state.sources.get(doc)
             if record is None:
                 raise KeyError(f"no document {doc!r} in the index at {self.index_dir}")
-            self._source_cache[doc] = read_source_text(self.index_dir, record)
-        return self._source_cache[doc]
+            text = state.source_texts[doc] = read_source_text(self.index_dir, record)
+        return text
 
     def __len__(self) -> int:
-        return len(self._chunks)
+        return len(self._state.chunks)
 
     def __repr__(self) -> str:
-        return (f"Retriever({str(self.index_dir)!r}, documents={len(self._sources)}, "
-                f"chunks={len(self)}, model={self.model_name!r})")
+        state = self._state
+        return (f"Retriever({str(self.index_dir)!r}, documents={len(state.sources)}, "
+                f"chunks={len(state.chunks)}, model={self.model_name!r})")
+
+
+def _dedupe(state: IndexState, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+    out, seen = [], set()
+    for pos, score in ranked:
+        key = state.dup_keys[pos]
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((pos, score))
+        if len(out) == k:
+            break
+    return out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -560,6 +660,7 @@ def _write(index_dir, chunks, vectors, sources, embedder, settings, dense_kind, 
            bigrams, fusion, fusion_weights, cache: EmbeddingCache | None = None,
            views: np.ndarray | None = None, view_offsets: np.ndarray | None = None,
            with_views: bool = True, view_method: str | None = "separate") -> StoredIndex:
+    """Index and write (callers hold ``IndexLock(index_dir)``); the StoredIndex written."""
     if views is None:
         views, view_offsets = _no_views(len(chunks), int(np.asarray(vectors).shape[1]))[:2]
     # One FAISS index: the chunk vectors (positions 0..n-1), then the sentence views.
@@ -570,7 +671,7 @@ def _write(index_dir, chunks, vectors, sources, embedder, settings, dense_kind, 
                                  tokens=tokenize_passages(texts, bigrams=bigrams, cache=cache))
     manifest = write_index(
         index_dir, chunks=chunks, vectors=vectors, dense=dense, keyword=keyword, sources=sources,
-        views=views, view_offsets=view_offsets,
+        views=views, view_offsets=view_offsets, locked=True,
         manifest_extra={
             "model": {"name": embedder.name, "dim": int(embedder.dim)},
             "chunking": dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings),

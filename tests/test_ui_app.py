@@ -134,7 +134,7 @@ def test_unreadable_file_leaves_index_and_uploads_untouched(small_retriever, tmp
     assert not (tmp_path / "uploads" / "broken.txt").exists()
 
 
-def test_mixed_upload_adds_the_good_file_and_names_the_bad_one(small_retriever, tmp_path):
+def test_mixed_upload_adds_nothing_and_names_the_bad_file(small_retriever, tmp_path):
     uploads = tmp_path / "uploads"
     backend = ChatBackend(small_retriever, uploads_dir=uploads)
     tmp = tmp_path / "gradio-tmp"
@@ -142,11 +142,12 @@ def test_mixed_upload_adds_the_good_file_and_names_the_bad_one(small_retriever, 
     good, bad = tmp / "ocean.md", tmp / "broken.txt"
     good.write_text(NEW_DOC, encoding="utf-8")
     bad.write_bytes(bytes(range(256)) * 8)
-    summary = backend.add_documents([good, bad])
-    assert summary.added == ["ocean.md"]
-    assert any("broken.txt" in p for p in summary.problems)
-    assert not any(str(tmp) in p for p in summary.problems)  # no temp paths shown to users
-    assert sorted(p.name for p in uploads.iterdir()) == ["ocean.md"]
+    before = [c.id for c in small_retriever.chunks]
+    with pytest.raises(RagError, match="broken.txt") as err:
+        backend.add_documents([good, bad])
+    assert str(tmp) not in str(err.value)  # no temp paths shown to users
+    assert [c.id for c in small_retriever.chunks] == before  # "a bad file leaves the index unchanged"
+    assert not uploads.exists() or not list(uploads.iterdir())
 
 
 # ------------------------------------------------------------------ served app
