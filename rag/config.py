@@ -20,6 +20,10 @@ DEFAULT_MODEL = os.environ.get("RAG_MODEL", "intfloat/multilingual-e5-small")
 #: Longest question accepted as-is; longer ones are truncated with a notice.
 MAX_QUERY_CHARS = 2000
 
+#: Most passages one question may retrieve through the Assistant, the CLI and the UI/API
+#: (k=100000 made a 2.2 MB reply; 50 is far past what any prompt or reader uses).
+MAX_K = 50
+
 
 def index_dir(value: str | os.PathLike | None = None) -> Path:
     """The index directory to use: the explicit value, else $RAG_INDEX, else .rag/index."""

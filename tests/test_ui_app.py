@@ -92,11 +92,69 @@ def test_backend_reuses_one_generator_for_all_modes_and_k(small_retriever):
     assert made == ["extractive"]
 
 
-def test_openai_generator_without_base_url_gives_a_clear_error(small_retriever):
+def test_refused_endpoint_gives_a_clear_error_and_takes_no_slot(small_retriever):
     backend = ChatBackend(small_retriever)
-    with pytest.raises(RagError, match="Base URL"):
-        list(backend.stream(QUESTION, [], "openai", "hybrid", 3))
-    assert backend.gates.for_generator("openai").running == 0  # the slot was given back
+    with pytest.raises(RagError, match="configured endpoint"):
+        list(backend.stream(QUESTION, [], "openai", "hybrid", 3, base_url="http://10.0.0.1:8000/v1"))
+    gate = backend.gates.for_generator("openai")
+    assert gate.running == 0 and gate.waiting == 0
+
+
+@pytest.mark.parametrize("k", [0, -1, 51, 100000, 2.5, "5", None, True])
+def test_k_outside_1_to_50_is_refused(small_retriever, k):
+    backend = ChatBackend(small_retriever)
+    with pytest.raises(RagError, match="k"):
+        list(backend.stream(QUESTION, [], "extractive", "hybrid", k))
+
+
+def test_generators_and_modes_are_limited_to_what_the_server_offers(small_retriever):
+    backend = ChatBackend(small_retriever, generators=["extractive", "openai"])
+    with pytest.raises(RagError, match="transformers"):
+        backend.assistant("transformers", "hybrid", 3)
+    with pytest.raises(RagError, match="mode"):
+        backend.assistant("extractive", "keyword-ish", 3)
+    assert backend.assistant("extractive", "bm25", 50) is not None
+
+
+def test_assistant_and_generator_caches_are_bounded(small_retriever):
+    import gc
+    import weakref
+
+    from rag import Assistant
+
+    class Gen:
+        name = "fake-llm"
+
+        def stream(self, messages):
+            yield "x"
+
+    made_assistants, made_generators = [], []
+
+    def assistant_factory(*args, **kwargs):
+        made_assistants.append(weakref.ref(assistant := Assistant(*args, **kwargs)))
+        return assistant
+
+    def generator_factory(name, **settings):
+        made_generators.append(weakref.ref(gen := Gen()))
+        return gen
+
+    from rag.answering.endpoints import EndpointPolicy
+
+    backend = ChatBackend(small_retriever, assistant_factory=assistant_factory, generator_factory=generator_factory,
+                          endpoint_policy=EndpointPolicy.from_operator(allow_user_endpoints=True))
+    for mode in ("hybrid", "dense", "bm25"):
+        for k in range(1, 51):
+            backend.assistant("extractive", mode, k)
+    for port in range(60):
+        backend.assistant("openai", "hybrid", 5, base_url=f"http://127.0.0.1:{9000 + port}/v1")
+    gc.collect()
+    assert len(made_assistants) == 210 and len(made_generators) == 61
+    assert sum(ref() is not None for ref in made_assistants) <= ChatBackend.MAX_ASSISTANTS
+    # a generator lives while cached or while a cached Assistant uses it
+    alive_generators = sum(ref() is not None for ref in made_generators)
+    assert alive_generators <= ChatBackend.MAX_GENERATORS + ChatBackend.MAX_ASSISTANTS
+    first = backend.assistant("extractive", "bm25", 50)  # recently used: still cached
+    assert backend.assistant("extractive", "bm25", 50) is first
 
 
 def test_uploaded_document_is_indexed_answerable_and_kept(small_retriever, tmp_path):
@@ -183,6 +241,17 @@ def test_ask_endpoint_reports_an_empty_question_as_an_error(served):
     client = Client(served, verbose=False)
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", api_name="/ask")
+
+
+def test_ask_endpoint_bounds_k(served):
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    for k in (100000, 0):
+        with pytest.raises(Exception, match="1 to 50"):
+            client.predict(QUESTION, "extractive", "hybrid", k, api_name="/ask")
+    result = client.predict(QUESTION, "extractive", "hybrid", 50, api_name="/ask")
+    assert result["done"] and len(result["hits"]) <= 50
 
 
 def test_slow_llm_answer_does_not_block_extractive_answers(served, slow_generator):
@@ -283,3 +352,40 @@ def test_serve_rebuilds_an_index_of_an_older_format_but_not_a_corrupt_one(make_r
     dense.write_bytes(dense.read_bytes()[: dense.stat().st_size // 2])
     with pytest.raises(CorruptIndexError):
         open_index(index_dir, [small_corpus], **settings)
+
+
+def test_exposure_warning_only_beyond_loopback():
+    from rag.commands.serve import exposure_warning
+
+    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        assert exposure_warning(host, 7860) is None, host
+    for host in ("0.0.0.0", "::", "192.168.1.20", "myserver.example"):
+        warning = exposure_warning(host, 7860)
+        assert warning and "WITHOUT ANY" in warning and "AUTHENTICATION" in warning, host
+
+
+def test_rag_serve_on_all_interfaces_warns_that_there_is_no_authentication(small_retriever, tmp_path):
+    """A real `rag serve --host 0.0.0.0` prints the warning before it starts serving."""
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "serve", "--index", str(small_retriever.index_dir),
+             "--host", "0.0.0.0", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 120
+        while "chat UI:" not in log.read_text(errors="replace"):
+            assert proc.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = log.read_text(errors="replace")
+    assert "WITHOUT ANY" in text and "AUTHENTICATION" in text
+    assert text.index("AUTHENTICATION") < text.index("chat UI:")

@@ -18,13 +18,16 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from rag.answering.assistant import check_k  # noqa: E402
+from rag.answering.endpoints import EndpointPolicy  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.types import Answer  # noqa: E402
 from ui import render  # noqa: E402
@@ -41,6 +44,7 @@ EXAMPLES = [
 ]
 
 MODES = [("混合 hybrid", "hybrid"), ("向量 dense", "dense"), ("关键词 BM25", "bm25")]
+MODE_VALUES = tuple(value for _, value in MODES)
 UPLOAD_TYPES = (".txt", ".md")
 
 #: How many chat events Gradio runs at once. The per-generator gates in
@@ -74,13 +78,50 @@ def generator_choices(local_available: bool) -> list[tuple[str, str]]:
     return choices
 
 
+class LRUCache:
+    """A dict that keeps at most ``size`` entries, dropping the least recently used."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"cache size must be at least 1, got {size}")
+        self.size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+
+    def get_or_make(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = self._items[key] = make()
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._items
+
+
 class ChatBackend:
     """Calls ``rag`` for the app: generators and Assistants per settings, gates.
 
     Holds no retrieval or answering logic of its own. One generator object is
     shared by all Assistants that use it (a local model is loaded once, not
-    once per retrieval mode or k).
+    once per retrieval mode or k). Both caches are bounded (least recently used
+    entries go first), since the settings come from requests.
+
+    ``generators`` are the generator names requests may choose (default: all);
+    ``endpoint_policy`` decides which OpenAI-compatible endpoint, and key, a
+    request's base URL gets (default: the operator's endpoint from the
+    environment, user-typed URLs refused; see ``rag.answering.endpoints``).
     """
+
+    #: Assistants kept (one per generator, endpoint, mode and k in use).
+    MAX_ASSISTANTS = 32
+    #: Generators kept (one per generator name and endpoint in use; a cached Assistant
+    #: keeps its own generator alive too).
+    MAX_GENERATORS = 8
 
     def __init__(
         self,
@@ -91,6 +132,8 @@ class ChatBackend:
         gates: Gates | None = None,
         uploads_dir: Path | None = None,
         assistant_settings: dict[str, Any] | None = None,
+        endpoint_policy: EndpointPolicy | None = None,
+        generators: Iterable[str] | None = None,
     ) -> None:
         self.retriever = retriever
         if assistant_factory is None:
@@ -106,40 +149,47 @@ class ChatBackend:
         self.gates = gates or Gates()
         self.uploads_dir = uploads_dir
         self.assistant_settings = dict(assistant_settings or {})
-        self._generators: dict[tuple, Any] = {}
-        self._assistants: dict[tuple, Any] = {}
+        self.endpoint_policy = endpoint_policy or EndpointPolicy.from_operator()
+        self.generators = None if generators is None else frozenset(generators)
+        self._generators = LRUCache(self.MAX_GENERATORS)
+        self._assistants = LRUCache(self.MAX_ASSISTANTS)
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
 
     def assistant(self, generator: str, mode: str, k: int,
-                  base_url: str | None = None, model: str | None = None) -> Any:
-        """The (cached) Assistant for these settings; may raise ``RagError``."""
+                  base_url: str | None = None, model: str | None = None,
+                  api_key: str | None = None) -> Any:
+        """The (cached) Assistant for these settings; may raise ``RagError``.
+
+        ``base_url``/``model``/``api_key`` matter for the ``openai`` generator only
+        and pass through ``endpoint_policy``.
+        """
+        if self.generators is not None and generator not in self.generators:
+            raise RagError(f"此服务器不提供回答方式 {generator!r} (this server does not offer the "
+                           f"generator {generator!r}; choose one of: {', '.join(sorted(self.generators))})")
+        if mode not in MODE_VALUES:
+            raise RagError(f"未知的检索方式 {mode!r} (unknown retrieval mode; choose one of: "
+                           f"{', '.join(MODE_VALUES)})")
+        k = check_k(k)
         extra: dict[str, Any] = {}
         if generator == "openai":
-            if not base_url:
-                raise RagError("请在设置中填写 OpenAI 兼容接口的 Base URL (set the endpoint's base URL)")
-            extra = {"base_url": base_url, "model": model or None}
+            extra = self.endpoint_policy.settings_for(base_url, model, api_key)
         gen_key = (generator, tuple(sorted(extra.items())))
-        key = (gen_key, mode, int(k))
+        key = (gen_key, mode, k)
         with self._lock:  # also serialises model loading
-            if gen_key not in self._generators:
-                self._generators[gen_key] = self.generator_factory(generator, **extra)
-            if key not in self._assistants:
-                self._assistants[key] = self.assistant_factory(
-                    self.retriever, generator=self._generators[gen_key], k=int(k), mode=mode,
-                    **self.assistant_settings,
-                )
-            return self._assistants[key]
+            gen = self._generators.get_or_make(gen_key, lambda: self.generator_factory(generator, **extra))
+            return self._assistants.get_or_make(key, lambda: self.assistant_factory(
+                self.retriever, generator=gen, k=k, mode=mode, **self.assistant_settings))
 
     def stream(self, question: str, history: list[dict], generator: str, mode: str, k: int,
-               base_url: str | None = None, model: str | None = None,
+               base_url: str | None = None, model: str | None = None, api_key: str | None = None,
                ) -> Iterator[str | int | Answer]:
         """Yield ``int`` (requests ahead while waiting), then text pieces, then the Answer."""
+        assistant = self.assistant(generator, mode, k, base_url, model, api_key)  # bad settings fail first
         gate = self.gates.for_generator(generator)
         for ahead in gate.wait_turns():
             yield ahead
         try:
-            assistant = self.assistant(generator, mode, k, base_url, model)
             yield from assistant.stream(question, history)
         finally:
             gate.leave()
@@ -231,6 +281,8 @@ def build_app(
     k: int = 5,
     base_url: str | None = None,
     model: str | None = None,
+    allow_user_endpoints: bool = False,
+    endpoint_policy: EndpointPolicy | None = None,
     uploads_dir: str | os.PathLike | None = None,
     assistant_factory: Callable[..., Any] | None = None,
     generator_factory: Callable[..., Any] | None = None,
@@ -242,8 +294,11 @@ def build_app(
     """The chat app over ``retriever``.
 
     ``generator``/``mode``/``k`` are the initial settings (users can change
-    them in the settings accordion); ``base_url``/``model`` pre-fill the
-    OpenAI-compatible endpoint fields. Uploaded documents are copied into
+    them in the settings accordion). ``base_url``/``model`` are the server's
+    OpenAI-compatible endpoint (default: ``RAG_OPENAI_BASE_URL``/``OPENAI_BASE_URL``…,
+    key from ``RAG_OPENAI_API_KEY``/``OPENAI_API_KEY``); users may name another
+    endpoint only with ``allow_user_endpoints``, and it never gets the server's key
+    (``endpoint_policy`` replaces all three). Uploaded documents are copied into
     ``uploads_dir`` so their sources survive restarts. ``assistant_factory``
     (default ``rag.Assistant``) and ``generator_factory`` (default
     ``rag.answering.generators.make_generator``) can be replaced, e.g. in
@@ -251,6 +306,12 @@ def build_app(
     """
     if local_available is None:
         local_available = local_llm_available()
+    if endpoint_policy is None:
+        endpoint_policy = EndpointPolicy.from_operator(base_url, model,
+                                                       allow_user_endpoints=allow_user_endpoints)
+    gen_choices = generator_choices(local_available)
+    if generator not in [v for _, v in gen_choices]:
+        gen_choices.append((generator, generator))
     backend = ChatBackend(
         retriever,
         assistant_factory=assistant_factory,
@@ -258,15 +319,13 @@ def build_app(
         gates=Gates(gate_limits),
         uploads_dir=Path(uploads_dir) if uploads_dir else None,
         assistant_settings=assistant_settings,
+        endpoint_policy=endpoint_policy,
+        generators=[v for _, v in gen_choices],
     )
-    gen_choices = generator_choices(local_available)
-    if generator not in [v for _, v in gen_choices]:
-        gen_choices.append((generator, generator))
-    base_url = base_url or os.environ.get("OPENAI_BASE_URL", "")
-    model = model or os.environ.get("OPENAI_MODEL", "")
+    user_endpoints = endpoint_policy.allow_user_endpoints
 
     def respond(message: str, history: list, turns: list, views: list, gen: str,
-                mode_: str, k_: int, url: str, model_: str):
+                mode_: str, k_: int, url: str, model_: str, key: str = ""):
         question = (message or "").strip()
         history = [{"role": m["role"], "content": _content_text(m)} for m in history or []]
         if not question:
@@ -280,8 +339,8 @@ def build_app(
         text = ""
         answer: Answer | None = None
         try:
-            for piece in backend.stream(question, _history_messages(turns), gen, mode_, int(k_),
-                                        url or None, model_ or None):
+            for piece in backend.stream(question, _history_messages(turns), gen, mode_, k_,
+                                        url or None, model_ or None, key or None):
                 if isinstance(piece, Answer):
                     answer = piece
                 elif isinstance(piece, int):
@@ -305,17 +364,21 @@ def build_app(
         yield (history, render.sources_panel(views), render.status_html(render.status_text(answer)),
                turns, views, gr.skip())
 
-    def ask(question: str, generator: str = generator, mode: str = mode, k: int = k) -> Iterator[dict]:
+    def ask(question: str, generator: str = generator, mode: str = mode, k: int = k,
+            base_url: str = "", model: str = "", api_key: str = "") -> Iterator[dict]:
         """Answer one question from the documents.
 
         Yields {"text": partial answer, "done": false} while the answer streams,
         then the finished answer as a dict (text, citations with doc, heading_path,
         quote, start, end; abstained; hits; timings; notices) with "done": true.
+        k: passages to retrieve (1-50). base_url/model/api_key: for generator
+        "openai"; empty means the server's own endpoint (another base URL only
+        where the server allows user endpoints; it never gets the server's key).
         """
         text = ""
         try:
-            for piece in backend.stream(question, [], generator, mode, int(k),
-                                        base_url or None, model or None):
+            for piece in backend.stream(question, [], generator, mode, k,
+                                        base_url or None, model or None, api_key or None):
                 if isinstance(piece, Answer):
                     yield {**piece.to_dict(), "done": True}
                     return
@@ -390,9 +453,14 @@ def build_app(
                 k_slider = gr.Slider(1, 10, value=k, step=1, label="检索段落数 · k passages",
                                      elem_id="k")
             with gr.Row(visible=generator == "openai") as endpoint_row:
-                url_box = gr.Textbox(base_url, label="Base URL（OpenAI 兼容）",
-                                     placeholder="http://127.0.0.1:8000/v1")
-                model_box = gr.Textbox(model, label="模型 model", placeholder="qwen2.5-1.5b-instruct")
+                url_box = gr.Textbox(endpoint_policy.base_url, label="Base URL（OpenAI 兼容）",
+                                     placeholder="http://127.0.0.1:8000/v1", interactive=user_endpoints,
+                                     info=None if user_endpoints else
+                                     "服务器配置的接口 · the server's configured endpoint")
+                model_box = gr.Textbox(endpoint_policy.model, label="模型 model",
+                                       placeholder="qwen2.5-1.5b-instruct")
+                key_box = gr.Textbox("", label="API key（仅用于你填写的接口 · only sent to the URL above）",
+                                     type="password", visible=user_endpoints)
         with gr.Accordion("添加文档 Add documents", open=False, elem_id="upload"):
             with gr.Row(equal_height=False):
                 files = gr.File(file_count="multiple", file_types=list(UPLOAD_TYPES), type="filepath",
@@ -406,7 +474,7 @@ def build_app(
                     upload_status = gr.HTML("", elem_id="upload-status")
 
         chat_inputs = [msg, chatbot, turns_state, views_state, gen_radio, mode_radio, k_slider,
-                       url_box, model_box]
+                       url_box, model_box, key_box]
         chat_outputs = [chatbot, sources, status, turns_state, views_state, msg]
         gr.on(
             triggers=[msg.submit, send.click], fn=respond, inputs=chat_inputs, outputs=chat_outputs,

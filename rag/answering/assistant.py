@@ -27,10 +27,43 @@ from rag.answering.citations import SUPPORT_THRESHOLD, check_answer
 from rag.answering.extractive import ExtractiveAnswerer, ExtractiveResult
 from rag.answering.generators import Generator, make_generator
 from rag.answering.prompts import NOT_FOUND, PromptBudget, answer_messages
-from rag.errors import EmptyQueryError, GeneratorError
+from rag.errors import EmptyQueryError, GeneratorError, RagError
 from rag.types import Answer, Hit
 
-__all__ = ["Assistant", "NOT_FOUND"]
+__all__ = ["Assistant", "InvalidKError", "NOT_FOUND", "check_k", "validate_question"]
+
+
+class InvalidKError(RagError, ValueError):
+    """``k`` (passages to retrieve) is not a whole number between 1 and ``config.MAX_K``."""
+
+
+def check_k(k: Any) -> int:
+    """``k`` as an int, or ``InvalidKError`` unless it is a whole number in 1..``config.MAX_K``."""
+    try:
+        value = int(k)
+        whole = not isinstance(k, bool) and value == k
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or not 1 <= value <= config.MAX_K:
+        raise InvalidKError(f"k（检索段落数）须为 1 到 {config.MAX_K} 的整数 "
+                            f"(k must be a whole number from 1 to {config.MAX_K}), not {k!r}")
+    return value
+
+
+def validate_question(question: Any) -> tuple[str, list[str]]:
+    """The stripped question and notices (truncation); ``EmptyQueryError`` if it is empty.
+
+    Cheap, so callers check a question before loading an index or a model.
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise EmptyQueryError("the question is empty: please type a question about the documents")
+    question = question.strip()
+    notices = []
+    if len(question) > config.MAX_QUERY_CHARS:
+        notices.append(f"问题过长（{len(question)} 字），只使用了前 {config.MAX_QUERY_CHARS} 字。"
+                       f" (question truncated to {config.MAX_QUERY_CHARS} characters)")
+        question = question[: config.MAX_QUERY_CHARS]
+    return question, notices
 
 #: Generators that run a small model on this machine get a compact prompt.
 _LOCAL_GENERATORS = ("local", "llamacpp", "transformers")
@@ -61,7 +94,7 @@ class Assistant:
                  support_threshold: float = SUPPORT_THRESHOLD, budget: PromptBudget | None = None,
                  refusal_threshold: float = REFUSAL_THRESHOLD, **settings: Any) -> None:
         self.retriever = retriever
-        self.k = int(k)
+        self.k = check_k(k)
         self.mode = mode
         if generator is None or isinstance(generator, str):
             self.generator: Generator | None = make_generator(generator or "extractive", **settings)
@@ -96,7 +129,7 @@ class Assistant:
         streamed reply after the citation check (unsupported markers removed).
         """
         t0 = time.perf_counter()
-        question, notices = self._validate(question)
+        question, notices = validate_question(question)
         search_query = followup.resolve(question, history, self.generator)
         t1 = time.perf_counter()
         hits = self.retriever.search(search_query, k=self.k, mode=self.mode)
@@ -128,18 +161,6 @@ class Assistant:
         yield answer
 
     # steps ----------------------------------------------------------------------
-    @staticmethod
-    def _validate(question: Any) -> tuple[str, list[str]]:
-        if not isinstance(question, str) or not question.strip():
-            raise EmptyQueryError("the question is empty: please type a question about the documents")
-        question = question.strip()
-        notices = []
-        if len(question) > config.MAX_QUERY_CHARS:
-            notices.append(f"问题过长（{len(question)} 字），只使用了前 {config.MAX_QUERY_CHARS} 字。"
-                           f" (question truncated to {config.MAX_QUERY_CHARS} characters)")
-            question = question[: config.MAX_QUERY_CHARS]
-        return question, notices
-
     def _source_text(self, doc: str) -> str | None:
         getter = getattr(self.retriever, "source_text", None)
         return getter(doc) if getter else None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import socket
 import sys
 from pathlib import Path
@@ -44,9 +45,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="initial retrieval mode (default: hybrid)")
     parser.add_argument("-k", type=int, default=5, help="passages retrieved per question (default: 5)")
     parser.add_argument("--base-url", default=None,
-                        help="OpenAI-compatible endpoint for --generator openai (or $OPENAI_BASE_URL)")
+                        help="the server's OpenAI-compatible endpoint for the openai generator "
+                             "(default $RAG_OPENAI_BASE_URL or $OPENAI_BASE_URL); its key comes from "
+                             "$RAG_OPENAI_API_KEY or $OPENAI_API_KEY and is sent to this endpoint only")
     parser.add_argument("--model", default=None,
-                        help="model name at the OpenAI-compatible endpoint (or $OPENAI_MODEL)")
+                        help="model name at that endpoint (default $RAG_OPENAI_MODEL or $OPENAI_MODEL)")
+    parser.add_argument("--allow-user-endpoints", action="store_true",
+                        help="let users name another OpenAI-compatible endpoint in the UI or /ask "
+                             "(called without the server's key; off by default, since the server "
+                             "would call any address a user types)")
     parser.set_defaults(func=run)
 
 
@@ -74,6 +81,30 @@ def check_port_free(host: str, port: int) -> None:
                     f"no permission to listen on port {port}; use a port above 1023, e.g. --port 7860"
                 ) from exc
             raise RagError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def exposure_warning(host: str, port: int) -> str | None:
+    """The warning ``rag serve`` prints when it listens beyond this machine, else None."""
+    if is_loopback(host):
+        return None
+    bar = "!" * 78
+    return (f"{bar}\n"
+            f"WARNING: listening on {host}:{port}, reachable from other machines, WITHOUT ANY\n"
+            "AUTHENTICATION: anyone who can reach this address can read the documents through\n"
+            "the chat and the API, ask questions and add documents to the index.\n"
+            "Listen on 127.0.0.1 (the default) unless this network is trusted, or put an\n"
+            "authenticating reverse proxy in front of it.\n"
+            f"{bar}")
 
 
 def uploads_dir_for(index_dir: Path) -> Path:
@@ -121,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
         import gradio  # noqa: F401
     except ImportError as exc:
         raise RagError("the chat UI needs gradio: pip install -e '.[ui]'") from exc
+    from rag.answering.assistant import check_k
+
+    check_k(args.k)
     check_port_free(args.host, args.port)
     index_dir = config.index_dir(args.index)
     uploads = uploads_dir_for(index_dir)
@@ -142,7 +176,11 @@ def run(args: argparse.Namespace) -> int:
         raise RagError("the local LLM is not installed: pip install -e '.[llm]' "
                        "(or start with --generator extractive)")
     app = build_app(retriever, generator=args.generator, mode=args.mode, k=args.k,
-                    base_url=args.base_url, model=args.model, uploads_dir=uploads)
-    print(f"chat UI: http://{args.host}:{args.port}  (Ctrl+C to stop)")
+                    base_url=args.base_url, model=args.model,
+                    allow_user_endpoints=args.allow_user_endpoints, uploads_dir=uploads)
+    warning = exposure_warning(args.host, args.port)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    print(f"chat UI: http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
     launch(app, host=args.host, port=args.port)
     return 0

@@ -5,7 +5,10 @@ else environment variables:
 
 * ``base_url``: RAG_OPENAI_BASE_URL, OPENAI_BASE_URL (default http://127.0.0.1:11434/v1, Ollama)
 * ``model``: RAG_OPENAI_MODEL (default qwen2.5:0.5b-instruct)
-* ``api_key``: RAG_OPENAI_API_KEY, OPENAI_API_KEY (optional for local servers)
+* ``api_key``: RAG_OPENAI_API_KEY, OPENAI_API_KEY (optional for local servers);
+  ``api_key=""`` sends no key and never reads the environment (a server calling an
+  endpoint its user named must not send its own key there: see
+  ``rag.answering.endpoints``)
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ class OpenAICompatGenerator:
         self.base_url = (base_url or _env("RAG_OPENAI_BASE_URL", "OPENAI_BASE_URL")
                          or DEFAULT_BASE_URL).rstrip("/")
         self.model = model or _env("RAG_OPENAI_MODEL") or DEFAULT_MODEL
-        self.api_key = api_key or _env("RAG_OPENAI_API_KEY", "OPENAI_API_KEY")
+        self.api_key = _env("RAG_OPENAI_API_KEY", "OPENAI_API_KEY") if api_key is None else api_key
         self.max_tokens = int(max_tokens)
         self.temperature = float(temperature)
         self.timeout = float(timeout)
@@ -59,7 +62,9 @@ class OpenAICompatGenerator:
                 "temperature": self.temperature, "max_tokens": self.max_tokens}
         timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
         try:
-            with httpx.stream("POST", self.url, json=body, headers=headers, timeout=timeout) as response:
+            # no redirects: the key and the passages go to this URL and nowhere else
+            with httpx.stream("POST", self.url, json=body, headers=headers, timeout=timeout,
+                              follow_redirects=False) as response:
                 if response.status_code >= 400:
                     detail = response.read().decode("utf-8", "replace")[:300]
                     raise GeneratorError(
