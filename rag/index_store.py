@@ -9,7 +9,10 @@ Layout (``FORMAT_VERSION`` 3)::
     view_offsets.npy     int64 (n_chunks + 1,): the views of chunk i are views[off[i]:off[i+1]]
     dense.faiss          the FAISS index over the chunk vectors, then the views (faiss.write_index)
     bm25/                the bm25s index files
-    sources/<sha>.txt    the decoded text of each source document (citations locate quotes in it)
+    sources/<sha>.txt    the text of each source document (decoded, or extracted from PDF/Word/HTML/scans);
+                         chunk offsets and citations point into it
+    originals/<sha><ext> a copy of each original file (the UI links a citation to its page in it);
+                         the manifest's documents list its kind, page starts and this path
 
 Writes go to a temporary sibling directory which replaces the target only once
 it is complete, so a crash mid-build leaves the previous index as it was. Loading
@@ -47,6 +50,9 @@ VIEW_OFFSETS = "view_offsets.npy"
 DENSE = "dense.faiss"
 BM25_DIR = "bm25"
 SOURCES_DIR = "sources"
+ORIGINALS_DIR = "originals"
+#: Longest suffix kept on a stored original (``.pdf``, ``.docx``...); anything else is dropped.
+_SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,8}$")
 
 
 class IndexNotFoundError(IndexError_):
@@ -133,17 +139,31 @@ class SourceRecord:
     text: str = field(repr=False, default="")  # decoded text; offsets of chunks point into it
     chars: int = 0
     added: str | None = None  # when this version entered the index (ISO 8601); None: not recorded
+    kind: str = "txt"                # format of the original (txt, md, pdf, docx, html, image, ...)
+    page_starts: list[int] = field(default_factory=list, repr=False)  # text offset of each page
+    #: Where the original's bytes are copied from when the index is written (None: not kept).
+    original_from: Path | None = field(default=None, repr=False, compare=False)
+    original: str = ""               # the stored copy, relative to the index root ("" = none)
 
     def meta(self) -> dict[str, Any]:
         meta = {"doc": self.doc, "path": self.path, "sha256": self.sha256,
-                "chars": self.chars or len(self.text), "file": self.text_file}
+                "chars": self.chars or len(self.text), "file": self.text_file, "kind": self.kind}
         if self.added:
             meta["added"] = self.added
+        if self.page_starts:
+            meta["page_starts"] = list(self.page_starts)
+        if self.original:
+            meta["original"] = self.original
         return meta
 
     @property
     def text_file(self) -> str:
         return f"{SOURCES_DIR}/{self.sha256}.txt"
+
+    def original_file(self, suffix: str) -> str:
+        """Where the copy of the original goes: ``originals/<sha256><suffix>``."""
+        suffix = suffix.lower()
+        return f"{ORIGINALS_DIR}/{self.sha256}{suffix if _SUFFIX_RE.match(suffix) else ''}"
 
 
 def sha256_file(path: Path) -> str:
@@ -230,6 +250,7 @@ def _write_components(root: Path, *, chunks, vectors, dense, keyword, sources, m
         path = root / source.text_file
         if not path.exists():
             path.write_text(source.text, encoding="utf-8")
+    _copy_originals(root, sources)
     files = {
         p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         for p in sorted(root.rglob("*")) if p.is_file()
@@ -259,6 +280,29 @@ def _generation_on_disk(target: Path) -> int:
         return int(json.loads((target / MANIFEST).read_text(encoding="utf-8")).get("generation") or 0)
     except (OSError, ValueError, AttributeError, TypeError):
         return 0
+
+
+def _copy_originals(root: Path, sources: list[SourceRecord]) -> None:
+    """Copy each source's original file into the index, so citations can open it at its page.
+
+    A source whose original cannot be read any more (a deleted upload) keeps no copy
+    rather than failing the write: its text and citations are still complete.
+    """
+    for source in sources:
+        source.original = ""
+        origin = source.original_from
+        if origin is None:
+            continue
+        rel = source.original_file(Path(source.path or origin).suffix)
+        target = root / rel
+        try:
+            target.parent.mkdir(exist_ok=True)
+            if not target.exists():
+                shutil.copyfile(origin, target)
+        except OSError:
+            target.unlink(missing_ok=True)
+            continue
+        source.original = rel
 
 
 def _check_replaceable(target: Path) -> None:
@@ -445,7 +489,10 @@ def load_index(index_dir: str | Path, dense_loader: Callable, keyword_loader: Ca
                                 "rebuild it with `rag index`")
     sources = {
         meta["doc"]: SourceRecord(doc=meta["doc"], path=meta.get("path", ""), sha256=meta["sha256"],
-                                  chars=int(meta.get("chars", 0)), added=meta.get("added"))
+                                  chars=int(meta.get("chars", 0)), added=meta.get("added"),
+                                  kind=meta.get("kind", "txt"),
+                                  page_starts=[int(x) for x in meta.get("page_starts", [])],
+                                  original=_safe_original(meta.get("original", "")))
         for meta in manifest.get("documents", [])
     }
     return StoredIndex(root=root, manifest=manifest, chunks=chunks, vectors=vectors,
@@ -459,3 +506,18 @@ def read_source_text(root: Path, record: SourceRecord) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CorruptIndexError(f"source text {path} of {record.doc} is missing; rebuild the index") from exc
+
+
+def _safe_original(rel: str) -> str:
+    """The manifest's path of a stored original, if it is one this module could have written."""
+    if not isinstance(rel, str) or not re.fullmatch(rf"{ORIGINALS_DIR}/[0-9a-f]{{64}}(\.[a-z0-9]{{1,8}})?", rel):
+        return ""
+    return rel
+
+
+def original_path(root: Path, record: SourceRecord) -> Path | None:
+    """The stored copy of ``record``'s original file inside the index, or None when there is none."""
+    if not record.original:
+        return None
+    path = root / record.original
+    return path if path.is_file() else None

@@ -45,6 +45,7 @@ from rag.index_store import (
     check_model,
     load_index,
     manifest_identity,
+    original_path,
     read_manifest,
     read_source_text,
     sha256_file,
@@ -81,6 +82,8 @@ class BuildSummary:
     views: int = 0            # sentence views in the index
     views_embedded: int = 0   # of which newly embedded (the rest came from the cache)
     problems: list[str] = field(default_factory=list)
+    #: One line per document read: format, pages, pages OCR'd, headings, chunks (rag.ingest.FileReport).
+    files: list[Any] = field(default_factory=list)
     added: list[str] = field(default_factory=list)      # documents new to the index
     replaced: list[str] = field(default_factory=list)   # documents whose file changed
     unchanged: list[str] = field(default_factory=list)  # documents skipped: same content
@@ -109,13 +112,13 @@ def _chunk_settings(chunk_settings=None, max_chars: int | None = None):
     return settings
 
 
-def _ingest(paths: Iterable[str | Path], settings):
+def _ingest(paths: Iterable[str | Path], settings, progress: bool = False):
     from rag.ingest import ingest
 
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     if not paths:
         raise DocumentError("no documents given: pass one or more files or folders")
-    result = ingest(paths, settings)
+    result = ingest(paths, settings, progress=progress)
     problems = [str(p) for p in (result.problems or [])]
     return result, problems
 
@@ -128,7 +131,9 @@ def _source_record(document) -> SourceRecord:
     if not sha:  # hash of the file's bytes: tells whether the file changed on disk
         sha = sha256_file(Path(path)) if path and Path(path).is_file() else content_hash(text)
     return SourceRecord(doc=str(doc), path=path, sha256=str(sha), text=text, chars=len(text),
-                        added=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                        added=time.strftime("%Y-%m-%dT%H:%M:%S%z"), kind=getattr(document, "kind", "txt"),
+                        page_starts=list(getattr(document, "page_starts", []) or []),
+                        original_from=Path(path) if path and Path(path).is_file() else None)
 
 
 def _check_unique_ids(chunks: Sequence[Chunk]) -> None:
@@ -263,7 +268,7 @@ class Retriever:
         _check_choice("fusion", fusion, FUSION_METHODS)
         settings = _chunk_settings(chunk_settings, max_chars)
         with IndexLock(index_dir, wait=lock_wait):
-            result, problems = _ingest(paths, settings)
+            result, problems = _ingest(paths, settings, progress=show_progress)
             chunks = list(result.chunks)
             if not chunks:
                 detail = f": {'; '.join(problems)}" if problems else ""
@@ -285,7 +290,7 @@ class Retriever:
             embedded=embedded.embedded, cached=embedded.cached,
             seconds=round(time.perf_counter() - started, 3), dense_kind=stored.dense.kind,
             views=len(view_vectors), views_embedded=views_embedded.embedded,
-            problems=problems, added=[s.doc for s in sources])
+            problems=problems, files=list(result.reports), added=[s.doc for s in sources])
         return retriever
 
     @classmethod
@@ -337,7 +342,7 @@ class Retriever:
         with self._write_lock, IndexLock(self.index_dir, wait=lock_wait):
             state = self._reload_if_changed_on_disk()
             settings = _chunk_settings(state.manifest.get("chunking") or None)
-            result, problems = _ingest(paths, settings)
+            result, problems = _ingest(paths, settings, progress=show_progress)
             if problems:
                 raise DocumentError(f"nothing added, the index is unchanged: {'; '.join(problems)}")
             summary, stored = self._extend(state, result, settings, show_progress, force)
@@ -383,7 +388,7 @@ class Retriever:
         summary = BuildSummary(
             index_dir=str(self.index_dir), documents=len(state.sources) + len(added), chunks=len(chunks),
             embedded=0, cached=0, seconds=0.0, dense_kind=state.dense.kind, views=len(state.views),
-            added=added, replaced=replaced, unchanged=unchanged)
+            files=list(result.reports), added=added, replaced=replaced, unchanged=unchanged)
         if not changed:
             return summary, None
         embedder = self.embedder
@@ -400,7 +405,8 @@ class Retriever:
         view_vectors = np.concatenate(kept_views + [new_views]).astype(np.float32, copy=False)
         counts = [len(v) for v in kept_views] + np.diff(new_offsets).tolist()
         view_offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
-        sources = [dataclasses.replace(s, text=self._source_text(state, d))
+        sources = [dataclasses.replace(s, text=self._source_text(state, d),
+                                       original_from=original_path(self.index_dir, s))
                    for d, s in state.sources.items() if d not in changed]
         sources += [s for s in new_sources if s.doc in changed]
         m = state.manifest
@@ -442,7 +448,8 @@ class Retriever:
             kept_views = [state.views[state.view_offsets[i]:state.view_offsets[i + 1]] for i in keep]
             view_vectors = np.concatenate(kept_views).astype(np.float32, copy=False)
             view_offsets = np.concatenate([[0], np.cumsum([len(v) for v in kept_views], dtype=np.int64)])
-            sources = [dataclasses.replace(s, text=self._source_text(state, d))
+            sources = [dataclasses.replace(s, text=self._source_text(state, d),
+                                           original_from=original_path(self.index_dir, s))
                        for d, s in state.sources.items() if d not in gone]
             m = state.manifest
             dense, model = m["dense"], m["model"]
@@ -605,6 +612,24 @@ class Retriever:
                 raise KeyError(f"no document {doc!r} in the index at {self.index_dir}")
             text = state.source_texts[doc] = read_source_text(self.index_dir, record)
         return text
+
+    def page_at(self, doc: str, offset: int) -> int | None:
+        """The 1-based page of document ``doc`` holding character ``offset`` of its text
+        (None for formats without pages or an unknown document)."""
+        from rag.ingest.documents import page_at
+
+        record = self._state.sources.get(doc)
+        return page_at(record.page_starts, offset) if record is not None else None
+
+    def original_file(self, doc: str) -> Path | None:
+        """The index's own copy of document ``doc``'s original file (None when it keeps none)."""
+        record = self._state.sources.get(doc)
+        return original_path(self.index_dir, record) if record is not None else None
+
+    def document_kind(self, doc: str) -> str | None:
+        """The format of document ``doc`` (txt, md, pdf, docx, html, image, ...)."""
+        record = self._state.sources.get(doc)
+        return record.kind if record is not None else None
 
     def __len__(self) -> int:
         return len(self._state.chunks)

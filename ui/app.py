@@ -45,7 +45,18 @@ EXAMPLES = [
 
 MODES = [("混合 hybrid", "hybrid"), ("向量 dense", "dense"), ("关键词 BM25", "bm25")]
 MODE_VALUES = tuple(value for _, value in MODES)
-UPLOAD_TYPES = (".txt", ".md")
+
+
+def upload_types() -> tuple[str, ...]:
+    """Every suffix the ingestion loaders read: what the upload accepts."""
+    from rag.ingest.loaders import supported_suffixes
+
+    return supported_suffixes()
+
+
+UPLOAD_TYPES = upload_types()
+#: Where ``rag serve`` answers with the index's copy of an original file (see ``serve_originals``).
+ORIGINALS_ROUTE = "/original"
 
 #: How many chat events Gradio runs at once. The per-generator gates in
 #: ``ui.concurrency`` do the real limiting; this only bounds worker use.
@@ -202,7 +213,8 @@ class ChatBackend:
         """
         bad = [p.name for p in paths if p.suffix.lower() not in UPLOAD_TYPES]
         if bad:
-            raise RagError(f"只能添加 .txt 或 .md 文件 (only .txt/.md files): {', '.join(bad)}")
+            raise RagError(f"不支持的文件类型 (unsupported file type): {', '.join(bad)}；"
+                           f"支持 (supported): {' '.join(UPLOAD_TYPES)}")
         with self._index_lock:  # one index writer at a time
             try:
                 result = self.retriever.add(paths, show_progress=True)
@@ -213,6 +225,13 @@ class ChatBackend:
             if getattr(result, "problems", None):
                 result.problems = [_without_temp_dirs(p, paths) for p in result.problems]
             return result
+
+    def original_url(self, doc: str, page: int | None = None) -> str | None:
+        """Link that opens ``doc``'s original (at ``page``), when the index keeps a copy."""
+        original_file = getattr(self.retriever, "original_file", None)
+        if original_file is None or original_file(doc) is None:
+            return None
+        return render.original_href(doc, page, ORIGINALS_ROUTE)
 
     def _keep(self, paths: list[Path]) -> None:
         """Copy uploads out of Gradio's temp dir. ``rag serve`` indexes this folder
@@ -360,7 +379,7 @@ def build_app(
             return
         history[-1]["content"] = render.answer_html(answer, turn)
         turns = turns + [{"question": question, "answer": answer.text}]
-        views = views + [render.sources_html(answer, turn)]
+        views = views + [render.sources_html(answer, turn, backend.original_url)]
         yield (history, render.sources_panel(views), render.status_html(render.status_text(answer)),
                turns, views, gr.skip())
 
@@ -403,7 +422,7 @@ def build_app(
 
     def add_documents(files: list | None, progress=gr.Progress(track_tqdm=True)):
         if not files:
-            return render.status_html("请先选择 .txt 或 .md 文件 · choose files first", "error")
+            return render.status_html("请先选择文件 · choose files first", "error")
         paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in files]
         progress(0, desc="切分、向量化、写入索引… chunking, embedding, indexing")
         try:
@@ -464,7 +483,8 @@ def build_app(
         with gr.Accordion("添加文档 Add documents", open=False, elem_id="upload"):
             with gr.Row(equal_height=False):
                 files = gr.File(file_count="multiple", file_types=list(UPLOAD_TYPES), type="filepath",
-                                label="上传 .txt / .md 文件 · upload documents", elem_id="files", scale=3)
+                                label="上传文档（PDF、Word、网页、图片、文本…）· upload documents",
+                                elem_id="files", scale=3)
                 with gr.Column(scale=2, min_width=240):
                     gr.HTML('<div class="upload-help">文件会被切分、向量化并加入现有索引，重启后仍在。'
                             '同名文件会替换旧版本；无法读取的文件不会改动索引。<br><span class="hint">'
@@ -492,6 +512,7 @@ def build_app(
         gen_radio.change(toggle_endpoint, gen_radio, endpoint_row, api_visibility="private",
                          queue=False)
     app.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+    app.rag_retriever = retriever  # for serve_originals once the server exists
     return app
 
 
@@ -528,7 +549,43 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860,
     """Serve ``app`` on ``host:port``; with ``block=False`` return once it is up."""
     app.launch(
         server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False,
-        prevent_thread_lock=not block, quiet=quiet, show_error=True, footer_links=["api"],
+        prevent_thread_lock=True, quiet=quiet, show_error=True, footer_links=["api"],
         **launch_kwargs(),
     )
+    retriever = getattr(app, "rag_retriever", None)
+    if retriever is not None:
+        serve_originals(app.server_app, retriever)
+    if block:
+        app.block_thread()
     return app
+
+
+def serve_originals(server: Any, retriever: Any) -> None:
+    """``GET /original/<doc>``: the index's own copy of a document's original file.
+
+    Citations link here with ``#page=N`` so the browser's PDF viewer opens the
+    cited page. The document name only selects an entry of the index's manifest
+    (never a file path), so no request can reach a file outside the index.
+    """
+    import mimetypes
+    from urllib.parse import quote
+
+    from fastapi import HTTPException
+    from fastapi.responses import FileResponse
+
+    def original(doc: str):
+        path = retriever.original_file(doc) if hasattr(retriever, "original_file") else None
+        if path is None:
+            raise HTTPException(status_code=404, detail="no such document in the index")
+        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if media.startswith("text/"):
+            media += "; charset=utf-8"
+        headers = {"Content-Disposition": f"inline; filename*=UTF-8''{quote(Path(doc).name)}",
+                   "X-Content-Type-Options": "nosniff"}
+        if "html" in media or "svg" in media:  # an uploaded page must not run scripts in the app's origin
+            headers["Content-Security-Policy"] = "sandbox"
+        return FileResponse(path, media_type=media, headers=headers)
+
+    server.add_api_route(ORIGINALS_ROUTE + "/{doc:path}", original, methods=["GET"])
+    # Gradio mounts its own routes first; ours must be matched before any catch-all.
+    server.router.routes.insert(0, server.router.routes.pop())

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
+from urllib.parse import quote
 
 from rag.types import Answer, Citation, Hit
 
@@ -52,7 +53,8 @@ def card_id(turn: int, n: int) -> str:
 
 def marker_title(citation: Citation) -> str:
     """Tooltip text of a marker: where the passage comes from and the quoted sentence."""
-    return f"{citation.doc} · {heading_label(citation.heading_path)}\n{citation.quote.strip()}"
+    page = f" · 第{citation.page}页" if citation.page is not None else ""
+    return f"{citation.doc}{page} · {heading_label(citation.heading_path)}\n{citation.quote.strip()}"
 
 
 def _marker_link(n: int, turn: int, citation: Citation | None) -> str:
@@ -177,40 +179,65 @@ def _score_html(score: float | None) -> str:
     return f'<span class="score" title="检索得分 retrieval score">{score:.3f}</span>'
 
 
-def _doc_html(doc: str, heading_path: Sequence[str]) -> str:
+#: ``original_url(doc, page)``: the URL that opens a document's original at a page, or None.
+OriginalUrl = Callable[[str, "int | None"], "str | None"]
+
+
+def page_label(page: int | None) -> str:
+    """``第12页 · p. 12`` (empty for formats without pages)."""
+    return f"第{page}页 · p. {page}" if page is not None else ""
+
+
+def original_href(doc: str, page: int | None = None, base: str = "/original") -> str:
+    """``/original/<doc, url-quoted>#page=12``: what ``rag serve`` answers with the index's copy."""
+    return f"{base}/{quote(doc, safe='')}" + (f"#page={page}" if page is not None else "")
+
+
+def _doc_html(doc: str, heading_path: Sequence[str], page: int | None = None,
+              original_url: OriginalUrl | None = None) -> str:
+    label = page_label(page)
+    page_html = f' <span class="src-page">{esc(label)}</span>' if label else ""
+    url = original_url(doc, page) if original_url is not None else None
+    name = esc(doc)
+    if url:
+        title = "打开原文件" + (f"第{page}页" if page is not None else "") + " · open the original"
+        name = f'<a class="src-open" href="{esc(url)}" target="_blank" rel="noopener" title="{esc(title)}">{name}</a>'
     return (
-        f'<div class="src-doc">{esc(doc)}</div>'
+        f'<div class="src-doc">{name}{page_html}</div>'
         f'<div class="src-path">{esc(heading_label(heading_path))}</div>'
     )
 
 
-def citation_card(citation: Citation, hit: Hit | None, turn: int) -> str:
-    """One source card: number, document, heading path, highlighted passage, score."""
+def citation_card(citation: Citation, hit: Hit | None, turn: int,
+                  original_url: OriginalUrl | None = None) -> str:
+    """One source card: number, document (linked to its original at the page), page,
+    heading path, highlighted passage, score."""
     passage = hit.text if hit is not None else citation.quote
     score = hit.score if hit is not None else None
+    page = citation.page if citation.page is not None else (hit.page if hit is not None else None)
     return (
         f'<div class="src-card" id="{card_id(turn, citation.n)}">'
         f'<div class="src-head"><span class="src-n">{citation.n}</span>'
-        f'<div class="src-meta">{_doc_html(citation.doc, citation.heading_path)}</div>'
+        f'<div class="src-meta">{_doc_html(citation.doc, citation.heading_path, page, original_url)}</div>'
         f"{_score_html(score)}</div>"
         f'<div class="src-text">{highlighted_passage(passage, citation.quote)}</div>'
         "</div>"
     )
 
 
-def related_card(hit: Hit, rank: int) -> str:
+def related_card(hit: Hit, rank: int, original_url: OriginalUrl | None = None) -> str:
     """A "may be related" passage shown when the assistant abstains."""
     return (
         '<div class="src-card related">'
         f'<div class="src-head"><span class="src-n muted">{rank}</span>'
-        f'<div class="src-meta">{_doc_html(hit.doc, hit.heading_path)}</div>'
+        f'<div class="src-meta">{_doc_html(hit.doc, hit.heading_path, hit.page, original_url)}</div>'
         f"{_score_html(hit.score)}</div>"
         f'<div class="src-text">{_trimmed(hit.text, RELATED_CHARS)}</div>'
         "</div>"
     )
 
 
-def sources_html(answer: Answer, turn: int) -> str:
+def sources_html(answer: Answer, turn: int, original_url: OriginalUrl | None = None) -> str:
     """The sources panel for one answer.
 
     A cited answer lists one card per citation (in marker order); an
@@ -220,14 +247,14 @@ def sources_html(answer: Answer, turn: int) -> str:
     if answer.abstained or not answer.citations:
         title = ("资料中没有找到答案" if answer.abstained else "这个回答没有引用来源")
         if answer.hits:
-            cards = "".join(related_card(h, i) for i, h in enumerate(answer.hits, 1))
+            cards = "".join(related_card(h, i, original_url) for i, h in enumerate(answer.hits, 1))
             related = f'<div class="src-sub">可能相关的段落 · may be related</div>{cards}'
         else:
             related = '<div class="src-empty">没有检索到相关段落。</div>'
         return (f'<div class="sources" data-turn="{turn}">{question}'
                 f'<div class="src-abstain">{title}</div>{related}</div>')
     hits = {h.chunk_id: h for h in answer.hits}
-    cards = "".join(citation_card(c, hits.get(c.chunk_id), turn)
+    cards = "".join(citation_card(c, hits.get(c.chunk_id), turn, original_url)
                     for c in sorted(answer.citations, key=lambda c: c.n))
     return f'<div class="sources" data-turn="{turn}">{question}{cards}</div>'
 

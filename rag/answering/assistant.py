@@ -155,6 +155,7 @@ class Assistant:
                 yield piece
             if first:
                 answer.timings["first_token"] = round(first[0] - t0, 4)
+        self._paginate(answer)
         t3 = time.perf_counter()
         answer.timings.update({"condense": round(t1 - t0, 4), "retrieve": round(t2 - t1, 4),
                                "answer": round(t3 - t2, 4), "total": round(t3 - t0, 4)})
@@ -164,6 +165,14 @@ class Assistant:
     def _source_text(self, doc: str) -> str | None:
         getter = getattr(self.retriever, "source_text", None)
         return getter(doc) if getter else None
+
+    def _paginate(self, answer: Answer) -> None:
+        """Each citation's page: where its quote starts in the original (PDF, scans)."""
+        page_at = getattr(self.retriever, "page_at", None)
+        for citation in answer.citations:
+            page = page_at(citation.doc, citation.start) if page_at is not None else None
+            if page is not None:
+                citation.page = page
 
     @staticmethod
     def _abstain(answer: Answer) -> None:

@@ -177,4 +177,4 @@ def make_citation(n: int, hit: Hit, quote: str,
             span = locate(quote, source, hit.start, min(hit.end, len(source)))
     start, end = span if span else (hit.start, hit.end)
     return Citation(n=n, chunk_id=hit.chunk_id, doc=hit.doc, heading_path=list(hit.heading_path),
-                    quote=quote, start=start, end=end)
+                    quote=quote, start=start, end=end, page=getattr(hit, "page", None))

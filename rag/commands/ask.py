@@ -70,14 +70,16 @@ def format_answer(answer, out: TextIO) -> None:
         print("\n来源：", file=out)
         for c in answer.citations:
             heading = " > ".join(c.heading_path) or "（无标题）"
-            print(f"[{c.n}] {c.doc} · {heading} (字符 {c.start}–{c.end})", file=out)
+            where = f"第{c.page}页 · p. {c.page}, " if c.page is not None else ""
+            print(f"[{c.n}] {c.doc} · {heading} ({where}字符 {c.start}–{c.end})", file=out)
             print(f"    “{c.quote}”", file=out)
     elif answer.abstained and answer.hits:
         print("\n可能相关的段落：", file=out)
         for i, hit in enumerate(answer.hits[:3], start=1):
             heading = " > ".join(hit.heading_path) or "（无标题）"
             snippet = hit.text[:80] + ("…" if len(hit.text) > 80 else "")
-            print(f"  - {hit.doc} · {heading}\n    {snippet}", file=out)
+            page = f" · 第{hit.page}页" if hit.page is not None else ""
+            print(f"  - {hit.doc}{page} · {heading}\n    {snippet}", file=out)
 
 
 def run(args) -> int:

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "chunks",
         help="load, clean and chunk documents; print a summary or the chunks as JSON lines",
         description=(
-            "Load .txt/.md files (folders are searched recursively), detect headings and cut "
+            "Load documents (.txt .md .pdf .docx .html .csv .xlsx and images; folders are searched "
+            "recursively; scans are read by OCR), detect headings and cut "
             "the text into chunks. Prints a summary per document (headings with examples, "
             "chunk count and sizes, problems), or with --jsonl one JSON object per chunk "
             "with the fields id, doc, heading_path, text, start, end, page (None without pages)."
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         settings = ChunkSettings() if args.max_chars is None else ChunkSettings(max_chars=args.max_chars)
     except ValueError as exc:
         raise RagError(f"--max-chars: {exc}") from exc
-    result = ingest(args.paths, settings)
+    result = ingest(args.paths, settings, progress=not args.jsonl)
     if args.jsonl:
         try:
             for chunk in result.chunks:
@@ -72,6 +73,8 @@ def print_summary(result, out: TextIO) -> None:
     """Readable per-document summary of an ``IngestResult``."""
     print(f"{len(result.documents)} document(s), {len(result.chunks)} chunk(s), "
           f"{len(result.problems)} problem(s)", file=out)
+    for report in result.reports:
+        print(f"  {report.line()}", file=out)
     for document in result.documents:
         structure = result.structures[document.name]
         headings = structure.all_headings()
@@ -80,7 +83,12 @@ def print_summary(result, out: TextIO) -> None:
         for heading in headings:
             kinds[heading.kind] = kinds.get(heading.kind, 0) + 1
         kind_text = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none"
-        print(f"\n{document.name}  ({len(document.text)} chars, {document.encoding})", file=out)
+        pages = f", {document.pages} pages" if document.pages else ""
+        ocr = f" ({len(document.ocr_pages)} OCR)" if document.ocr_pages else ""
+        print(f"\n{document.name}  ({document.kind}{pages}{ocr}, {len(document.text)} chars, "
+              f"{document.encoding})", file=out)
+        for note in document.notes:
+            print(f"  note: {note}", file=out)
         print(f"  headings: {len(headings)} ({kind_text}); top level: {len(structure.headings)}", file=out)
         for heading in headings[:EXAMPLES_PER_DOC]:
             print(f"    {'  ' * (heading.level - 1)}L{heading.line} [{heading.kind}] {heading.title[:40]}", file=out)
@@ -94,4 +102,4 @@ def print_summary(result, out: TextIO) -> None:
     if result.chunks:
         print(f"\nall chunks: {_format_stats([len(c.text) for c in result.chunks])}", file=out)
     for problem in result.problems:
-        print(f"problem: {problem.message}", file=out)
+        print(f"not indexed: {problem.message}", file=out)

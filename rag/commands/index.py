@@ -14,7 +14,7 @@ SNIPPET_CHARS = 80
 def register(subparsers) -> None:
     index = subparsers.add_parser(
         "index",
-        help="build the search index of documents (files or folders of .txt/.md)",
+        help="build the search index of documents (files or folders: .txt .md .pdf .docx .html, images, ...)",
         description="Read, chunk, embed and index documents. Unchanged passages are taken from "
                     "the embedding cache, so rebuilding is fast. The index is replaced atomically.",
     )
@@ -76,6 +76,12 @@ def run_index(args: argparse.Namespace) -> int:
     print(f"  embedded {s.embedded} passages, {s.cached} from the cache; "
           f"{s.views} sentence views ({s.views_embedded} embedded); "
           f"model {retriever.model_name}; dense index {s.dense_kind}")
+    for report in s.files:
+        print(f"  {report.line()}")
+        for note in report.notes:
+            print(f"    note: {note}")
+    if s.problems:
+        print(f"not indexed: {len(s.problems)} file(s)", file=sys.stderr)
     for problem in s.problems:
         print(f"  skipped: {problem}", file=sys.stderr)
     return 0
@@ -99,6 +105,7 @@ def run_search(args: argparse.Namespace) -> int:
         snippet = " ".join(hit.text.split())
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[:SNIPPET_CHARS] + "…"
-        print(f"{rank}. [{hit.score:.3f}] {hit.doc} · {heading}  ({hit.start}-{hit.end})")
+        page = f" · p. {hit.page}" if hit.page is not None else ""
+        print(f"{rank}. [{hit.score:.3f}] {hit.doc}{page} · {heading}  ({hit.start}-{hit.end})")
         print(f"   {snippet}")
     return 0

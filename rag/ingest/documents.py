@@ -216,3 +216,63 @@ def load_documents(paths: list[str | os.PathLike] | str | os.PathLike,
                 problems.append(Problem(path, f"{path}: cannot read the file "
                                               f"({type(exc).__name__}: {exc}); skipped"))
     return documents, problems
+
+
+class TextBuilder:
+    """Builds a document's text line by line, recording marks and page starts.
+
+    Loaders of structured formats (Word, HTML, spreadsheets) add headings,
+    paragraphs and tables; ``document()`` returns the ``Document``.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._length = 0
+        self.marks: list[Mark] = []
+        self.page_starts: list[int] = []
+
+    def _add(self, text: str) -> tuple[int, int]:
+        if self._length:
+            self._parts.append("\n")
+            self._length += 1
+        start = self._length
+        self._parts.append(text)
+        self._length += len(text)
+        return start, self._length
+
+    def paragraph(self, text: str) -> None:
+        """A paragraph (newlines inside are kept as line breaks)."""
+        text = text.strip()
+        if text:
+            self._add(text)
+
+    def heading(self, text: str, level: int, source: str) -> None:
+        """A heading of ``level`` (1 = top) as one line."""
+        text = " ".join(text.split())
+        if text:
+            start, end = self._add(text)
+            self.marks.append(Mark(start, end, HEADING, max(1, min(level, 9)), source))
+
+    def table(self, rows: list[list[str]]) -> None:
+        """A table: one line per row, cells joined by `` | ``, marked so rows stay whole."""
+        lines = [" | ".join(" ".join(cell.split()) for cell in row) for row in rows]
+        lines = [line for line in lines if line.replace("|", "").strip()]
+        if lines:
+            start, end = self._add("\n".join(lines))
+            self.marks.append(Mark(start, end, TABLE, source="table"))
+
+    def new_page(self) -> None:
+        """The next line starts a new page."""
+        self.page_starts.append(self._length + (1 if self._length else 0))
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def document(self, name: str, path: Path, kind: str, encoding: str = "utf-8") -> Document:
+        """The ``Document``; ``DocumentError`` when no text was found."""
+        text = self.text
+        if not text.strip():
+            raise DocumentError(f"{path}: no text found in the file; skipped")
+        return Document(name=name, path=path, text=text, encoding=encoding, kind=kind,
+                        page_starts=list(self.page_starts), marks=list(self.marks))

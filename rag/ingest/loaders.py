@@ -41,6 +41,12 @@ class Loader(Protocol):
 #: The loaders that ship with rag, as "module:class".
 BUILTIN_LOADERS = (
     "rag.ingest.plaintext:TextLoader",
+    "rag.ingest.pdf:PdfLoader",
+    "rag.ingest.image:ImageLoader",
+    "rag.ingest.docx:DocxLoader",
+    "rag.ingest.html:HtmlLoader",
+    "rag.ingest.tables:CsvLoader",
+    "rag.ingest.tables:XlsxLoader",
 )
 
 _REGISTRY: dict[str, Loader] = {}
