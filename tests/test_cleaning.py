@@ -125,3 +125,45 @@ def test_short_lines_without_punctuation_stay_apart_but_wrapped_paragraphs_join(
     assert [b.text for b in join_lines(lines)] == [
         "春眠不觉晓", "处处闻啼鸟", "市总工会", "2024年3月1日",
         "这是一段被排版折断的很长的正文内容，它没有在行尾结束而是在下一行继续说完。"]
+
+
+# --------------------------------------------------------------------------- cost of long lines (issue 10, item 3)
+
+def _line_without_punctuation(chars: int) -> str:
+    """Common CJK characters in a fixed pseudo-random order: no punctuation, no line
+    break, repeated 4-grams but no doubled phrase (the regex's worst case)."""
+    import random
+
+    rng = random.Random(7)
+    alphabet = [chr(0x4E00 + i) for i in range(0, 3000, 3)]
+    return "".join(rng.choice(alphabet) for _ in range(chars))
+
+
+def _chunking_seconds(text: str) -> float:
+    import time
+
+    from rag.ingest import chunk_document
+    from rag.ingest.documents import Document
+
+    document = Document(name="long.txt", path=Path("long.txt"), text=text, encoding="utf-8")
+    best = float("inf")
+    for _ in range(2):  # best of two: the machine is shared
+        started = time.process_time()
+        chunks = chunk_document(document)
+        best = min(best, time.process_time() - started)
+    assert "".join(c.text for c in chunks) == text  # nothing lost
+    return best
+
+
+def test_chunking_a_2mb_line_without_punctuation_takes_linear_time():
+    """4x the text may cost about 4x the time (quadratic cleaning: 16x; a 2 MB line
+    used to take hours). Compares two sizes instead of a wall-clock limit."""
+    big = _line_without_punctuation(2_000_000)
+    small_time, big_time = _chunking_seconds(big[:500_000]), _chunking_seconds(big)
+    assert big_time < 8 * small_time, (small_time, big_time)
+
+
+def test_doubled_phrases_collapse_in_short_lines_only():
+    assert boilerplate_key("第二页眉第二页眉") == "第二页眉"
+    long_line = _line_without_punctuation(300)
+    assert boilerplate_key(long_line + long_line) == long_line + long_line

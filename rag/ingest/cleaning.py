@@ -48,6 +48,11 @@ ENUM_PREFIX_RE = re.compile(
     r"|[-*•·●○◆◇■□▲△]\s)\s*"
 )
 _DOUBLED_RE = re.compile(r"(.{4,}?)\1+")
+#: Doubled phrases are collapsed only in lines up to this long. The regex above
+#: costs time quadratic in the line's length (a 2 MB line would take hours); page
+#: headers and footers, the lines it is for, are short. Longer lines are compared
+#: as they are, so cleaning stays linear in the size of any input.
+DOUBLED_MAX_CHARS = 256
 
 
 class _Spanned:
@@ -157,9 +162,18 @@ def comparable(text: str) -> str:
 
 def boilerplate_key(text: str) -> str:
     """The form in which lines are compared for repeats: no list-number prefix,
-    width/space-normalised, an accidentally doubled phrase collapsed."""
+    width/space-normalised, an accidentally doubled phrase collapsed (in lines up
+    to ``DOUBLED_MAX_CHARS``)."""
     key = normalize(ENUM_PREFIX_RE.sub("", text, count=1))
+    if len(key) > DOUBLED_MAX_CHARS or not _repeats_a_4gram(key):
+        return key
     return _DOUBLED_RE.sub(r"\1", key)
+
+
+def _repeats_a_4gram(text: str) -> bool:
+    """Whether some 4 characters occur twice: a doubled phrase (4+ characters) must."""
+    grams = {text[i:i + 4] for i in range(len(text) - 3)}
+    return len(grams) < len(text) - 3
 
 
 def mark_boilerplate(lines: Sequence[Line], min_repeats: int = 3, min_chars: int = 12,
