@@ -370,9 +370,8 @@ def run_query(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]
 
 
 def _time_query_stages(index: Path, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    from rag.index.stores.bm25_keyword import top_k
-    from rag.retrieval.fusion import CANDIDATES, fuse
-    from rag.retriever import Retriever
+    from rag.retrieval.fusion import CANDIDATES
+    from rag.retrieval.retriever import Retriever
 
     retriever = Retriever.load(index)
     embedder = retriever.embedder
@@ -382,25 +381,13 @@ def _time_query_stages(index: Path, quick: bool, log: Callable[[str], None]) -> 
         retriever.search(q)
 
     qvecs = {q: np.asarray(embedder.encode_queries([q]), dtype=np.float32)[0] for q in questions}
-    keyword = retriever._keyword
     depth = CANDIDATES
-
-    def fusion_inputs(q):
-        v = qvecs[q]
-        return v, retriever._dense_ranked(v, depth), keyword.scores(q)
-
-    prepared = {q: fusion_inputs(q) for q in questions}
-
-    def do_fusion(q):
-        v, dense_top, bm25_all = prepared[q]
-        bm25_top = top_k(bm25_all, depth, positive_only=True)
-        pool = np.array(sorted({p for p, _ in dense_top} | {p for p, _ in bm25_top}), dtype=np.int64)
-        scores = retriever._dense_scores(pool, v)  # chunk or best sentence view
-        return fuse([dict(zip(pool.tolist(), scores.tolist())), dict(zip(pool.tolist(), bm25_all[pool].tolist()))],
-                    retriever.fusion, retriever.fusion_weights)
+    # The retriever's own stages (Retriever.dense_candidates / keyword_candidates / fuse).
+    prepared = {q: (retriever.dense_candidates(qvecs[q], depth), retriever.keyword_candidates(q, depth))
+                for q in questions}
 
     def search_uncached(q):
-        retriever._query_cache.clear()
+        retriever.clear_query_cache()
         return retriever.search(q, k=5)
 
     from rag import Assistant
@@ -409,9 +396,10 @@ def _time_query_stages(index: Path, quick: bool, log: Callable[[str], None]) -> 
     hits_for = {q: retriever.search(q, k=5) for q in questions}
     stages: list[tuple[str, Callable[[str], Any]]] = [
         ("query embedding", lambda q: embedder.encode_queries([q])),
-        ("dense search (FAISS + sentence views)", lambda q: retriever._dense_ranked(qvecs[q], depth)),
-        ("BM25 (tokenize + score + top-k)", lambda q: top_k(keyword.scores(q), depth, positive_only=True)),
-        ("fusion", do_fusion),
+        ("dense search (chunks + sentence views)", lambda q: retriever.dense_candidates(qvecs[q], depth)),
+        ("BM25 (tokenize + score + top-k)", lambda q: retriever.keyword_candidates(q, depth)),
+        ("fusion (exact scores of the pool + fuse)",
+         lambda q: retriever.fuse(q, *prepared[q], query_vector=qvecs[q])),
         ("search, query vector cached", lambda q: retriever.search(q, k=5)),
         ("search incl. query embedding", search_uncached),
         ("extractive answer", lambda q: assistant.extractive.answer(q, hits_for[q], retriever.source_text)),
@@ -428,7 +416,8 @@ def _time_query_stages(index: Path, quick: bool, log: Callable[[str], None]) -> 
     n_answers = len(answers)
     return {
         "queries": len(questions), "passes": passes, "chunks": len(retriever), "stages": results,
-        "dense_kind": retriever._dense.kind, "fusion": retriever.fusion,
+        "store": retriever.store.kind, "dense_kind": retriever.store.describe().get("dense_kind"),
+        "fusion": retriever.fusion,
         "abstained": abstained, "answered_checked": n_answers,
         "tables": [{"title": f"{len(questions)} distinct questions (eval/qa.jsonl + re-worded variants) "
                              f"over {len(retriever)} chunks; median of {passes} passes",

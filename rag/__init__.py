@@ -17,13 +17,13 @@ from rag.types import Answer, Chunk, Citation, Hit
 __all__ = ["Answer", "Assistant", "Chunk", "Citation", "Hit", "Retriever"]
 
 _LAZY = {
-    "Retriever": "rag.retriever",
+    "Retriever": "rag.retrieval.retriever",
     "Assistant": "rag.answering.assistant",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from rag.answering.assistant import Assistant
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
 
 def __getattr__(name: str):

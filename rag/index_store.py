@@ -2,17 +2,15 @@
 
 Layout (``FORMAT_VERSION`` 3)::
 
-    manifest.json        format version, model name/dim, settings, per-source and per-file sha256, counts
-    chunks.jsonl         one Chunk per line, in index order (position i = vector i = BM25 doc i)
-    vectors.npy          float32 (n_chunks, dim): lets ``add`` extend the index without re-embedding
-    views.npy            float32 (n_views, dim): sentence views of the chunks (see rag.retriever)
-    view_offsets.npy     int64 (n_chunks + 1,): the views of chunk i are views[off[i]:off[i+1]]
-    dense.faiss          the FAISS index over the chunk vectors, then the views (faiss.write_index)
-    bm25/                the bm25s index files
+    manifest.json        format version, settings (rag.index.settings), the store, per-source and
+                         per-file sha256, counts
     sources/<sha>.txt    the text of each source document (decoded, or extracted from PDF/Word/HTML/scans);
                          chunk offsets and citations point into it
     originals/<sha><ext> a copy of each original file (the UI links a citation to its page in it);
                          the manifest's documents list its kind, page starts and this path
+    ...                  the store's own files: for the local store chunks.jsonl, vectors, views,
+                         dense.faiss and bm25/ (rag.index.stores.local); none for Milvus, whose
+                         collection the manifest names (rag.index.stores.milvus)
 
 Writes go to a temporary sibling directory which replaces the target only once
 it is complete, so a crash mid-build leaves the previous index as it was. Loading
@@ -30,12 +28,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import Any
 
 from rag.errors import CorruptIndexError, IndexError_, IndexMismatchError, RagError
-from rag.types import Chunk
 
 FORMAT_NAME = "rag-zh-index"
 #: 2: sentence views (views.npy, view_offsets.npy) next to the chunk vectors.
@@ -43,12 +38,6 @@ FORMAT_NAME = "rag-zh-index"
 FORMAT_VERSION = 3
 
 MANIFEST = "manifest.json"
-CHUNKS = "chunks.jsonl"
-VECTORS = "vectors.npy"
-VIEWS = "views.npy"
-VIEW_OFFSETS = "view_offsets.npy"
-DENSE = "dense.faiss"
-BM25_DIR = "bm25"
 SOURCES_DIR = "sources"
 ORIGINALS_DIR = "originals"
 #: Longest suffix kept on a stored original (``.pdf``, ``.docx``...); anything else is dropped.
@@ -186,22 +175,18 @@ def _fsync_tree(root: Path) -> None:
 def write_index(
     index_dir: str | Path,
     *,
-    chunks: list[Chunk],
-    vectors: np.ndarray,
-    dense,
-    keyword,
+    store,
     sources: list[SourceRecord],
     manifest_extra: dict[str, Any],
-    views: np.ndarray | None = None,
-    view_offsets: np.ndarray | None = None,
     locked: bool = False,
 ) -> dict[str, Any]:
     """Write a complete index to ``index_dir`` atomically; return its manifest.
 
-    ``manifest_extra`` carries the model and settings sections (see ``Retriever``).
-    ``views``/``view_offsets`` are the sentence views of the chunks (none by default).
-    The previous index at ``index_dir``, if any, stays untouched until the new one
-    is fully written and flushed, and is then replaced by two renames.
+    ``store`` (see rag.index.stores) writes its own files, if it keeps any here, and
+    names itself in the manifest's ``store`` section; ``manifest_extra`` carries the
+    model and settings sections (``IndexSettings.to_manifest``). The previous index
+    at ``index_dir``, if any, stays untouched until the new one is fully written and
+    flushed, and is then replaced by two renames.
     ``locked``: the caller holds ``IndexLock(index_dir)``; otherwise it is taken
     here (``IndexBusyError`` when another writer has it). The manifest's
     ``generation`` is one more than the replaced index's, and ``write_id`` is new
@@ -210,9 +195,7 @@ def write_index(
     target = Path(index_dir)
     if not locked:
         with IndexLock(target):
-            return write_index(target, chunks=chunks, vectors=vectors, dense=dense, keyword=keyword,
-                               sources=sources, manifest_extra=manifest_extra, views=views,
-                               view_offsets=view_offsets, locked=True)
+            return write_index(target, store=store, sources=sources, manifest_extra=manifest_extra, locked=True)
     _check_replaceable(target)
     manifest_extra = {**manifest_extra, "generation": _generation_on_disk(target) + 1,
                       "write_id": uuid.uuid4().hex}
@@ -220,12 +203,7 @@ def write_index(
     _remove_stale_temp_dirs(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
     try:
-        if views is None:
-            views = np.zeros((0, vectors.shape[1]), dtype=np.float32)
-            view_offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
-        manifest = _write_components(tmp, chunks=chunks, vectors=vectors, dense=dense,
-                                     keyword=keyword, sources=sources, manifest_extra=manifest_extra,
-                                     views=views, view_offsets=view_offsets)
+        manifest = _write_components(tmp, store=store, sources=sources, manifest_extra=manifest_extra)
         _fsync_tree(tmp)
         _swap_into_place(tmp, target)
     except BaseException:
@@ -234,17 +212,8 @@ def write_index(
     return manifest
 
 
-def _write_components(root: Path, *, chunks, vectors, dense, keyword, sources, manifest_extra,
-                      views, view_offsets) -> dict:
-    with open(root / CHUNKS, "w", encoding="utf-8") as fh:
-        for chunk in chunks:
-            fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-    np.save(root / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
-    np.save(root / VIEWS, np.ascontiguousarray(views, dtype=np.float32))
-    np.save(root / VIEW_OFFSETS, np.asarray(view_offsets, dtype=np.int64))
-    dense.save(root / DENSE)
-    (root / BM25_DIR).mkdir()
-    keyword.save(root / BM25_DIR)
+def _write_components(root: Path, *, store, sources, manifest_extra) -> dict:
+    section = store.save(root)
     (root / SOURCES_DIR).mkdir()
     for source in sources:
         path = root / source.text_file
@@ -255,12 +224,14 @@ def _write_components(root: Path, *, chunks, vectors, dense, keyword, sources, m
         p.relative_to(root).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         for p in sorted(root.rglob("*")) if p.is_file()
     }
+    info = store.describe()
     manifest = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         **manifest_extra,
+        "store": {**manifest_extra.get("store", {}), **section},
         "documents": [s.meta() for s in sources],
-        "counts": {"documents": len(sources), "chunks": len(chunks), "views": int(len(views))},
+        "counts": {"documents": len(sources), "chunks": len(store), "views": int(info.get("views", 0))},
         "files": files,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -367,17 +338,12 @@ def _restore_backup(target: Path) -> bool:
 
 @dataclass
 class StoredIndex:
-    """The verified contents of an index directory."""
+    """The verified index directory: its manifest and document records (the store's
+    own data is read by the store)."""
 
     root: Path
     manifest: dict[str, Any]
-    chunks: list[Chunk]
-    vectors: np.ndarray
-    dense: Any
-    keyword: Any
     sources: dict[str, SourceRecord]
-    views: np.ndarray | None = None         # (n_views, dim); None: no views
-    view_offsets: np.ndarray | None = None  # (n_chunks + 1,)
 
 
 def read_manifest(index_dir: str | Path) -> dict[str, Any]:
@@ -442,61 +408,26 @@ def verify_files(root: Path, manifest: dict[str, Any]) -> None:
                 f"index file {path} does not match its checksum (corrupted); rebuild the index with `rag index`")
 
 
-def load_index(index_dir: str | Path, dense_loader: Callable, keyword_loader: Callable) -> StoredIndex:
-    """Read and verify the whole index (checksums first, then counts and shapes).
-
-    ``dense_loader(path, manifest)`` and ``keyword_loader(dir, manifest, n_chunks)``
-    build the in-memory indexes, keeping this module free of FAISS/bm25s details.
-    """
+def load_index(index_dir: str | Path) -> StoredIndex:
+    """Read and verify the index directory: manifest (format version), every file's
+    size and checksum, and the document records. The store reads its own files
+    (see rag.index.stores.open_store) and checks its counts against the manifest."""
     root = Path(index_dir)
     manifest = read_manifest(root)
     verify_files(root, manifest)
     try:
-        chunks = [Chunk.from_dict(json.loads(line))
-                  for line in (root / CHUNKS).read_text(encoding="utf-8").splitlines() if line.strip()]
-        vectors = np.load(root / VECTORS, allow_pickle=False)
-        views = np.load(root / VIEWS, allow_pickle=False)
-        view_offsets = np.load(root / VIEW_OFFSETS, allow_pickle=False)
-        dense = dense_loader(root / DENSE, manifest)
-        keyword = keyword_loader(root / BM25_DIR, manifest, len(chunks))
-    except (CorruptIndexError, IndexMismatchError):
-        raise
-    except Exception as exc:  # a file that passed its checksum but cannot be parsed
-        raise CorruptIndexError(f"index at {root} cannot be read ({type(exc).__name__}: {exc}); "
-                                "rebuild it with `rag index`") from exc
-    n = len(chunks)
-    dim = int(manifest.get("model", {}).get("dim", -1))
-    problems = []
-    if manifest.get("counts", {}).get("chunks") != n:
-        problems.append(f"{n} chunks but the manifest counts {manifest.get('counts', {}).get('chunks')}")
-    if vectors.shape != (n, dim):
-        problems.append(f"vectors have shape {vectors.shape}, expected {(n, dim)}")
-    m = int(manifest.get("counts", {}).get("views", -1))
-    if views.shape != (m, dim):
-        problems.append(f"views have shape {views.shape}, expected {(m, dim)}")
-    offsets_ok = (view_offsets.shape == (n + 1,) and int(view_offsets[0]) == 0
-                  and int(view_offsets[-1]) == m and bool(np.all(np.diff(view_offsets) >= 0)))
-    if not offsets_ok:
-        problems.append(f"view offsets do not cover {m} views of {n} chunks")
-    if dense.ntotal != n + m:
-        problems.append(f"dense index holds {dense.ntotal} vectors for {n} chunks and {m} views")
-    if dense.dim != dim:
-        problems.append(f"dense index has dimension {dense.dim}, manifest says {dim}")
-    if keyword.indexed_docs != max(n, 1):
-        problems.append(f"BM25 index holds {keyword.indexed_docs} documents for {n} chunks")
-    if problems:
-        raise CorruptIndexError(f"index at {root} is inconsistent: {'; '.join(problems)}; "
-                                "rebuild it with `rag index`")
-    sources = {
-        meta["doc"]: SourceRecord(doc=meta["doc"], path=meta.get("path", ""), sha256=meta["sha256"],
-                                  chars=int(meta.get("chars", 0)), added=meta.get("added"),
-                                  kind=meta.get("kind", "txt"),
-                                  page_starts=[int(x) for x in meta.get("page_starts", [])],
-                                  original=_safe_original(meta.get("original", "")))
-        for meta in manifest.get("documents", [])
-    }
-    return StoredIndex(root=root, manifest=manifest, chunks=chunks, vectors=vectors,
-                       dense=dense, keyword=keyword, sources=sources, views=views, view_offsets=view_offsets)
+        sources = {
+            meta["doc"]: SourceRecord(doc=meta["doc"], path=meta.get("path", ""), sha256=meta["sha256"],
+                                      chars=int(meta.get("chars", 0)), added=meta.get("added"),
+                                      kind=meta.get("kind", "txt"),
+                                      page_starts=[int(x) for x in meta.get("page_starts", [])],
+                                      original=_safe_original(meta.get("original", "")))
+            for meta in manifest.get("documents", [])
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptIndexError(f"{root / MANIFEST} lists a document without its name or checksum ({exc}); "
+                                "rebuild the index with `rag index`") from exc
+    return StoredIndex(root=root, manifest=manifest, sources=sources)
 
 
 def read_source_text(root: Path, record: SourceRecord) -> str:

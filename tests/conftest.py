@@ -122,7 +122,7 @@ def small_corpus(tmp_path) -> Path:
 @pytest.fixture
 def make_retriever(tmp_path, fake_embedder):
     """Build a Retriever with the fake embedder and a private embedding cache."""
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
     def make(paths, index_dir=None, **settings):
         settings.setdefault("embedder", fake_embedder)
@@ -141,7 +141,7 @@ def small_retriever(make_retriever, small_corpus):
 @pytest.fixture(scope="session")
 def seeds_index(tmp_path_factory) -> Path:
     """An index of seeds/ with the default (real) model, built once per session."""
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
     index_dir = tmp_path_factory.mktemp("seeds") / "index"
     Retriever.build([SEEDS], index_dir, show_progress=False)
@@ -151,7 +151,7 @@ def seeds_index(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def seeds_retriever(seeds_index):
     """The seeds/ index loaded once per session (real model; read-only: don't call add())."""
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
     return Retriever.load(seeds_index)
 

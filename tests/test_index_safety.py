@@ -17,7 +17,7 @@ import pytest
 from conftest import SMALL_DOCS
 from rag.errors import DocumentError
 from rag.index_store import manifest_identity, read_manifest
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_RAG = Path(__file__).resolve().parent / "rag_fake_model.py"

@@ -11,7 +11,7 @@ import pytest
 from conftest import FakeEmbedder
 from rag.errors import CorruptIndexError, IndexMismatchError, RagError
 from rag.index_store import FORMAT_VERSION, MANIFEST, IndexNotFoundError, sha256_file
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 
 QUERIES = ["12351热线什么时候建成", "大熊猫吃什么", "京沪高铁有多长", "龙井茶产地"]
 
@@ -45,7 +45,7 @@ def test_manifest_records_model_settings_sources_and_file_checksums(small_retrie
     assert manifest["model"] == {"name": "fake/char-bigram", "dim": 64}
     assert manifest["chunking"] and manifest["created"]
     assert manifest["counts"] == {"documents": 4, "chunks": len(small_retriever),
-                                  "views": len(small_retriever._views)}
+                                  "views": len(small_retriever.store.views)}
     for meta in manifest["documents"]:
         raw = (small_corpus / Path(meta["doc"]).name).read_bytes()
         assert meta["sha256"] == hashlib.sha256(raw).hexdigest()

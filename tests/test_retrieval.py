@@ -13,7 +13,7 @@ from conftest import ROOT, SEEDS, FakeEmbedder
 from rag import config
 from rag.errors import DocumentError, EmptyQueryError, InvalidArgumentError, RagError
 from rag.retrieval.passages import passage_text, sentence_views
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 from rag.types import Chunk, Hit
 
 
@@ -374,35 +374,35 @@ def test_sentence_views_carry_the_heading_and_join_short_sentences():
 
 def test_a_chunk_scores_by_its_best_sentence_view(small_retriever, fake_embedder):
     retriever = small_retriever
-    multi = [i for i in range(len(retriever)) if retriever._view_offsets[i + 1] > retriever._view_offsets[i]]
-    assert multi and len(retriever._views) == retriever._view_offsets[-1]
+    multi = [i for i in range(len(retriever)) if retriever.store.view_offsets[i + 1] > retriever.store.view_offsets[i]]
+    assert multi and len(retriever.store.views) == retriever.store.view_offsets[-1]
     pos = multi[0]
-    a, b = retriever._view_offsets[pos], retriever._view_offsets[pos + 1]
+    a, b = retriever.store.view_offsets[pos], retriever.store.view_offsets[pos + 1]
     query = sentence_views(retriever.chunks[pos])[-1]
     qvec = fake_embedder.encode_queries([query])[0]
-    best = max(float(retriever._vectors[pos] @ qvec), float((retriever._views[a:b] @ qvec).max()))
-    assert best > float(retriever._vectors[pos] @ qvec)   # the sentence beats the whole chunk
-    assert retriever._dense_scores(np.array([pos]), qvec)[0] == pytest.approx(best)
+    best = max(float(retriever.store.vectors[pos] @ qvec), float((retriever.store.views[a:b] @ qvec).max()))
+    assert best > float(retriever.store.vectors[pos] @ qvec)   # the sentence beats the whole chunk
+    assert retriever.store.dense_scores([retriever.chunks[pos].id], qvec)[retriever.chunks[pos].id] == pytest.approx(best)
     top = retriever.search(query, k=1, mode="dense")[0]
     assert top.chunk_id == retriever.chunks[pos].id and top.score == pytest.approx(best)
 
 
 def test_sentence_views_survive_reload_and_add(small_retriever, tmp_path, fake_embedder):
     reloaded = Retriever.load(small_retriever.index_dir, embedder=fake_embedder)
-    assert np.array_equal(reloaded._views, small_retriever._views)
-    assert np.array_equal(reloaded._view_offsets, small_retriever._view_offsets)
+    assert np.array_equal(reloaded.store.views, small_retriever.store.views)
+    assert np.array_equal(reloaded.store.view_offsets, small_retriever.store.view_offsets)
     new = tmp_path / "moon.md"
     new.write_text("# 嫦娥工程\n\n嫦娥六号于2024年6月25日携带月球背面样品返回地球。这是人类首次从月球背面采样返回。",
                    encoding="utf-8")
     summary = reloaded.add([new])
-    assert summary.views == len(reloaded._views) == reloaded._view_offsets[-1] == len(small_retriever._views) + 2
-    assert reloaded._dense.ntotal == len(reloaded) + len(reloaded._views)
+    assert summary.views == len(reloaded.store.views) == reloaded.store.view_offsets[-1] == len(small_retriever.store.views) + 2
+    assert reloaded.store.dense.ntotal == len(reloaded) + len(reloaded.store.views)
     top = reloaded.search("人类首次从月球背面采样返回", k=1, mode="dense")[0]
     assert top.doc.endswith("moon.md")
 
 
 def test_an_index_can_be_built_without_sentence_views(make_retriever, small_corpus):
     retriever = make_retriever([small_corpus], views=False)
-    assert len(retriever._views) == 0 and retriever.build_summary.views == 0
+    assert len(retriever.store.views) == 0 and retriever.build_summary.views == 0
     assert retriever.manifest["dense"]["sentence_views"] is False
     assert retriever.search("大熊猫", k=1, mode="dense")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from rag.errors import DocumentNotFoundError, RagError
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 
 
 def test_delete_removes_a_document_everywhere_and_persists(small_retriever, tmp_path):
@@ -28,12 +28,12 @@ def test_delete_removes_a_document_everywhere_and_persists(small_retriever, tmp_
 
 
 def test_delete_never_loads_the_model(small_retriever, tmp_path, monkeypatch):
-    import rag.retriever as retriever_module
+    import rag.index.embedding as embedding_module
 
     def no_model(name):
         raise AssertionError("delete_documents loaded the embedding model")
 
-    monkeypatch.setattr(retriever_module, "_load_embedder", no_model)
+    monkeypatch.setattr(embedding_module, "load_embedder", no_model)
     reloaded = Retriever.load(tmp_path / "index", cache=tmp_path / "cache.sqlite3")
     reloaded.delete_documents("tea.txt")
     assert "tea.txt" not in Retriever.load(tmp_path / "index").documents

@@ -7,7 +7,7 @@ import pytest
 from rag.index.embedding import LATE_VIEW_SUFFIX
 from rag.index.embedding_cache import EmbeddingCache
 from rag.retrieval.passages import passage_text, sentence_views, view_spans
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 from rag.types import Chunk
 
 
@@ -66,28 +66,28 @@ def test_a_cold_build_runs_each_chunk_through_the_model_exactly_once(small_corpu
     assert sorted(late_embedder.forward_texts) == sorted(set(texts))
     assert late_embedder.fake.passage_calls == []  # no view was embedded on its own
     spans = [view_spans(c) for c in retriever.chunks]
-    assert len(retriever._views) == sum(map(len, spans)) > 0
+    assert len(retriever.store.views) == sum(map(len, spans)) > 0
     assert retriever.manifest["dense"]["view_method"] == "late"
     summary = retriever.build_summary
     assert summary.embedded == len(set(texts)) and summary.views_embedded == summary.views
     # each view is the (fake) vector of its span of the passage text
     pos = next(i for i, s in enumerate(spans) if s)
     a, b = spans[pos][0]
-    first = retriever._views[retriever._view_offsets[pos]]
+    first = retriever.store.views[retriever.store.view_offsets[pos]]
     assert np.allclose(first, late_embedder.fake._vector(texts[pos][a:b]))
 
 
 def test_late_views_survive_reload_and_add(small_corpus, tmp_path, late_embedder):
     built = _build([small_corpus], tmp_path / "idx", late_embedder, tmp_path / "c.sqlite3")
     reloaded = Retriever.load(tmp_path / "idx", embedder=late_embedder, cache=tmp_path / "c.sqlite3")
-    assert np.array_equal(reloaded._views, built._views)
-    assert np.array_equal(reloaded._view_offsets, built._view_offsets)
+    assert np.array_equal(reloaded.store.views, built.store.views)
+    assert np.array_equal(reloaded.store.view_offsets, built.store.view_offsets)
     new = tmp_path / "moon.md"
     new.write_text("# 嫦娥工程\n\n嫦娥六号于2024年6月25日携带月球背面样品返回地球。这是人类首次从月球背面采样返回。",
                    encoding="utf-8")
     before = len(late_embedder.forward_texts)
     summary = reloaded.add([new])
-    assert len(late_embedder.forward_texts) == before + 1 and summary.views == len(built._views) + 2
+    assert len(late_embedder.forward_texts) == before + 1 and summary.views == len(built.store.views) + 2
     assert reloaded.manifest["dense"]["view_method"] == "late"
     assert reloaded.search("人类首次从月球背面采样返回", k=1, mode="dense")[0].doc.endswith("moon.md")
 
@@ -98,26 +98,26 @@ def test_a_rebuild_reuses_cached_late_views_without_a_forward_pass(small_corpus,
     again = _build([small_corpus], tmp_path / "b", late_embedder, tmp_path / "c.sqlite3")
     assert len(late_embedder.forward_texts) == passes
     assert again.build_summary.embedded == 0 and again.build_summary.views_embedded == 0
-    assert np.array_equal(again._views, first._views) and np.array_equal(again._vectors, first._vectors)
+    assert np.array_equal(again.store.views, first.store.views) and np.array_equal(again.store.vectors, first.store.vectors)
 
 
 def test_late_views_are_cached_apart_from_separately_embedded_texts(small_corpus, tmp_path, late_embedder):
     cache = EmbeddingCache(tmp_path / "c.sqlite3")
     late = _build([small_corpus], tmp_path / "late", late_embedder, cache)
     assert cache.count(late_embedder.name) == len({passage_text(c) for c in late.chunks})
-    assert cache.count(late_embedder.name + LATE_VIEW_SUFFIX) == len(late._views)
+    assert cache.count(late_embedder.name + LATE_VIEW_SUFFIX) == len(late.store.views)
     # the separate method embeds the view texts themselves and gets other vectors
     separate = _build([small_corpus], tmp_path / "sep", late_embedder, cache, view_method="separate")
     assert separate.manifest["dense"]["view_method"] == "separate"
-    assert len(separate._views) == len(late._views) and not np.allclose(separate._views, late._views)
-    assert np.array_equal(separate._vectors, late._vectors)
+    assert len(separate.store.views) == len(late.store.views) and not np.allclose(separate.store.views, late.store.views)
+    assert np.array_equal(separate.store.vectors, late.store.vectors)
 
 
 def test_an_embedder_that_cannot_late_chunk_embeds_views_separately(small_corpus, tmp_path, fake_embedder):
     retriever = _build([small_corpus], tmp_path / "idx", fake_embedder, tmp_path / "c.sqlite3")
     assert retriever.manifest["dense"]["view_method"] == "separate"
     views = [v for c in retriever.chunks for v in sentence_views(c)]
-    assert np.allclose(retriever._views, fake_embedder.encode_passages(views))
+    assert np.allclose(retriever.store.views, fake_embedder.encode_passages(views))
 
 
 def test_a_span_past_the_token_limit_is_embedded_as_its_own_text(small_corpus, tmp_path, fake_embedder):
@@ -125,12 +125,12 @@ def test_a_span_past_the_token_limit_is_embedded_as_its_own_text(small_corpus, t
     retriever = _build([small_corpus], tmp_path / "idx", embedder, tmp_path / "c.sqlite3")
     lost = [v for c in retriever.chunks for (a, _), v in zip(view_spans(c), sentence_views(c)) if a >= 30]
     assert lost and sorted(t for call in fake_embedder.passage_calls for t in call) == sorted(lost)
-    assert not np.isnan(retriever._views).any()
+    assert not np.isnan(retriever.store.views).any()
 
 
 def test_no_sentence_views_means_no_views_and_no_method(small_corpus, tmp_path, late_embedder):
     retriever = _build([small_corpus], tmp_path / "idx", late_embedder, tmp_path / "c.sqlite3", views=False)
-    assert len(retriever._views) == 0 and retriever.manifest["dense"]["view_method"] is None
+    assert len(retriever.store.views) == 0 and retriever.manifest["dense"]["view_method"] is None
     assert late_embedder.forward_texts == [] and late_embedder.fake.passages_encoded == len(retriever)
 
 

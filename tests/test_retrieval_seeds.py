@@ -5,7 +5,7 @@ import pytest
 
 from conftest import SEEDS
 from rag import config
-from rag.retriever import Retriever
+from rag.retrieval.retriever import Retriever
 
 pytestmark = pytest.mark.slow
 

@@ -55,7 +55,7 @@ def register(subparsers) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     from rag import config
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
     index_dir = config.index_dir(args.index)
     settings = {"dense": args.dense, "show_progress": not args.quiet}
@@ -88,7 +88,7 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from rag.retriever import Retriever
+    from rag.retrieval.retriever import Retriever
 
     retriever = Retriever.load(args.index)
     hits, notices = retriever.search_with_notices(args.query, k=args.k, mode=args.mode)

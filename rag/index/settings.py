@@ -79,6 +79,28 @@ class IndexSettings:
         """A copy with ``changes`` (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def from_options(cls, base: "IndexSettings | None" = None, **options: Any) -> "IndexSettings":
+        """``base`` (default: all defaults) with keyword options: the field names, plus the
+        short names of ``Retriever.build`` and the CLI: ``dense`` (dense_kind),
+        ``chunk_settings`` (chunking, a ChunkSettings or dict), ``max_chars`` (of the
+        chunking), ``milvus_uri`` (store_uri). None means "keep"."""
+        aliases = {"dense": "dense_kind", "chunk_settings": "chunking", "milvus_uri": "store_uri"}
+        changes = {aliases.get(k, k): v for k, v in options.items() if v is not None}
+        max_chars = changes.pop("max_chars", None)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(changes) - fields)
+        if unknown:
+            raise InvalidArgumentError(f"unknown index setting {', '.join(map(repr, unknown))}")
+        settings = dataclasses.replace(base or cls(), **changes)
+        if max_chars is not None:
+            try:
+                chunking = dataclasses.replace(settings.chunking, max_chars=int(max_chars))
+            except (TypeError, ValueError) as exc:
+                raise InvalidArgumentError(f"invalid chunk settings: {exc}") from exc
+            settings = dataclasses.replace(settings, chunking=chunking)
+        return settings
+
     # ------------------------------------------------------------------ manifest
 
     def to_manifest(self, dense_kind: str | None = None) -> dict[str, Any]:

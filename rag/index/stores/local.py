@@ -1,0 +1,237 @@
+"""The local store (the default): FAISS and bm25s files inside the index directory.
+
+Files (see rag.index_store for the directory around them)::
+
+    chunks.jsonl      one Chunk per line, in index order (position i = vector i = BM25 doc i)
+    vectors.npy       float32 (n_chunks, dim): lets an add extend the index without re-embedding
+    views.npy         float32 (n_views, dim): sentence views of the chunks
+    view_offsets.npy  int64 (n_chunks + 1,): the views of chunk i are views[off[i]:off[i+1]]
+    dense.faiss       the FAISS index over the chunk vectors, then the views
+    bm25/             the bm25s index files
+
+A ``LocalStore`` is immutable: ``updated`` builds a new one (FAISS and BM25 are
+rebuilt over the kept and the new chunks; vectors are reused, never re-embedded),
+so searches running meanwhile keep reading the old one, whole.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from rag.errors import CorruptIndexError, IndexMismatchError
+from rag.index.embedding_cache import EmbeddingCache, tokenize_passages
+from rag.index.stores.base import NewChunks, Scored
+from rag.index.stores.bm25_keyword import KeywordIndex, top_k
+from rag.index.stores.faiss_dense import DenseIndex
+from rag.retrieval.passages import passage_text
+from rag.types import Chunk
+
+CHUNKS = "chunks.jsonl"
+VECTORS = "vectors.npy"
+VIEWS = "views.npy"
+VIEW_OFFSETS = "view_offsets.npy"
+DENSE = "dense.faiss"
+BM25_DIR = "bm25"
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.flags.writeable = False
+    return array
+
+
+class LocalStore:
+    """Chunks, their vectors and sentence views, a FAISS index and a BM25 index, in memory."""
+
+    kind = "local"
+
+    def __init__(self, chunks: Sequence[Chunk], vectors: np.ndarray, views: np.ndarray,
+                 view_offsets: np.ndarray, dense: DenseIndex, keyword: KeywordIndex, *,
+                 dense_kind: str = "flat", ef_search: int | None = None, nprobe: int | None = None,
+                 bigrams: bool = False, token_cache: EmbeddingCache | None = None):
+        self._chunks = tuple(chunks)
+        self.vectors = _frozen(np.asarray(vectors, dtype=np.float32))
+        self.views = _frozen(np.asarray(views, dtype=np.float32))
+        self.view_offsets = _frozen(np.asarray(view_offsets, dtype=np.int64))
+        self.view_owner = _frozen(np.repeat(np.arange(len(self._chunks)), np.diff(self.view_offsets)))
+        self.dense = dense
+        self.keyword = keyword
+        self.requested_kind = dense_kind
+        self.ef_search, self.nprobe = ef_search, nprobe
+        self.bigrams = bigrams
+        self.token_cache = token_cache  # BM25 tokens of known texts, for rebuilds
+        self.positions = {c.id: i for i, c in enumerate(self._chunks)}
+        # (query, BM25 scores of every chunk): hybrid search asks for candidates and
+        # then for the scores of a pool, from one scan. One tuple, replaced whole.
+        self._last_keyword: tuple[str, np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def build(cls, new: NewChunks, *, dense_kind: str = "flat", ef_search: int | None = None,
+              nprobe: int | None = None, bigrams: bool = False,
+              token_cache: EmbeddingCache | None = None) -> "LocalStore":
+        """A store of ``new`` alone."""
+        vectors = np.asarray(new.vectors, dtype=np.float32)
+        views = np.asarray(new.views, dtype=np.float32).reshape(-1, vectors.shape[1])
+        # One FAISS index: the chunk vectors (positions 0..n-1), then the sentence views.
+        params = {k: v for k, v in (("ef_search", ef_search), ("nprobe", nprobe)) if v is not None}
+        dense = DenseIndex.build(np.concatenate([vectors, views]), dense_kind, **params)
+        texts = list(new.keyword_texts)
+        keyword = KeywordIndex.build(texts, bigrams=bigrams,
+                                     tokens=tokenize_passages(texts, bigrams=bigrams, cache=token_cache))
+        return cls(new.chunks, vectors, views, new.view_offsets, dense, keyword, dense_kind=dense_kind,
+                   ef_search=ef_search, nprobe=nprobe, bigrams=bigrams, token_cache=token_cache)
+
+    @classmethod
+    def empty(cls, dim: int, **settings) -> "LocalStore":
+        """A store of no chunks (``updated`` fills it)."""
+        empty = np.zeros((0, dim), dtype=np.float32)
+        return cls.build(NewChunks([], empty, empty, np.zeros(1, dtype=np.int64), []), **settings)
+
+    def updated(self, remove_docs: Iterable[str], new: NewChunks | None) -> "LocalStore":
+        remove = set(remove_docs)
+        if new is not None:
+            remove |= {c.doc for c in new.chunks}
+        keep = [i for i, c in enumerate(self._chunks) if c.doc not in remove]
+        kept_views = [self.views[self.view_offsets[i]:self.view_offsets[i + 1]] for i in keep]
+        dim = self.vectors.shape[1]
+        chunks = [self._chunks[i] for i in keep]
+        vectors = [self.vectors[keep]]
+        views = kept_views
+        counts = [len(v) for v in kept_views]
+        texts = [passage_text(c) for c in chunks]
+        if new is not None:
+            chunks += list(new.chunks)
+            vectors.append(np.asarray(new.vectors, dtype=np.float32).reshape(-1, dim))
+            views = views + [np.asarray(new.views, dtype=np.float32).reshape(-1, dim)]
+            counts += np.diff(np.asarray(new.view_offsets)).tolist()
+            texts += list(new.keyword_texts)
+        offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
+        all_views = np.concatenate(views) if views else np.zeros((0, dim), np.float32)
+        merged = NewChunks(chunks, np.concatenate(vectors), all_views, offsets, texts)
+        return LocalStore.build(merged, dense_kind=self.requested_kind, ef_search=self.ef_search,
+                                nprobe=self.nprobe, bigrams=self.bigrams, token_cache=self.token_cache)
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        directory = Path(directory)
+        with open(directory / CHUNKS, "w", encoding="utf-8") as fh:
+            for chunk in self._chunks:
+                fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+        np.save(directory / VECTORS, self.vectors)
+        np.save(directory / VIEWS, self.views)
+        np.save(directory / VIEW_OFFSETS, self.view_offsets)
+        self.dense.save(directory / DENSE)
+        (directory / BM25_DIR).mkdir()
+        self.keyword.save(directory / BM25_DIR)
+        return {"kind": "local"}
+
+    @classmethod
+    def load(cls, directory: Path, *, dim: int, chunks_count: int | None, views_count: int, dense_kind: str, requested_kind: str,
+             ef_search: int, nprobe: int, bigrams: bool, tokenizer: str,
+             token_cache: EmbeddingCache | None = None) -> "LocalStore":
+        """Read the store's files (their checksums are already verified) and check that
+        counts and shapes agree with each other and with the manifest."""
+        from rag.tokenize_zh import TOKENIZER_VERSION
+
+        if tokenizer != TOKENIZER_VERSION:
+            raise IndexMismatchError(
+                f"index keyword tokens were made by tokenizer {tokenizer!r}, this program uses "
+                f"{TOKENIZER_VERSION!r}; rebuild the index with `rag index`")
+        directory = Path(directory)
+        chunks = [Chunk.from_dict(json.loads(line))
+                  for line in (directory / CHUNKS).read_text(encoding="utf-8").splitlines() if line.strip()]
+        vectors = np.load(directory / VECTORS, allow_pickle=False)
+        views = np.load(directory / VIEWS, allow_pickle=False)
+        view_offsets = np.load(directory / VIEW_OFFSETS, allow_pickle=False)
+        dense = DenseIndex.load(directory / DENSE, dense_kind, ef_search, nprobe)
+        keyword = KeywordIndex.load(directory / BM25_DIR, num_docs=len(chunks), bigrams=bigrams)
+        n, m = len(chunks), views_count
+        problems = []
+        if chunks_count != n:
+            problems.append(f"{n} chunks but the manifest counts {chunks_count}")
+        if vectors.shape != (n, dim):
+            problems.append(f"vectors have shape {vectors.shape}, expected {(n, dim)}")
+        if views.shape != (m, dim):
+            problems.append(f"views have shape {views.shape}, expected {(m, dim)}")
+        offsets_ok = (view_offsets.shape == (n + 1,) and int(view_offsets[0]) == 0
+                      and int(view_offsets[-1]) == m and bool(np.all(np.diff(view_offsets) >= 0)))
+        if not offsets_ok:
+            problems.append(f"view offsets do not cover {m} views of {n} chunks")
+        if dense.ntotal != n + m:
+            problems.append(f"dense index holds {dense.ntotal} vectors for {n} chunks and {m} views")
+        if dense.dim != dim:
+            problems.append(f"dense index has dimension {dense.dim}, manifest says {dim}")
+        if keyword.indexed_docs != max(n, 1):
+            problems.append(f"BM25 index holds {keyword.indexed_docs} documents for {n} chunks")
+        if problems:
+            raise CorruptIndexError(f"index at {directory} is inconsistent: {'; '.join(problems)}; "
+                                    "rebuild it with `rag index`")
+        return cls(chunks, vectors, views, view_offsets, dense, keyword, dense_kind=requested_kind,
+                   ef_search=ef_search, nprobe=nprobe, bigrams=bigrams, token_cache=token_cache)
+
+    def commit(self) -> None:
+        """Nothing to drop: the old files went with the replaced index directory."""
+
+    # ------------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def chunks(self) -> list[Chunk]:
+        return list(self._chunks)
+
+    def get_chunk(self, chunk_id: str) -> Chunk | None:
+        pos = self.positions.get(chunk_id)
+        return None if pos is None else self._chunks[pos]
+
+    def dense_ranked(self, query_vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        """Top ``depth`` chunk positions by the best cosine of the chunk or one of its views."""
+        n = len(self._chunks)
+        if not len(self.views):
+            return self.dense.search(query_vector, depth)
+        # Views crowd the raw list (a chunk may place several), so ask FAISS for more.
+        per_chunk = -(-self.dense.ntotal // max(n, 1)) + 1
+        best: dict[int, float] = {}
+        for pos, score in self.dense.search(query_vector, depth * per_chunk):
+            chunk = pos if pos < n else int(self.view_owner[pos - n])
+            if score > best.get(chunk, -np.inf):
+                best[chunk] = score
+        return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:depth]
+
+    def dense_candidates(self, query_vector: np.ndarray, depth: int) -> list[Scored]:
+        return [(self._chunks[pos], score) for pos, score in self.dense_ranked(query_vector, depth)]
+
+    def dense_scores(self, chunk_ids: Sequence[str], query_vector: np.ndarray) -> dict[str, float]:
+        positions = np.array([self.positions[i] for i in chunk_ids if i in self.positions], dtype=np.int64)
+        scores = self.vectors[positions] @ np.asarray(query_vector, dtype=np.float32)
+        offsets = self.view_offsets
+        for j, pos in enumerate(positions.tolist()):
+            a, b = int(offsets[pos]), int(offsets[pos + 1])
+            if b > a:
+                scores[j] = max(scores[j], float((self.views[a:b] @ query_vector).max()))
+        return {self._chunks[p].id: float(s) for p, s in zip(positions.tolist(), scores.tolist())}
+
+    def _keyword_scores(self, query: str) -> np.ndarray:
+        last = self._last_keyword
+        if last is not None and last[0] == query:
+            return last[1]
+        scores = self.keyword.scores(query)
+        self._last_keyword = (query, scores)
+        return scores
+
+    def keyword_candidates(self, query: str, depth: int) -> list[Scored]:
+        ranked = top_k(self._keyword_scores(query), depth, positive_only=True)
+        return [(self._chunks[pos], score) for pos, score in ranked]
+
+    def keyword_scores(self, chunk_ids: Sequence[str], query: str) -> dict[str, float]:
+        scores = self._keyword_scores(query)
+        return {i: float(scores[self.positions[i]]) for i in chunk_ids if i in self.positions}
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "local", "dense_kind": self.dense.kind, "chunks": len(self), "views": len(self.views)}
