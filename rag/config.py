@@ -17,6 +17,17 @@ CACHE_DIR = Path(os.environ.get("RAG_CACHE_DIR", Path.home() / ".cache" / "rag-z
 #: Embedding model: a sentence-transformers name or a local directory.
 DEFAULT_MODEL = os.environ.get("RAG_MODEL", "intfloat/multilingual-e5-small")
 
+#: Milvus for ``rag index --store milvus`` when --milvus-uri is not given: a file path
+#: (Milvus Lite) or http(s)://host:port (a server or cluster).
+MILVUS_URI = os.environ.get("RAG_MILVUS_URI", "")
+
+
+def milvus_token() -> str:
+    """Credentials for a Milvus server (``user:password`` or an API key): $RAG_MILVUS_TOKEN.
+    Read when connecting and never written to the index manifest."""
+    return os.environ.get("RAG_MILVUS_TOKEN", "")
+
+
 #: Longest question accepted as-is; longer ones are truncated with a notice.
 MAX_QUERY_CHARS = 2000
 
