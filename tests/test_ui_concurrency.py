@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from ui.concurrency import Gate, Gates, gate_name
+from rag.server.concurrency import Gate, Gates, gate_name
 
 
 def test_generators_map_to_their_own_gates():
@@ -77,3 +77,21 @@ def test_gate_admits_at_most_its_limit_across_threads():
 def test_gate_rejects_a_zero_limit():
     with pytest.raises(ValueError, match="at least 1"):
         Gate("local", 0)
+
+
+def test_a_bounded_queue_turns_requests_away_instead_of_queueing_them():
+    from rag.server.concurrency import QueueFullError
+
+    gate = Gate("local", 1)
+    assert list(gate.wait_turns(poll=0.01, max_waiting=0)) == []  # a free slot: always admitted
+    with pytest.raises(QueueFullError, match="busy"):
+        next(gate.wait_turns(poll=0.01, max_waiting=0))  # full and no waiting allowed
+    assert gate.waiting == 0
+    waiter = gate.wait_turns(poll=0.01, max_waiting=1)
+    assert next(waiter) == 0  # one may wait ...
+    with pytest.raises(QueueFullError):
+        next(gate.wait_turns(poll=0.01, max_waiting=1))  # ... a second may not
+    gate.leave()
+    assert list(waiter) == []  # the waiter got the slot
+    gate.leave()
+    assert gate.running == 0 and gate.waiting == 0

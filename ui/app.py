@@ -31,7 +31,7 @@ from rag.answering.endpoints import EndpointPolicy  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.types import Answer  # noqa: E402
 from ui import render  # noqa: E402
-from ui.concurrency import Gates  # noqa: E402
+from rag.server.concurrency import Gates  # noqa: E402
 
 ASSETS = Path(__file__).parent
 

@@ -1,4 +1,4 @@
-"""Per-generator admission gates for the chat.
+"""Per-generator admission gates for answering, shared by the chat UI and the HTTP API.
 
 Gradio's concurrency limits apply per *event*, but which generator a chat
 request needs is only known from that request's settings. So the chat event
@@ -14,12 +14,16 @@ its own gate here:
 
 A request waiting for its gate polls with a short timeout and reports its
 wait to the caller between polls, so the worker thread is released and a
-waiting LLM request never holds up an extractive one.
+waiting LLM request never holds up an extractive one. The HTTP API also bounds
+each gate's queue (``max_waiting``): past it a request is turned away at once
+(``QueueFullError``, HTTP 429) instead of holding a connection and a thread.
 """
 from __future__ import annotations
 
 import threading
 from typing import Iterator
+
+from rag.errors import RagError
 
 #: Generators answered without a language model.
 FAST_GENERATORS = {"extractive"}
@@ -27,6 +31,10 @@ FAST_GENERATORS = {"extractive"}
 REMOTE_GENERATORS = {"openai"}
 
 DEFAULT_LIMITS = {"fast": 4, "local": 1, "remote": 4}
+
+
+class QueueFullError(RagError):
+    """Too many requests already wait for this gate; try again later."""
 
 
 def gate_name(generator: str) -> str:
@@ -65,13 +73,19 @@ class Gate:
             self.running -= 1
         self._sem.release()
 
-    def wait_turns(self, poll: float = 0.5) -> Iterator[int]:
+    def wait_turns(self, poll: float = 0.5, max_waiting: int | None = None) -> Iterator[int]:
         """Enter the gate; while it is full, yield how many requests are ahead.
 
         Iteration ends once the caller holds a slot; the caller must then call
-        ``leave()`` when done (in a ``finally``).
+        ``leave()`` when done (in a ``finally``). With ``max_waiting``, a request
+        that would have to queue behind that many others raises ``QueueFullError``
+        (on the first ``next()``) and is not counted.
         """
         with self._lock:
+            if max_waiting is not None and self.running >= self.limit and self.waiting >= max_waiting:
+                raise QueueFullError(
+                    f"服务繁忙，请稍后再试 (busy: {self.waiting} requests already wait for the "
+                    f"{self.name!r} answerers; try again shortly)")
             self.waiting += 1
         try:
             while not self.try_enter(poll):
