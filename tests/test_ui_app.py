@@ -164,8 +164,9 @@ def test_uploaded_document_is_indexed_answerable_and_kept(small_retriever, tmp_p
     upload.parent.mkdir()
     upload.write_text(NEW_DOC, encoding="utf-8")
     before = len(small_retriever)
-    summary = backend.add_documents([upload])
-    assert summary.added == ["ocean.md"] and len(small_retriever) > before
+    result = backend.add_documents([upload])
+    assert [s.name for s in result.stored] == ["ocean.md"] and result.summary.added == ["ocean.md"]
+    assert len(small_retriever) > before
     assert (uploads / "ocean.md").read_text(encoding="utf-8") == NEW_DOC
     answer = list(backend.stream("南海观测站哪一年建成？", [], "extractive", "hybrid", 3))[-1]
     assert answer.citations and answer.citations[0].doc == "ocean.md"
@@ -173,12 +174,14 @@ def test_uploaded_document_is_indexed_answerable_and_kept(small_retriever, tmp_p
 
 def test_file_of_the_wrong_type_is_refused_before_touching_the_index(small_retriever, tmp_path):
     backend = ChatBackend(small_retriever, uploads_dir=tmp_path / "uploads")
-    pdf = tmp_path / "report.pdf"
-    pdf.write_bytes(b"%PDF-1.4")
     before = len(small_retriever)
-    with pytest.raises(RagError, match="report.pdf"):
-        backend.add_documents([pdf])
-    assert len(small_retriever) == before and not (tmp_path / "uploads").exists()
+    for name, data in (("setup.exe", b"MZ\x90\x00"), ("report.pdf", b"%PDF-1.4")):  # unknown; corrupt
+        bad = tmp_path / name
+        bad.write_bytes(data)
+        with pytest.raises(RagError, match=name):
+            backend.add_documents([bad])
+    assert len(small_retriever) == before
+    assert not (tmp_path / "uploads").exists() or list((tmp_path / "uploads").iterdir()) == []
 
 
 def test_unreadable_file_leaves_index_and_uploads_untouched(small_retriever, tmp_path):
@@ -206,6 +209,7 @@ def test_mixed_upload_adds_nothing_and_names_the_bad_file(small_retriever, tmp_p
     assert str(tmp) not in str(err.value)  # no temp paths shown to users
     assert [c.id for c in small_retriever.chunks] == before  # "a bad file leaves the index unchanged"
     assert not uploads.exists() or not list(uploads.iterdir())
+    assert str(uploads) not in str(err.value)  # nor the server's folders
 
 
 # ------------------------------------------------------------------ served app
@@ -275,8 +279,8 @@ def test_add_documents_endpoint_indexes_an_upload(served, small_retriever, tmp_p
     doc = tmp_path / "ocean.md"
     doc.write_text(NEW_DOC, encoding="utf-8")
     client = Client(served, verbose=False)
-    message = client.predict([handle_file(str(doc))], api_name="/add_documents")
-    assert "ocean.md" in message and "status-ok" in message
+    message, files = client.predict([handle_file(str(doc))], api_name="/add_documents")
+    assert "ocean.md" in message and "status-ok" in message and files is None
     assert "ocean.md" in small_retriever.documents
     assert (tmp_path / "uploads" / "ocean.md").exists()
 

@@ -16,11 +16,11 @@ Endpoints (for ``gradio_client``):
 from __future__ import annotations
 
 import os
-import shutil
+import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -30,8 +30,9 @@ from rag.answering.assistant import check_k  # noqa: E402
 from rag.answering.endpoints import EndpointPolicy  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.types import Answer  # noqa: E402
+from rag.uploads import DEFAULT_MAX_UPLOAD_MB, UploadResult, UploadStore  # noqa: E402
 from ui import render  # noqa: E402
-from rag.server.concurrency import Gates  # noqa: E402
+from rag.server.concurrency import Gates, IndexWorker  # noqa: E402
 
 ASSETS = Path(__file__).parent
 
@@ -126,6 +127,8 @@ class ChatBackend:
     ``endpoint_policy`` decides which OpenAI-compatible endpoint, and key, a
     request's base URL gets (default: the operator's endpoint from the
     environment, user-typed URLs refused; see ``rag.answering.endpoints``).
+    Uploads are kept in ``uploads_dir`` (default: a temporary folder) and may be
+    at most ``max_upload_bytes`` each (None: no limit).
     """
 
     #: Assistants kept (one per generator, endpoint, mode and k in use).
@@ -145,6 +148,8 @@ class ChatBackend:
         assistant_settings: dict[str, Any] | None = None,
         endpoint_policy: EndpointPolicy | None = None,
         generators: Iterable[str] | None = None,
+        max_upload_bytes: int | None = int(DEFAULT_MAX_UPLOAD_MB * 1e6),
+        index_worker: IndexWorker | None = None,
     ) -> None:
         self.retriever = retriever
         if assistant_factory is None:
@@ -158,14 +163,17 @@ class ChatBackend:
         self.assistant_factory = assistant_factory
         self.generator_factory = generator_factory
         self.gates = gates or Gates()
-        self.uploads_dir = uploads_dir
+        if uploads_dir is None:  # uploads are not kept past this process
+            self._uploads_tmp = tempfile.TemporaryDirectory(prefix="rag-uploads-")
+            uploads_dir = Path(self._uploads_tmp.name)
+        self.uploads = UploadStore(uploads_dir, max_bytes=max_upload_bytes)
+        self.index_worker = index_worker or IndexWorker()
         self.assistant_settings = dict(assistant_settings or {})
         self.endpoint_policy = endpoint_policy or EndpointPolicy.from_operator()
         self.generators = None if generators is None else frozenset(generators)
         self._generators = LRUCache(self.MAX_GENERATORS)
         self._assistants = LRUCache(self.MAX_ASSISTANTS)
         self._lock = threading.Lock()
-        self._index_lock = threading.Lock()
 
     def assistant(self, generator: str, mode: str, k: int,
                   base_url: str | None = None, model: str | None = None,
@@ -205,26 +213,37 @@ class ChatBackend:
         finally:
             gate.leave()
 
-    def add_documents(self, paths: list[Path]) -> Any:
-        """Add uploaded files to the index and keep a copy in the uploads folder.
+    def add_documents(self, files: Sequence[Path | tuple[Path, str]]) -> UploadResult:
+        """Store uploads in the uploads folder and add them to the index.
 
-        Returns what ``Retriever.add`` returns. When the retriever rejects the
-        files it raises and leaves its index untouched; nothing is copied then.
+        ``files``: paths, or ``(path, original name)`` where the path is a temporary
+        copy. Each is stored under a safe name no indexed document has (``a (2).txt``
+        when ``a.txt`` exists; see ``rag.uploads``) before it is indexed, so the
+        uploads folder and the index always agree. Uploads are indexed one at a time
+        on the index worker, below the priority of answering. Files of the wrong
+        type or over the size limit are refused before anything is queued; a file
+        the retriever cannot read leaves the folder and the index unchanged.
         """
-        bad = [p.name for p in paths if p.suffix.lower() not in UPLOAD_TYPES]
+        pairs = [(Path(f[0]), str(f[1])) if isinstance(f, tuple) else (Path(f), Path(f).name) for f in files]
+        bad = [original for _, original in pairs if Path(original).suffix.lower() not in UPLOAD_TYPES]
         if bad:
             raise RagError(f"不支持的文件类型 (unsupported file type): {', '.join(bad)}；"
                            f"支持 (supported): {' '.join(UPLOAD_TYPES)}")
-        with self._index_lock:  # one index writer at a time
-            try:
-                result = self.retriever.add(paths, show_progress=True)
-            except RagError as exc:
-                raise type(exc)(_without_temp_dirs(str(exc), paths)) from exc
-            indexed = _indexed_names(result)
-            self._keep([p for p in paths if indexed is None or p.name in indexed])
-            if getattr(result, "problems", None):
-                result.problems = [_without_temp_dirs(p, paths) for p in result.problems]
-            return result
+        try:
+            self.uploads.check_sizes(pairs)
+            return self.index_worker.run(self.uploads.add, self.retriever, pairs, show_progress=True)
+        except RagError as exc:
+            message = self._user_paths(str(exc), pairs)
+            if message == str(exc):
+                raise
+            raise type(exc)(message) from exc
+
+    def _user_paths(self, message: str, pairs: list[tuple[Path, str]]) -> str:
+        """Uploads by name in messages: no temporary or server folders shown to users."""
+        for path, original in pairs:
+            message = message.replace(str(path), original)
+        folder = str(self.uploads.directory.resolve())
+        return message.replace(folder + os.sep, "").replace(folder, "")
 
     def original_url(self, doc: str, page: int | None = None) -> str | None:
         """Link that opens ``doc``'s original (at ``page``), when the index keeps a copy."""
@@ -233,54 +252,47 @@ class ChatBackend:
             return None
         return render.original_href(doc, page, ORIGINALS_ROUTE)
 
-    def _keep(self, paths: list[Path]) -> None:
-        """Copy uploads out of Gradio's temp dir. ``rag serve`` indexes this folder
-        too, so the documents come back even when the index is rebuilt."""
-        if self.uploads_dir is None:
-            return
-        self.uploads_dir.mkdir(parents=True, exist_ok=True)
-        for path in paths:
-            tmp = self.uploads_dir / f".{path.name}.part"
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, self.uploads_dir / path.name)
 
+def discard_gradio_uploads(paths: Iterable[str | os.PathLike]) -> None:
+    """Delete Gradio's temporary copies of uploaded files once they are handled.
 
-def _indexed_names(summary: Any) -> set[str] | None:
-    """Names of the documents now in the index from this add (None: not reported)."""
-    lists = [getattr(summary, name, None) for name in ("added", "replaced", "unchanged")]
-    if all(names is None for names in lists):
-        return None
-    return {name for names in lists for name in names or []}
+    Only files inside Gradio's upload folder are touched (an API caller cannot make
+    the server delete anything else), with their now empty per-upload folder.
+    """
+    from gradio.utils import get_upload_folder, is_in_or_equal
 
-
-def _without_temp_dirs(message: str, paths: list[Path]) -> str:
-    """Show uploads by file name, not by Gradio's temporary path."""
-    for path in paths:
-        message = message.replace(str(path), path.name)
-    return message
+    root = Path(get_upload_folder()).resolve()
+    for raw in paths:
+        path = Path(raw).resolve()
+        if path == root or not is_in_or_equal(path, root) or not path.is_file():
+            continue
+        path.unlink(missing_ok=True)
+        try:
+            if path.parent != root:
+                path.parent.rmdir()
+        except OSError:  # not empty: another upload still uses it
+            pass
 
 
 # ------------------------------------------------------------------ the app
 
 
-def _describe_added(summary: Any) -> tuple[str, str]:
-    """(kind, message) for the upload panel from ``Retriever.add``'s BuildSummary."""
+def _describe_added(result: UploadResult) -> tuple[str, str]:
+    """(kind, message) for the upload panel from ``ChatBackend.add_documents``'s result."""
     parts = []
-    for label, names in (("新增", getattr(summary, "added", [])),
-                         ("已更新", getattr(summary, "replaced", [])),
-                         ("内容未变，跳过", getattr(summary, "unchanged", []))):
-        if names:
-            parts.append(f"{label}：{'、'.join(names)}")
+    if result.stored:
+        names = [s.name if s.name == s.original else f"{s.name}（原名 {s.original}）" for s in result.stored]
+        parts.append(f"新增：{'、'.join(names)}")
+    if result.duplicates:
+        same = [f"{original}（与 {doc} 相同）" for original, doc in result.duplicates]
+        parts.append(f"内容已在索引中，跳过：{'、'.join(same)}")
     message = "；".join(parts) or "没有可加入的内容"
+    summary = result.summary
     embedded = getattr(summary, "embedded", None)
     chunks = getattr(summary, "chunks", None)
     if embedded is not None and chunks is not None:
         message += f"（新向量 {embedded} 段，索引共 {chunks} 段）"
-    problems = getattr(summary, "problems", [])
-    if problems:
-        kind = "warn" if parts else "error"
-        return kind, message + "。未能读取：" + "；".join(problems)
-    return "ok", "✓ " + message
+    return ("ok", "✓ " + message) if result.stored else ("warn", message)
 
 
 def _history_messages(turns: list[dict]) -> list[dict]:
@@ -303,6 +315,7 @@ def build_app(
     allow_user_endpoints: bool = False,
     endpoint_policy: EndpointPolicy | None = None,
     uploads_dir: str | os.PathLike | None = None,
+    max_upload_mb: float | None = DEFAULT_MAX_UPLOAD_MB,
     assistant_factory: Callable[..., Any] | None = None,
     generator_factory: Callable[..., Any] | None = None,
     local_available: bool | None = None,
@@ -317,8 +330,10 @@ def build_app(
     OpenAI-compatible endpoint (default: ``RAG_OPENAI_BASE_URL``/``OPENAI_BASE_URL``…,
     key from ``RAG_OPENAI_API_KEY``/``OPENAI_API_KEY``); users may name another
     endpoint only with ``allow_user_endpoints``, and it never gets the server's key
-    (``endpoint_policy`` replaces all three). Uploaded documents are copied into
-    ``uploads_dir`` so their sources survive restarts. ``assistant_factory``
+    (``endpoint_policy`` replaces all three). Uploaded documents are stored in
+    ``uploads_dir`` (see ``rag.uploads``) so they survive restarts and rebuilds;
+    each may be at most ``max_upload_mb`` MB (None: no limit; ``launch`` makes
+    Gradio refuse bigger uploads before they are even stored). ``assistant_factory``
     (default ``rag.Assistant``) and ``generator_factory`` (default
     ``rag.answering.generators.make_generator``) can be replaced, e.g. in
     tests; further keyword arguments go to the Assistant.
@@ -340,6 +355,7 @@ def build_app(
         assistant_settings=assistant_settings,
         endpoint_policy=endpoint_policy,
         generators=[v for _, v in gen_choices],
+        max_upload_bytes=None if max_upload_mb is None else int(max_upload_mb * 1e6),
     )
     user_endpoints = endpoint_policy.allow_user_endpoints
 
@@ -422,15 +438,19 @@ def build_app(
 
     def add_documents(files: list | None, progress=gr.Progress(track_tqdm=True)):
         if not files:
-            return render.status_html("请先选择文件 · choose files first", "error")
+            return render.status_html("请先选择文件 · choose files first", "error"), None
         paths = [Path(f if isinstance(f, (str, os.PathLike)) else f.name) for f in files]
         progress(0, desc="切分、向量化、写入索引… chunking, embedding, indexing")
         try:
-            result = backend.add_documents(paths)
+            result = backend.add_documents([(p, p.name) for p in paths])
         except (RagError, OSError) as exc:
-            return render.status_html(f"未添加，索引保持不变 (nothing added, index unchanged)：{exc}", "error")
-        kind, message = _describe_added(result)
-        return render.status_html(message, kind)
+            status = render.status_html(f"未添加，索引保持不变 (nothing added, index unchanged)：{exc}", "error")
+        else:
+            kind, message = _describe_added(result)
+            status = render.status_html(message, kind)
+        finally:
+            discard_gradio_uploads(paths)  # the uploads folder holds what was kept
+        return status, None
 
     def clear():
         return [], render.EMPTY_SOURCES, render.status_html("就绪 · ready"), [], [], ""
@@ -486,10 +506,15 @@ def build_app(
                                 label="上传文档（PDF、Word、网页、图片、文本…）· upload documents",
                                 elem_id="files", scale=3)
                 with gr.Column(scale=2, min_width=240):
-                    gr.HTML('<div class="upload-help">文件会被切分、向量化并加入现有索引，重启后仍在。'
-                            '同名文件会替换旧版本；无法读取的文件不会改动索引。<br><span class="hint">'
+                    limit = (f"每个文件最多 {max_upload_mb:g} MB。" if max_upload_mb else "")
+                    limit_en = (f" At most {max_upload_mb:g} MB per file." if max_upload_mb else "")
+                    gr.HTML('<div class="upload-help">文件会被切分、向量化并加入现有索引，重启和重建索引后仍在。'
+                            f'与已有文档同名的文件另存为“名称 (2)”，不会替换原文档；{limit}'
+                            '无法读取的文件不会改动索引。<br><span class="hint">'
                             "Files are chunked, embedded and added to the index; they persist "
-                            "across restarts. A bad file leaves the index unchanged.</span></div>")
+                            "across restarts and rebuilds. A file named like an indexed document is "
+                            f"added as “name (2)”, never replacing it.{limit_en} A bad file leaves "
+                            "the index unchanged.</span></div>")
                     add_btn = gr.Button("加入索引 Add to index", variant="primary", elem_id="add")
                     upload_status = gr.HTML("", elem_id="upload-status")
 
@@ -503,7 +528,7 @@ def build_app(
             show_progress="hidden",
         )
         gr.api(ask, api_name="ask", concurrency_id="chat", concurrency_limit=CHAT_CONCURRENCY)
-        add_btn.click(add_documents, inputs=files, outputs=upload_status, api_name="add_documents",
+        add_btn.click(add_documents, inputs=files, outputs=[upload_status, files], api_name="add_documents",
                       concurrency_id="index", concurrency_limit=1,
                       ).then(header_html, outputs=header, api_visibility="private", queue=False)
         app.load(header_html, outputs=header, api_visibility="private", queue=False,
@@ -513,6 +538,7 @@ def build_app(
                          queue=False)
     app.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     app.rag_retriever = retriever  # for serve_originals once the server exists
+    app.rag_max_upload_mb = max_upload_mb  # for launch(): Gradio's own limit on the upload route
     return app
 
 
@@ -546,10 +572,16 @@ def launch_kwargs() -> dict[str, Any]:
 
 def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860,
            block: bool = True, quiet: bool = False) -> gr.Blocks:
-    """Serve ``app`` on ``host:port``; with ``block=False`` return once it is up."""
+    """Serve ``app`` on ``host:port``; with ``block=False`` return once it is up.
+
+    Gradio refuses uploads over the app's ``max_upload_mb`` (see ``build_app``)
+    while they arrive (HTTP 413), before anything is stored or indexed.
+    """
+    max_mb = getattr(app, "rag_max_upload_mb", None)
     app.launch(
         server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False,
         prevent_thread_lock=True, quiet=quiet, show_error=True, footer_links=["api"],
+        max_file_size=None if max_mb is None else int(max_mb * 1e6),
         **launch_kwargs(),
     )
     retriever = getattr(app, "rag_retriever", None)

@@ -11,6 +11,7 @@ from pathlib import Path
 from rag import config
 from rag.commands.common import add_index_argument
 from rag.errors import RagError
+from rag.uploads import DEFAULT_MAX_UPLOAD_MB
 from rag.vocabulary import MODES
 
 DEFAULT_HOST = "127.0.0.1"
@@ -50,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "$RAG_OPENAI_API_KEY or $OPENAI_API_KEY and is sent to this endpoint only")
     parser.add_argument("--model", default=None,
                         help="model name at that endpoint (default $RAG_OPENAI_MODEL or $OPENAI_MODEL)")
+    parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB, metavar="MB",
+                        help=f"largest document a user may upload, per file (default {DEFAULT_MAX_UPLOAD_MB:g}; "
+                             "0 for no limit)")
     parser.add_argument("--allow-user-endpoints", action="store_true",
                         help="let users name another OpenAI-compatible endpoint in the UI or /ask "
                              "(called without the server's key; off by default, since the server "
@@ -146,6 +150,16 @@ def open_index(index_dir: Path, docs: list[Path], **settings):
         return Retriever.build(docs, index_dir, **settings)
 
 
+def reconcile_uploads(retriever, uploads: Path) -> None:
+    """Bring the uploads folder and the index back in step (a crash between storing an
+    upload and indexing it, or the reverse, leaves them apart) and say what was fixed."""
+    from rag.uploads import UploadStore
+
+    report = UploadStore(uploads).reconcile(retriever, show_progress=True)
+    for line in report.lines():
+        print(f"uploads: {line}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     limit_memory_growth()
     try:
@@ -155,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     from rag.answering.assistant import check_k
 
     check_k(args.k)
+    if args.max_upload_mb < 0:
+        raise RagError(f"--max-upload-mb must be 0 (no limit) or more, not {args.max_upload_mb:g}")
     check_port_free(args.host, args.port)
     index_dir = config.index_dir(args.index)
     uploads = uploads_dir_for(index_dir)
@@ -162,13 +178,14 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(d) for d in docs if not d.exists()]
     if missing:
         raise RagError(f"document folder not found: {', '.join(missing)}")
-    if uploads.is_dir() and any(uploads.iterdir()):
-        docs.append(uploads)
+    if uploads.is_dir() and any(not p.name.startswith(".") for p in uploads.iterdir()):
+        docs.append(uploads.resolve())  # absolute: the index records where each upload lives
 
     retriever = open_index(index_dir, docs)
     summary = getattr(retriever, "build_summary", None)
     if summary is not None:
         print(f"built the index at {index_dir}: {summary.documents} documents, {summary.chunks} chunks")
+    reconcile_uploads(retriever, uploads)
 
     from ui.app import build_app, launch, local_llm_available
 
@@ -177,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
                        "(or start with --generator extractive)")
     app = build_app(retriever, generator=args.generator, mode=args.mode, k=args.k,
                     base_url=args.base_url, model=args.model,
-                    allow_user_endpoints=args.allow_user_endpoints, uploads_dir=uploads)
+                    allow_user_endpoints=args.allow_user_endpoints, uploads_dir=uploads,
+                    max_upload_mb=args.max_upload_mb or None)
     warning = exposure_warning(args.host, args.port)
     if warning:
         print(warning, file=sys.stderr, flush=True)

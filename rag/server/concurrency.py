@@ -106,3 +106,50 @@ class Gates:
 
     def for_generator(self, generator: str) -> Gate:
         return self.gates[gate_name(generator)]
+
+
+#: How much lower than answering the index worker runs (Linux nice increment).
+INDEX_WORKER_NICE = 10
+
+
+class IndexWorker:
+    """Runs index writes (uploads) one at a time on one thread of their own.
+
+    The thread runs at a lower CPU priority than the threads that answer
+    (``nice`` +``INDEX_WORKER_NICE`` on Linux, where nice is per thread and
+    inherited by the threads torch starts from it), so a long upload slows
+    questions down as little as the machine allows. ``run`` blocks the calling
+    request until its job is done and returns its result (or raises its error).
+    """
+
+    def __init__(self, nice: int = INDEX_WORKER_NICE) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.nice = nice
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-index",
+                                            initializer=self._lower_priority)
+        self._lock = threading.Lock()
+        self.pending = 0  # jobs queued or running
+
+    def _lower_priority(self) -> None:
+        import os
+        import sys
+
+        if self.nice and sys.platform.startswith("linux"):  # elsewhere it would renice the process
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+            except OSError:
+                pass
+
+    def run(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` on the worker thread (after earlier jobs); its result."""
+        import contextvars
+
+        with self._lock:
+            self.pending += 1
+        try:
+            context = contextvars.copy_context()  # progress bars of the calling request follow it
+            return self._executor.submit(context.run, fn, *args, **kwargs).result()
+        finally:
+            with self._lock:
+                self.pending -= 1
