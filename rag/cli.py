@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except RagError as exc:
-        print(f"rag {args.command}: error: {exc}", file=sys.stderr)
+        from rag.commands.common import terminal_safe
+
+        print(f"rag {args.command}: error: {terminal_safe(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TextIO
 
-from rag.commands.common import add_index_argument
+from rag.commands.common import TerminalWriter, add_index_argument, terminal_json
 from rag.vocabulary import GENERATORS, MODES
 
 
@@ -58,7 +57,9 @@ def _assistant(args):
 
 
 def format_answer(answer, out: TextIO) -> None:
-    """Print the answer, its notices and its numbered sources."""
+    """Print the answer, its notices and its numbered sources (without terminal control
+    sequences: the text comes from documents)."""
+    out = TerminalWriter(out)
     for notice in answer.notices:
         print(f"注意：{notice}", file=out)
     print(answer.text, file=out)
@@ -83,10 +84,14 @@ def format_answer(answer, out: TextIO) -> None:
 
 
 def run(args) -> int:
+    from rag.answering.assistant import check_k, validate_question
+
+    validate_question(args.question)  # before loading the index or a model
+    check_k(args.k)
     assistant = _assistant(args)
     answer = assistant.ask(args.question)
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        print(terminal_json(answer.to_dict()))
     else:
         format_answer(answer, sys.stdout)
     return 0
@@ -96,8 +101,11 @@ def run_chat(args, stdin: TextIO | None = None, out: TextIO | None = None) -> in
     """Read questions line by line; keep the history for follow-ups."""
     from rag.errors import RagError
 
+    from rag.answering.assistant import check_k
+
     stdin = stdin or sys.stdin
-    out = out or sys.stdout
+    out = TerminalWriter(out or sys.stdout)
+    check_k(args.k)
     assistant = _assistant(args)
     history: list[dict] = []
     interactive = stdin.isatty()

@@ -1,9 +1,58 @@
-"""Arguments shared by several subcommands."""
+"""Arguments and terminal output shared by several subcommands."""
 from __future__ import annotations
 
 import argparse
+import json
+import re
+from typing import Any, TextIO
 
 from rag import config
+
+#: Terminal control sequences: CSI (``ESC [ … final``), the string controls OSC, DCS,
+#: SOS, PM and APC up to their terminator (BEL or ST), other ``ESC x`` sequences,
+#: and the 8-bit C1 forms of all of these.
+_ESCAPE_RE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+#: Other control characters (tab and newline stay; a carriage return could overwrite a line).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_C1_RE = re.compile(r"[\x7f-\x9f]")
+
+
+def terminal_safe(text: Any) -> str:
+    """``text`` without terminal escape sequences or control characters.
+
+    Documents are untrusted: an ``ESC ] … BEL`` in a passage would otherwise retitle
+    the terminal, rewrite the screen or worse when ``rag ask``/``search``/``chat``
+    print it.
+    """
+    return _CONTROL_RE.sub("", _ESCAPE_RE.sub("", str(text)))
+
+
+def terminal_json(data: Any) -> str:
+    """``json.dumps`` for a terminal: readable Chinese, but no raw C1 or DEL characters
+    (JSON escapes the C0 ones itself; these are valid only inside strings, so escaping
+    them keeps the same JSON value)."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    return _C1_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class TerminalWriter:
+    """A text stream that passes everything through ``terminal_safe`` on its way out."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, text: str) -> int:
+        return self.out.write(terminal_safe(text))
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return self.out.isatty()
 
 
 def add_index_argument(parser: argparse.ArgumentParser) -> None:

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from rag.commands.common import add_index_argument
+from rag.commands.common import TerminalWriter, add_index_argument, terminal_json
 from rag.vocabulary import DENSE_KINDS, MODES, STORES, VIEW_METHODS
 
 SNIPPET_CHARS = 80
@@ -105,13 +104,17 @@ def run_index(args: argparse.Namespace) -> int:
 def run_search(args: argparse.Namespace) -> int:
     from rag.retrieval.retriever import Retriever
 
+    from rag.answering.assistant import check_k
+
+    check_k(args.k)
     retriever = Retriever.load(args.index)
     hits, notices = retriever.search_with_notices(args.query, k=args.k, mode=args.mode)
     for notice in notices:
         print(f"note: {notice}", file=sys.stderr)
     if args.json:
-        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        print(terminal_json([h.to_dict() for h in hits]))
         return 0
+    out = TerminalWriter(sys.stdout)  # passages come from documents: no control sequences
     if not hits:
         print("no matching passages")
         return 0
@@ -121,6 +124,6 @@ def run_search(args: argparse.Namespace) -> int:
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[:SNIPPET_CHARS] + "…"
         page = f" · p. {hit.page}" if hit.page is not None else ""
-        print(f"{rank}. [{hit.score:.3f}] {hit.doc}{page} · {heading}  ({hit.start}-{hit.end})")
-        print(f"   {snippet}")
+        print(f"{rank}. [{hit.score:.3f}] {hit.doc}{page} · {heading}  ({hit.start}-{hit.end})", file=out)
+        print(f"   {snippet}", file=out)
     return 0
