@@ -273,6 +273,23 @@ def test_slow_llm_answer_does_not_block_extractive_answers(served, slow_generato
     assert llm["generator"] == "slow-llm" and "[1]" in llm["text"]
 
 
+def test_chat_window_renders_messages_as_html_not_markdown(small_retriever, served):
+    """Markdown would turn ![p](url) in a question or a passage into an image the browser fetches."""
+    import gradio as gr
+    from gradio_client import Client
+
+    app = build_app(small_retriever, local_available=False)
+    chat = next(b for b in app.blocks.values() if isinstance(b, gr.Chatbot))
+    assert chat.render_markdown is False and chat.latex_delimiters == []
+
+    question = "![p](http://127.0.0.1:9/x.png) 12351热线是什么时候建成的？"
+    history = Client(served, verbose=False).predict(question, [], "extractive", "hybrid", 3, "", "", "",
+                                                    api_name="/chat")[0]
+    user = history[0]["content"]
+    user = user if isinstance(user, str) else "".join(part.get("text", "") for part in user)
+    assert "![p](http://127.0.0.1:9/x.png)" in user and "<img" not in user
+
+
 def test_add_documents_endpoint_indexes_an_upload(served, small_retriever, tmp_path):
     from gradio_client import Client, handle_file
 

@@ -157,3 +157,16 @@ def test_chat_streams_a_cited_answer_and_shows_an_abstention(server, page, tmp_p
 
     shots.append(screenshot(page, tmp_path / "chat-abstention.png"))
     assert all(shot.stat().st_size > 10_000 for shot in shots)
+
+    # The user's own text is shown as typed: a Markdown image in it is never fetched.
+    from openai_recorder import recording_endpoint
+
+    with recording_endpoint() as pixel:
+        image = f"![p]({pixel.base_url}/pixel.png)"
+        ask(page, f"{image} 12351热线是什么？")
+        page.wait_for_selector("#sources .sources[data-turn='3']", timeout=ANSWER_TIMEOUT_MS)
+        user = page.locator("#chat .user").last
+        assert image in user.inner_text()
+        assert page.locator("#chat img").count() == 0
+        page.wait_for_timeout(500)
+    assert pixel.requests == []

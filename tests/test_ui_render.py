@@ -124,3 +124,15 @@ def test_status_line_reports_retrieval_and_answer_time():
     text = render.status_text(cited_answer())
     assert "检索 0.12 s" in text and "回答 0.50 s" in text and "合计 0.62 s" in text
     assert "2 处引用" in text and "抽取式" in text
+
+
+def test_user_text_is_shown_as_typed_never_as_markup():
+    html = render.user_html("![p](http://127.0.0.1:9/x.png) <img src=x onerror=alert(1)>\n第二行")
+    assert "<img" not in html and "&lt;img" in html
+    assert "![p](http://127.0.0.1:9/x.png)" in html and "<br>第二行" in html
+
+
+def test_answer_text_keeps_its_line_breaks_outside_the_marker_tooltips():
+    html = render.link_markers("第一段 [1]\n\n第二段", [citation(1)], turn=1)
+    assert "第一段 " in html and "<br><br>第二段" in html
+    assert 'title="004.txt · 要闻 › 热线\n' in html  # the tooltip keeps its own newline

@@ -367,7 +367,7 @@ def build_app(
             yield history, render.sources_panel(views), render.status_html("请输入问题 · type a question", "error"), turns, views, message
             return
         turn = len(turns) + 1
-        history = history + [{"role": "user", "content": render.esc(question)},
+        history = history + [{"role": "user", "content": render.user_html(question)},
                              {"role": "assistant", "content": render.streaming_html("")}]
         yield (history, render.SEARCHING_SOURCES + render.sources_panel(views),
                render.status_html("检索中… searching", "busy"), turns, views, "")
@@ -467,6 +467,9 @@ def build_app(
                 chatbot = gr.Chatbot(
                     elem_id="chat", height=560, show_label=False, layout="bubble",
                     buttons=["copy"], feedback_options=None,
+                    # messages are HTML built by ui.render from escaped text: no Markdown or
+                    # LaTeX rendering, so a ![](url) in a question or a passage is never fetched
+                    render_markdown=False, latex_delimiters=[],
                     placeholder=('<div class="chat-empty"><b>向文档提问</b><br>'
                                  '回答里的 [n] 可悬停或点击查看出处<br>'
                                  '<span class="hint">Ask about the documents; hover or click [n] to see its source.</span></div>'),

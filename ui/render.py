@@ -40,6 +40,21 @@ def esc(text: str) -> str:
     return html.escape(text or "", quote=True)
 
 
+def text_html(text: str) -> str:
+    """Plain text as HTML: escaped, line breaks kept.
+
+    The chat window renders messages as HTML, not Markdown (``render_markdown=False``
+    in ``ui.app``), so ``![p](http://…)`` in a question or a document stays text and
+    the browser never fetches it.
+    """
+    return esc(text).replace("\n", "<br>")
+
+
+def user_html(question: str) -> str:
+    """The user's own chat message: exactly the text typed, nothing rendered from it."""
+    return f'<span class="user-text">{text_html(question)}</span>'
+
+
 def heading_label(heading_path: Sequence[str]) -> str:
     """``A › B › C``, or a placeholder for passages before the first heading."""
     parts = [p.strip() for p in heading_path if p and p.strip()]
@@ -76,11 +91,11 @@ def link_markers(text: str, citations: Iterable[Citation], turn: int) -> str:
     out: list[str] = []
     pos = 0
     for match in MARKER_RE.finditer(text):
-        out.append(esc(text[pos:match.start()]))
+        out.append(text_html(text[pos:match.start()]))
         numbers = [int(x) for x in re.split(r"\s*[,，、]\s*", match.group(1))]
         out.append("".join(_marker_link(n, turn, by_n.get(n)) for n in numbers))
         pos = match.end()
-    out.append(esc(text[pos:]))
+    out.append(text_html(text[pos:]))
     return "".join(out)
 
 
@@ -113,7 +128,7 @@ def answer_html(answer: Answer, turn: int) -> str:
 def streaming_html(partial_text: str) -> str:
     """The assistant's chat message while the answer is still arriving."""
     body = MARKER_RE.sub(lambda m: f'<span class="cite cite-pending">{m.group(0)}</span>',
-                         esc(partial_text))
+                         text_html(partial_text))
     return f'{body}<span class="cursor">▍</span>'
 
 
