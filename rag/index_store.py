@@ -1,9 +1,10 @@
 """The index directory: what is in it, how it is written atomically and checked on load.
 
-Layout (``FORMAT_VERSION`` 3)::
+Layout (``FORMAT_VERSION`` 4)::
 
     manifest.json        format version, settings (rag.index.settings), the store, per-source and
-                         per-file sha256, counts
+                         per-file sha256, counts, generation and write id, and ``manifest_sha256``:
+                         a checksum over all the rest
     sources/<sha>.txt    the text of each source document (decoded, or extracted from PDF/Word/HTML/scans);
                          chunk offsets and citations point into it
     originals/<sha><ext> a copy of each original file (the UI links a citation to its page in it);
@@ -13,11 +14,25 @@ Layout (``FORMAT_VERSION`` 3)::
                          collection the manifest names (rag.index.stores.milvus)
 
 Writes go to a temporary sibling directory which replaces the target only once
-it is complete, so a crash mid-build leaves the previous index as it was. Loading
-verifies every file's checksum and the counts before anything is served.
+it is complete, so a crash mid-build leaves the previous index as it was; one
+writer at a time (``IndexLock``). The replaced index is set aside as
+``.<name>.old-*`` and renamed to ``.<name>.trash-*`` before it is deleted, so a
+crash while deleting never leaves a half-deleted directory that looks like a
+backup. When a crash hit between the two renames, the next reader restores the
+newest backup that passes every check, and leftovers are removed once a good
+index is in place. Loading verifies the manifest's own checksum, that it lists
+every file in the directory, and every file's checksum before anything is served
+(the store then checks its counts).
+
+Fault injection for tests: ``RAG_FAULT=<step>`` makes a writer exit on the spot
+(like kill -9) at ``<step>``, ``RAG_FAULT=<step>:stop`` stops it there (SIGSTOP).
+Steps: ``locked`` (index lock taken), ``written`` (new index complete, not yet in
+place), ``swap`` (between the two renames), ``discard`` (old index renamed to
+trash, not yet deleted).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -35,13 +50,27 @@ from rag.errors import CorruptIndexError, IndexError_, IndexMismatchError, RagEr
 FORMAT_NAME = "rag-zh-index"
 #: 2: sentence views (views.npy, view_offsets.npy) next to the chunk vectors.
 #: 3: views may be late-chunked (manifest dense.view_method "late" or "separate").
-FORMAT_VERSION = 3
+#: 4: the manifest has a checksum of its own (``manifest_sha256``) and a generation.
+FORMAT_VERSION = 4
 
 MANIFEST = "manifest.json"
 SOURCES_DIR = "sources"
 ORIGINALS_DIR = "originals"
 #: Longest suffix kept on a stored original (``.pdf``, ``.docx``...); anything else is dropped.
 _SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,8}$")
+
+
+#: The manifest field holding the sha256 of the rest of the manifest (see ``manifest_checksum``).
+MANIFEST_CHECKSUM = "manifest_sha256"
+#: How long a reader that must restore a backup waits for a writer to finish.
+RECOVERY_WAIT = 60.0
+#: See the module docstring.
+FAULT_ENV = "RAG_FAULT"
+FAULT_EXIT = 86
+
+
+class IndexWriteError(RagError):
+    """The index could not be written (disk full, no permission...); the previous one is intact."""
 
 
 class IndexNotFoundError(IndexError_):
@@ -96,9 +125,13 @@ class IndexLock:
             if not same:
                 os.close(fd)
                 continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            try:  # only to name the holder in others' messages: a full disk must not stop us
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError:
+                pass
             self._fd = fd
+            fault_point("locked")
             return self
 
     def __exit__(self, *exc) -> None:
@@ -109,6 +142,22 @@ class IndexLock:
             except FileNotFoundError:
                 pass
             os.close(fd)
+
+
+def fault_point(step: str) -> None:
+    """Exit or stop here when ``RAG_FAULT`` names this step (see the module docstring)."""
+    wanted = os.environ.get(FAULT_ENV)
+    if not wanted:
+        return
+    name, _, action = wanted.partition(":")
+    if name != step:
+        return
+    if action == "stop":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSTOP)
+    else:
+        os._exit(FAULT_EXIT)
 
 
 def _read_pid(fd: int) -> int | None:
@@ -200,16 +249,34 @@ def write_index(
     manifest_extra = {**manifest_extra, "generation": _generation_on_disk(target) + 1,
                       "write_id": uuid.uuid4().hex}
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temp_dirs(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
+    if not target.exists():
+        _restore_backup(target, locked=True)  # a crash between two renames: put the index back first
+    _remove_leftovers(target)
+    tmp = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
         manifest = _write_components(tmp, store=store, sources=sources, manifest_extra=manifest_extra)
         _fsync_tree(tmp)
+        fault_point("written")
         _swap_into_place(tmp, target)
+    except OSError as exc:  # disk full, quota, permissions: say so, keep the previous index
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise IndexWriteError(f"cannot write the index at {target}: {_os_reason(exc)}; "
+                              "the previous index, if any, is unchanged") from exc
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full (no space left on device)"
+    if exc.errno == errno.EFBIG:
+        return "a file would exceed the file size limit (file too large)"
+    return exc.strerror or str(exc)
 
 
 def _write_components(root: Path, *, store, sources, manifest_extra) -> dict:
@@ -235,10 +302,20 @@ def _write_components(root: Path, *, store, sources, manifest_extra) -> dict:
         "files": files,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    manifest = json.loads(json.dumps(manifest, ensure_ascii=False))  # exactly what a reader will see
+    manifest[MANIFEST_CHECKSUM] = manifest_checksum(manifest)
     tmp_manifest = root / (MANIFEST + ".part")
     tmp_manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(tmp_manifest, root / MANIFEST)
     return manifest
+
+
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest without its ``manifest_sha256`` field, as canonical JSON
+    (sorted keys, no spaces, UTF-8): an edit of any setting, count or file entry changes it."""
+    body = {key: value for key, value in manifest.items() if key != MANIFEST_CHECKSUM}
+    text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def manifest_identity(manifest: dict[str, Any]) -> tuple[int, str | None]:
@@ -291,28 +368,65 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
         return
     backup = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
     os.rename(target, backup)
+    fault_point("swap")
     try:
         os.rename(tmp, target)
     except BaseException:
         os.rename(backup, target)
         raise
-    shutil.rmtree(backup, ignore_errors=True)
+    _discard(backup, target)
+
+
+def _discard(directory: Path, target: Path) -> None:
+    """Delete a replaced index: renamed to ``.<name>.trash-*`` first, so a crash half-way
+    through the deletion never leaves something recovery could take for a backup."""
+    trash = target.with_name(f".{target.name}.trash-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(directory, trash)
+    except OSError:
+        return  # already gone (another process tidied up)
+    fault_point("discard")
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 _TEMP_RE = re.compile(r"\.(?P<name>.+)\.building-(?P<pid>\d+)-")
 
 
-def _remove_stale_temp_dirs(target: Path) -> None:
-    """Delete half-written build directories left by crashed processes."""
+def _leftovers(target: Path) -> list[Path]:
+    """What crashed writes left beside ``target``: backups, trash and half-written
+    build directories of processes that are gone."""
     if not target.parent.is_dir():
-        return
+        return []
+    found = [p for pattern in (f".{target.name}.old-*", f".{target.name}.trash-*")
+             for p in target.parent.glob(pattern)]
     for entry in target.parent.glob(f".{target.name}.building-*"):
         match = _TEMP_RE.match(entry.name)
-        if not match or match["name"] != target.name:
-            continue
-        pid = int(match["pid"])
-        if pid != os.getpid() and not _pid_alive(pid):
+        if match and match["name"] == target.name:
+            pid = int(match["pid"])
+            if pid != os.getpid() and not _pid_alive(pid):
+                found.append(entry)
+    return found
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Delete ``_leftovers`` once a good index is in place (the caller holds the lock)."""
+    for entry in _leftovers(target):
+        if entry.name.startswith(f".{target.name}.old-"):
+            _discard(entry, target)
+        else:
             shutil.rmtree(entry, ignore_errors=True)
+
+
+def _tidy(target: Path) -> None:
+    """Remove leftovers beside a loadable index, unless a writer is busy (it tidies itself)."""
+    if not _leftovers(target):
+        return
+    try:
+        with IndexLock(target):
+            if (target / MANIFEST).is_file():
+                _remove_leftovers(target)
+    except (IndexBusyError, OSError):
+        pass
 
 
 def _pid_alive(pid: int) -> bool:
@@ -325,12 +439,35 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _restore_backup(target: Path) -> bool:
-    """If a crash hit between the two renames of a swap, put the previous index back."""
-    backups = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if target.exists() or not backups:
+def _restore_backup(target: Path, locked: bool = False) -> bool:
+    """If a crash hit between the two renames of a swap, put the previous index back.
+
+    Only a backup that passes every check (manifest checksum, complete file list,
+    file checksums) is a candidate; of those, the newest generation wins. Waits for
+    a writer that holds the lock (it may be between its two renames right now).
+    """
+    if not locked:
+        if not list(target.parent.glob(f".{target.name}.old-*")):
+            return False
+        try:
+            with IndexLock(target, wait=RECOVERY_WAIT):
+                return _restore_backup(target, locked=True)
+        except OSError:  # a read-only folder: nothing can be restored here
+            return False
+    if target.exists():
         return False
-    os.rename(backups[-1], target)
+    candidates = []
+    for backup in target.parent.glob(f".{target.name}.old-*"):
+        try:
+            manifest = _read_manifest_file(backup)
+            verify_files(backup, manifest)
+        except (IndexError_, OSError):
+            continue  # incomplete or damaged: never served
+        candidates.append((manifest_identity(manifest)[0], backup.stat().st_mtime, backup))
+    if not candidates:
+        return False
+    os.rename(max(candidates)[2], target)
+    _remove_leftovers(target)
     return True
 
 
@@ -347,12 +484,19 @@ class StoredIndex:
 
 
 def read_manifest(index_dir: str | Path) -> dict[str, Any]:
-    """The manifest of the index at ``index_dir`` (format version checked)."""
+    """The manifest of the index at ``index_dir`` (format version and its own checksum
+    checked), after restoring a backup if a crash left no index in place."""
     root = Path(index_dir)
-    if not (root / MANIFEST).exists():
+    if not root.exists():
         _restore_backup(root)
     if not root.exists():
         raise IndexNotFoundError(f"no index at {root}: run `rag index PATH --index {root}` first")
+    manifest = _read_manifest_file(root)
+    _tidy(root)
+    return manifest
+
+
+def _read_manifest_file(root: Path) -> dict[str, Any]:
     path = root / MANIFEST
     if not path.exists():
         raise IndexNotFoundError(f"{root} holds no index ({MANIFEST} missing): "
@@ -369,6 +513,9 @@ def read_manifest(index_dir: str | Path) -> dict[str, Any]:
             f"index at {root} has format version {version}, but this program reads format version "
             f"{FORMAT_VERSION}; rebuild it with `rag index PATH --index {root}`"
         )
+    if manifest.get(MANIFEST_CHECKSUM) != manifest_checksum(manifest):
+        raise CorruptIndexError(f"{path} does not match its own checksum (edited or damaged); "
+                                "rebuild the index with `rag index`")
     return manifest
 
 
@@ -390,10 +537,16 @@ def check_model(manifest: dict[str, Any], model: str | None = None, dim: int | N
 
 
 def verify_files(root: Path, manifest: dict[str, Any]) -> None:
-    """Check that every file listed in the manifest exists with its size and sha256."""
+    """Check that the manifest lists every file in the index directory and each document's
+    text, and that each listed file exists with its size and sha256."""
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise CorruptIndexError(f"{root / MANIFEST} lists no files; rebuild the index with `rag index`")
+    unlisted = sorted(expected_files(root, manifest) - set(files))
+    if unlisted:
+        raise CorruptIndexError(
+            f"{root / MANIFEST} does not list {', '.join(unlisted)} (so no checksum covers it); "
+            "rebuild the index with `rag index`")
     for rel, meta in files.items():
         path = root / rel
         if not path.is_file():
@@ -406,6 +559,18 @@ def verify_files(root: Path, manifest: dict[str, Any]) -> None:
         if sha256_file(path) != meta.get("sha256"):
             raise CorruptIndexError(
                 f"index file {path} does not match its checksum (corrupted); rebuild the index with `rag index`")
+
+
+def expected_files(root: Path, manifest: dict[str, Any]) -> set[str]:
+    """Files (relative to ``root``) the manifest must list and checksum: every file in
+    the directory but the manifest, and each document's text and original."""
+    expected = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {MANIFEST}
+    for meta in manifest.get("documents") or []:
+        if isinstance(meta, dict):
+            expected |= {meta[key] for key in ("file", "original") if isinstance(meta.get(key), str) and meta[key]}
+            if isinstance(meta.get("sha256"), str):
+                expected.add(f"{SOURCES_DIR}/{meta['sha256']}.txt")
+    return expected
 
 
 def load_index(index_dir: str | Path) -> StoredIndex:

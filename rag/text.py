@@ -18,6 +18,15 @@ _SENTENCE_RE = re.compile(
     rf"[^{SENTENCE_END}\n]*(?:[{SENTENCE_END}]+[{_CLOSERS}]*|\n|$)"
 )
 _WS_RE = re.compile(r"\s+")
+# Lone surrogates: what Python makes of undecodable bytes in a command-line argument,
+# or a "\ud800" escape in JSON. No UTF-8 encoder or tokenizer accepts them.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def drop_invalid_characters(text: str) -> tuple[str, int]:
+    """``text`` without lone surrogates, and how many were dropped."""
+    cleaned, dropped = _SURROGATE_RE.subn("", text)
+    return cleaned, dropped
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -1,12 +1,17 @@
-"""Data safety of the index under concurrency, other processes and bad input.
+"""Data safety of the index under concurrency, other processes, crashes and bad input.
 
 Searches racing ``Retriever.add``, another process rewriting the index while a
-retriever holds it, and all-or-nothing adds.
+retriever holds it, all-or-nothing adds, the manifest's own checksum, recovery
+after crashes (real ``rag index`` processes killed at chosen steps through
+``RAG_FAULT``), concurrent writers and a full disk.
 """
 from __future__ import annotations
 
+import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -15,8 +20,11 @@ from pathlib import Path
 import pytest
 
 from conftest import SMALL_DOCS
-from rag.errors import DocumentError
-from rag.index_store import manifest_identity, read_manifest
+from rag.errors import CorruptIndexError, DocumentError
+from rag.index_store import (
+    FAULT_ENV, FAULT_EXIT, MANIFEST, MANIFEST_CHECKSUM, IndexBusyError, manifest_checksum, manifest_identity,
+    read_manifest,
+)
 from rag.retrieval.retriever import Retriever
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,3 +170,160 @@ def test_add_of_a_folder_with_one_bad_file_adds_nothing(small_retriever, tmp_pat
     with pytest.raises(DocumentError, match="empty.txt"):
         small_retriever.add([folder])
     assert small_retriever.chunks == before
+
+
+# --------------------------------------------------------------------------- item 11: the manifest's own checksum
+
+def _edit_manifest(index_dir: Path, edit, resign: bool = False) -> None:
+    path = index_dir / MANIFEST
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    edit(manifest)
+    if resign:  # what someone who knows the format would do
+        manifest[MANIFEST_CHECKSUM] = manifest_checksum(manifest)
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def test_edited_fusion_weights_in_the_manifest_are_refused(small_retriever):
+    def edit(manifest):
+        manifest["retrieval"]["fusion_weights"] = [0.0, 5.0]
+
+    _edit_manifest(small_retriever.index_dir, edit)
+    with pytest.raises(CorruptIndexError, match="own checksum"):
+        Retriever.load(small_retriever.index_dir)
+
+
+@pytest.mark.parametrize("resign", [False, True], ids=["checksum-stale", "checksum-recomputed"])
+def test_swapped_chunk_texts_with_chunks_jsonl_dropped_from_the_file_list_are_refused(small_retriever, resign):
+    index_dir = small_retriever.index_dir
+    chunks_path = index_dir / "chunks.jsonl"
+    rows = [json.loads(line) for line in chunks_path.read_text(encoding="utf-8").splitlines()]
+    rows[0]["text"], rows[1]["text"] = rows[1]["text"], rows[0]["text"]
+    chunks_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    _edit_manifest(index_dir, lambda m: m["files"].pop("chunks.jsonl"), resign=resign)
+    with pytest.raises(CorruptIndexError, match="own checksum" if not resign else "does not list chunks.jsonl"):
+        Retriever.load(index_dir)
+
+
+# --------------------------------------------------------------------------- item 5: recovery after crashes
+
+def _siblings(index_dir: Path) -> list[str]:
+    return sorted(p.name for p in index_dir.parent.iterdir()
+                  if p.name.startswith(f".{index_dir.name}.") and not p.name.endswith(".lock"))
+
+
+def test_recovery_skips_a_half_deleted_backup_and_removes_leftovers(small_retriever):
+    """Two crashes: one while deleting a replaced index (half of it gone), then one
+    between the two renames of the next write. The complete copy must come back."""
+    index_dir = small_retriever.index_dir
+    complete = index_dir.with_name(f".{index_dir.name}.old-11111111")
+    half = index_dir.with_name(f".{index_dir.name}.old-22222222")
+    shutil.copytree(index_dir, half)
+    (half / "view_offsets.npy").unlink()
+    (half / "dense.faiss").unlink()
+    os.rename(index_dir, complete)
+    newer = complete.stat().st_mtime + 60
+    os.utime(half, (newer, newer))  # the damaged one looks newest
+
+    reloaded = Retriever.load(index_dir)
+    assert reloaded.chunks == small_retriever.chunks
+    assert _siblings(index_dir) == []
+
+
+def test_recovery_after_a_crash_in_cleanup_then_one_between_the_renames(small_corpus, tmp_path):
+    """Real `rag index` processes killed (os._exit) at chosen steps of the swap."""
+    index_dir, cache = tmp_path / "index", tmp_path / "cache"
+    extra1, extra2 = tmp_path / "extra1", tmp_path / "extra2"
+    for folder, text in ((extra1, "第一份补充：南水北调中线工程2014年通水。"), (extra2, "第二份补充：港珠澳大桥2018年通车。")):
+        folder.mkdir()
+        (folder / f"{folder.name}.txt").write_text(text, encoding="utf-8")
+    assert run_rag("index", str(small_corpus), "--index", str(index_dir), "--quiet", cache_dir=cache).returncode == 0
+
+    crashed = run_rag("index", str(small_corpus), str(extra1), "--index", str(index_dir), "--quiet",
+                      cache_dir=cache, env={FAULT_ENV: "discard"})
+    assert crashed.returncode == FAULT_EXIT, crashed.stderr
+    assert any(".trash-" in name for name in _siblings(index_dir))  # the replaced index, not yet deleted
+    crashed = run_rag("index", str(small_corpus), str(extra2), "--index", str(index_dir), "--quiet",
+                      cache_dir=cache, env={FAULT_ENV: "swap"})
+    assert crashed.returncode == FAULT_EXIT, crashed.stderr
+    assert not index_dir.exists()
+
+    loaded = Retriever.load(index_dir)  # restores the last complete index: the one with extra1
+    assert "extra1.txt" in loaded.documents and "extra2.txt" not in loaded.documents
+    assert _siblings(index_dir) == []
+
+
+# --------------------------------------------------------------------------- item 6: concurrent writers, full disk
+
+def _stopped_writer(small_corpus: Path, index_dir: Path, cache: Path) -> subprocess.Popen:
+    """A `rag index` process stopped (SIGSTOP) right after it took the index lock."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_CACHE_DIR": str(cache), FAULT_ENV: "locked:stop"}
+    proc = subprocess.Popen([sys.executable, str(FAKE_RAG), "index", str(small_corpus), "--index", str(index_dir),
+                             "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status), "the writer did not stop at the lock"
+    return proc
+
+
+def test_second_rag_index_on_the_same_folder_says_who_is_building(small_corpus, tmp_path):
+    index_dir, cache = tmp_path / "index", tmp_path / "cache"
+    first = _stopped_writer(small_corpus, index_dir, cache)
+    try:
+        second = run_rag("index", str(small_corpus), "--index", str(index_dir), "--quiet", cache_dir=cache)
+        assert second.returncode == 1
+        assert f"is being built by pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert len(Retriever.load(index_dir)) > 0
+
+
+def test_an_add_waits_for_a_running_rag_index_then_keeps_its_documents(small_retriever, small_corpus, tmp_path):
+    index_dir = small_retriever.index_dir
+    (small_corpus / "late.md").write_text("# 后来的文档\n\n三峡大坝2006年全线建成。", encoding="utf-8")
+    writer = _stopped_writer(small_corpus, index_dir, tmp_path / "cache2")
+    upload = tmp_path / "upload.md"
+    upload.write_text("# 上传\n\n天宫空间站2022年建成。", encoding="utf-8")
+    try:
+        with pytest.raises(IndexBusyError, match=f"pid {writer.pid}"):
+            small_retriever.add([upload], lock_wait=0.2)
+        threading.Timer(1.0, os.kill, (writer.pid, signal.SIGCONT)).start()
+        summary = small_retriever.add([upload], lock_wait=120)
+    finally:
+        os.kill(writer.pid, signal.SIGCONT)
+        writer.communicate(timeout=120)
+    assert summary.added == ["upload.md"]
+    assert {"late.md", "upload.md"} <= set(Retriever.load(index_dir).documents)
+
+
+def test_a_dead_writers_lock_is_taken_over(small_corpus, tmp_path):
+    index_dir, cache = tmp_path / "index", tmp_path / "cache"
+    crashed = run_rag("index", str(small_corpus), "--index", str(index_dir), "--quiet", cache_dir=cache,
+                      env={FAULT_ENV: "locked"})
+    assert crashed.returncode == FAULT_EXIT
+    lock = index_dir.with_name(f".{index_dir.name}.lock")
+    assert lock.read_text().strip().isdigit()  # the dead writer's pid is still in it
+    done = run_rag("index", str(small_corpus), "--index", str(index_dir), "--quiet", cache_dir=cache)
+    assert done.returncode == 0, done.stderr
+    assert not lock.exists()
+
+
+def test_a_full_disk_during_rag_index_is_a_clear_error_and_keeps_the_index(small_corpus, tmp_path):
+    """The file size limit (RLIMIT_FSIZE) makes every write past 4 KB fail as a full disk would."""
+    index_dir, cache = tmp_path / "index", tmp_path / "cache"
+    assert run_rag("index", str(small_corpus), "--index", str(index_dir), "--quiet", cache_dir=cache).returncode == 0
+    before = Retriever.load(index_dir).chunks
+    (small_corpus / "more.md").write_text("# 更多\n\n" + "长江经济带发展战略。" * 200, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_CACHE_DIR": str(tmp_path / "cache-full")}
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    full = subprocess.run([sys.executable, str(FAKE_RAG), "index", str(small_corpus), "--index", str(index_dir),
+                           "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit_file_size)
+    assert full.returncode == 1
+    assert "cannot write the index" in full.stderr and "unchanged" in full.stderr
+    assert "Traceback" not in full.stderr
+    assert Retriever.load(index_dir).chunks == before
+    assert _siblings(index_dir) == []

@@ -10,7 +10,9 @@ import pytest
 
 from conftest import FakeEmbedder
 from rag.errors import CorruptIndexError, IndexMismatchError, RagError
-from rag.index_store import FORMAT_VERSION, MANIFEST, IndexNotFoundError, sha256_file
+from rag.index_store import (
+    FORMAT_VERSION, MANIFEST, MANIFEST_CHECKSUM, IndexNotFoundError, manifest_checksum, sha256_file,
+)
 from rag.retrieval.retriever import Retriever
 
 QUERIES = ["12351热线什么时候建成", "大熊猫吃什么", "京沪高铁有多长", "龙井茶产地"]
@@ -139,6 +141,7 @@ def test_counts_that_disagree_are_reported_even_with_valid_checksums(small_retri
     chunks.write_text("".join(lines[:-1]), encoding="utf-8")
     manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
     manifest["files"]["chunks.jsonl"] = {"sha256": sha256_file(chunks), "bytes": chunks.stat().st_size}
+    manifest[MANIFEST_CHECKSUM] = manifest_checksum(manifest)  # a consistent forgery
     (index_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(CorruptIndexError, match="inconsistent"):
         Retriever.load(index_dir)

@@ -29,6 +29,7 @@ from rag.answering.generators import Generator, make_generator
 from rag.answering.prompts import NOT_FOUND, PromptBudget, answer_messages
 from rag.errors import EmptyQueryError, GeneratorError, RagError
 from rag.types import Answer, Hit
+from rag.text import drop_invalid_characters
 
 __all__ = ["Assistant", "InvalidKError", "NOT_FOUND", "check_k", "validate_question"]
 
@@ -55,10 +56,14 @@ def validate_question(question: Any) -> tuple[str, list[str]]:
 
     Cheap, so callers check a question before loading an index or a model.
     """
+    notices = []
+    if isinstance(question, str):
+        question, dropped = drop_invalid_characters(question)
+        if dropped:
+            notices.append(f"问题中有 {dropped} 个无效字符，已忽略。 ({dropped} invalid characters dropped)")
     if not isinstance(question, str) or not question.strip():
         raise EmptyQueryError("the question is empty: please type a question about the documents")
     question = question.strip()
-    notices = []
     if len(question) > config.MAX_QUERY_CHARS:
         notices.append(f"问题过长（{len(question)} 字），只使用了前 {config.MAX_QUERY_CHARS} 字。"
                        f" (question truncated to {config.MAX_QUERY_CHARS} characters)")

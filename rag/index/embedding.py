@@ -7,6 +7,8 @@ default, or "late-chunked" from the chunk's own forward pass (``embed_late``).
 """
 from __future__ import annotations
 
+import sqlite3
+import sys
 import threading
 from typing import Any, Sequence
 
@@ -156,13 +158,16 @@ def load_embedder(model: str | None):
 def open_cache(cache=DEFAULT_CACHE) -> EmbeddingCache | None:
     """The embedding cache for ``cache``: the shared one (default), None/False for none,
     an ``EmbeddingCache`` as is, or a path to a cache file."""
-    if cache is DEFAULT_CACHE:
-        return EmbeddingCache()
     if cache is None or cache is False:
         return None
     if isinstance(cache, EmbeddingCache):
         return cache
-    return EmbeddingCache(cache)
+    try:
+        return EmbeddingCache() if cache is DEFAULT_CACHE else EmbeddingCache(cache)
+    except (sqlite3.OperationalError, OSError) as exc:
+        # The cache only saves time: a full disk or an unwritable folder must not stop a build.
+        print(f"warning: cannot open the embedding cache ({exc}); going on without it", file=sys.stderr)
+        return None
 
 
 class LazyEmbedder:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ class EmbeddingCache:
         self.path = Path(path) if path is not None else default_cache_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._full_warned = False
         self._db = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
         with self._db:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -95,10 +97,22 @@ class EmbeddingCache:
         """Store ``vectors[i]`` under ``hashes[i]``."""
         vectors = np.asarray(vectors, dtype=np.float32)
         rows = [(model, h, int(v.size), v.tobytes()) for h, v in zip(hashes, vectors)]
-        with self._lock, self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO embeddings (model, hash, dim, vector) VALUES (?, ?, ?, ?)", rows
-            )
+        self._write_many("INSERT OR REPLACE INTO embeddings (model, hash, dim, vector) VALUES (?, ?, ?, ?)", rows)
+
+    def _write_many(self, sql: str, rows: list[tuple]) -> None:
+        """Write rows; on a full disk warn once and go on without caching them (the cache
+        only saves time, so it must not make a build fail)."""
+        try:
+            with self._lock, self._db:
+                self._db.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if "full" not in text and "disk i/o" not in text:
+                raise
+            if not self._full_warned:
+                self._full_warned = True
+                print(f"warning: cannot write the embedding cache {self.path} ({exc}); "
+                      "going on without caching", file=sys.stderr)
 
     def model_info(self, requested: str) -> tuple[str, str, int] | None:
         """``(cache_key, name, dim)`` of the model last loaded for the name ``requested``."""
@@ -138,8 +152,7 @@ class EmbeddingCache:
 
     def put_tokens(self, tokenizer: str, items: dict[str, list[str]]) -> None:
         rows = [(tokenizer, key, json.dumps(tokens, ensure_ascii=False)) for key, tokens in items.items()]
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO tokens (tokenizer, hash, tokens) VALUES (?, ?, ?)", rows)
+        self._write_many("INSERT OR REPLACE INTO tokens (tokenizer, hash, tokens) VALUES (?, ?, ?)", rows)
 
     def count(self, model: str | None = None) -> int:
         """Number of cached vectors (for one model, or all)."""

@@ -30,7 +30,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from rag import config
-from rag.errors import DocumentError, DocumentNotFoundError, EmptyQueryError, InvalidArgumentError, RagError
+from rag.errors import (
+    CorruptIndexError, DocumentError, DocumentNotFoundError, EmptyQueryError, InvalidArgumentError, RagError,
+)
 from rag.index import embedding as _embedding
 from rag.index.embedding import DEFAULT_CACHE, LazyEmbedder, can_late_chunk, embed_chunks, open_cache
 from rag.index.embedding_cache import EmbeddingCache, content_hash
@@ -52,7 +54,7 @@ from rag.index_store import (
 )
 from rag.retrieval.fusion import CANDIDATES, fuse as fuse_lists
 from rag.retrieval.passages import passage_text
-from rag.text import normalize
+from rag.text import drop_invalid_characters, normalize
 from rag.types import Chunk, Hit
 from rag.vocabulary import FUSION_METHODS, MODES, check_choice
 
@@ -538,6 +540,26 @@ def _commit(index_dir: Path, settings: IndexSettings, store: Store, sources: lis
 
 
 def _load_state(index_dir: Path, cache) -> IndexState:
+    """The index at ``index_dir``, verified. A writer replacing it while it is read makes
+    its files fail their checksums: then the new index is read instead (up to 3 tries)."""
+    for attempt in range(3):
+        before = _identity_on_disk(index_dir)
+        try:
+            return _load_state_once(index_dir, cache)
+        except CorruptIndexError:
+            if attempt == 2 or _identity_on_disk(index_dir) == before:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _identity_on_disk(index_dir: Path):
+    try:
+        return manifest_identity(read_manifest(index_dir))
+    except RagError:
+        return None
+
+
+def _load_state_once(index_dir: Path, cache) -> IndexState:
     stored = load_index(index_dir)
     settings = IndexSettings.from_manifest(stored.manifest)
     token_cache = cache if isinstance(cache, EmbeddingCache) else None
@@ -617,10 +639,15 @@ def _dedupe(ranked: Sequence[Scored], k: int) -> list[Scored]:
 
 
 def _check_query(query: str) -> tuple[str, list[str]]:
+    notices: list[str] = []
+    if isinstance(query, str):
+        query, dropped = drop_invalid_characters(query)
+        if dropped:
+            notices.append(f"{dropped} invalid characters (undecodable bytes, lone surrogates) were dropped "
+                           "from the query")
     if not isinstance(query, str) or not query.strip():
         raise EmptyQueryError("the query is empty: type a question or some keywords")
     query = query.strip()
-    notices: list[str] = []
     if len(query) > config.MAX_QUERY_CHARS:
         notices.append(f"the query has {len(query)} characters; only the first "
                        f"{config.MAX_QUERY_CHARS} were used")

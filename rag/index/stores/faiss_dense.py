@@ -111,9 +111,13 @@ class DenseIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def save(self, path: str | Path) -> None:
+        """Write the index to ``path``. Serialised in memory and written by Python, so a
+        full disk raises OSError: faiss's own file writer only prints a close error
+        and leaves a truncated file behind."""
         import faiss
 
-        faiss.write_index(self.index, str(path))
+        with open(path, "wb") as fh:
+            fh.write(faiss.serialize_index(self.index).tobytes())
 
     @classmethod
     def load(cls, path: str | Path, kind: str, ef_search: int = HNSW_EF_SEARCH,

@@ -1,0 +1,115 @@
+"""Questions with characters that are not text (issue 10, item 6): an undecodable byte in a
+command-line argument, a lone surrogate ("\\ud800") over HTTP. Real processes."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_index_safety import FAKE_RAG, ROOT, run_rag
+
+#: ``rag search $'12351\xff热线'``: Python hands the program "12351\udcff热线".
+QUERY_WITH_A_BAD_BYTE = b"12351\xff" + "热线".encode("utf-8")
+
+
+@pytest.fixture
+def fake_index(small_corpus, tmp_path) -> Path:
+    index_dir = tmp_path / "index"
+    built = run_rag("index", str(small_corpus), "--index", str(index_dir), "--quiet", cache_dir=tmp_path / "cache")
+    assert built.returncode == 0, built.stderr
+    return index_dir
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "bm25"])
+def test_rag_search_drops_an_undecodable_byte(fake_index, tmp_path, mode):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_CACHE_DIR": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, str(FAKE_RAG), "search", QUERY_WITH_A_BAD_BYTE, "--index",
+                             str(fake_index), "--mode", mode, "--json"], cwd=ROOT, env=env,
+                            capture_output=True, timeout=120)
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 0 and "Traceback" not in stderr, stderr
+    assert "invalid characters" in stderr
+    hits = json.loads(result.stdout)
+    assert hits[0]["doc"] == "hotline.md" and "12351" in hits[0]["text"]
+
+
+def test_rag_ask_drops_an_undecodable_byte(fake_index, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_CACHE_DIR": str(tmp_path / "cache")}
+    question = QUERY_WITH_A_BAD_BYTE + "什么时候建成？".encode("utf-8")
+    result = subprocess.run([sys.executable, str(FAKE_RAG), "ask", question, "--index", str(fake_index)],
+                            cwd=ROOT, env=env, capture_output=True, timeout=120)
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 0 and "Traceback" not in stderr, stderr
+    assert "2023年12月29日" in result.stdout.decode("utf-8")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(fake_index, small_corpus, tmp_path):
+    """`rag serve` (fake model, extractive answers) in its own process."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_CACHE_DIR": str(tmp_path / "cache"),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, str(FAKE_RAG), "serve", "--index", str(fake_index), "--docs",
+                                 str(small_corpus), "--port", str(port), "--generator", "extractive"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+            try:
+                with urllib.request.urlopen(url, timeout=5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+                time.sleep(0.5)
+        yield url, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _call_ask(url: str, body: bytes) -> tuple[str, list]:
+    """POST to gradio's /ask API with a raw JSON body; the final (event, data) of the stream."""
+    request = urllib.request.Request(f"{url}gradio_api/call/ask", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/ask/{event_id}", timeout=120) as response:
+        lines = response.read().decode("utf-8").splitlines()
+    events = [line.split(": ", 1)[1] for line in lines if line.startswith("event: ")]
+    data = [line.split(": ", 1)[1] for line in lines if line.startswith("data: ")]
+    return events[-1], json.loads(data[-1])
+
+
+def test_a_lone_surrogate_over_http_is_dropped(served):
+    url, log = served
+    # JSON allows the escape "\ud800" (a lone surrogate); an HTTP client library would
+    # refuse to encode it, so the body is written by hand, as an attacker would.
+    question = "12351\ud800热线什么时候建成？"
+    body = json.dumps({"data": [question, "extractive", "hybrid", 3, "", "", ""]}).encode("ascii")
+    assert b"\\ud800" in body
+    event, data = _call_ask(url, body)
+    assert event == "complete", data
+    answer = data[0]
+    assert answer["done"] is True and answer["citations"]
+    assert "2023年12月29日" in answer["text"]
+    assert "Traceback" not in log.read_text(errors="replace")
