@@ -24,12 +24,14 @@ QUESTION = "12351热线是什么时候建成的？"
 KEY = "test-api-key-0123456789"
 
 
-def make_client(retriever, tmp_path, *, policy=None, gates=None, settings=None, generator_factory=None):
+def make_client(retriever, tmp_path, *, policy=None, gates=None, settings=None, generator_factory=None,
+                max_upload_bytes=10_000_000):
     gates = gates or Gates()
     settings = settings or ServeSettings()
 
-    def backend(r):
-        return ChatBackend(r, gates=gates, generators=settings.generators,
+    def backend(r, uploads):
+        return ChatBackend(r, gates=gates, uploads_dir=uploads, generators=settings.generators,
+                           max_upload_bytes=max_upload_bytes,
                            **({"generator_factory": generator_factory} if generator_factory else {}))
 
     base = KnowledgeBase("small", retriever, uploads_dir=tmp_path / "uploads", backend_factory=backend)
@@ -270,17 +272,47 @@ def test_documents_list_add_reindex_delete(client, small_retriever, tmp_path):
     assert client.post("/api/knowledge-bases/small/reindex/nope.md").status_code == 404
 
 
-def test_bad_uploads_change_nothing(client, small_retriever, tmp_path, monkeypatch):
+def test_an_upload_named_like_a_document_gets_its_own_name(client, small_retriever, tmp_path):
+    text = "龙井茶的另一篇介绍：狮峰龙井最为有名。\n".encode("utf-8")
+    added = client.post("/api/knowledge-bases/small/documents",
+                        files=[("files", ("../tea.txt", text, "text/plain"))]).json()
+    assert added["added"] == ["tea (2).txt"]  # never replaces the indexed tea.txt
+    assert {"tea.txt", "tea (2).txt"} <= set(small_retriever.documents)
+    same = client.post("/api/knowledge-bases/small/documents",
+                       files=[("files", ("again.txt", text, "text/plain"))]).json()
+    assert same["added"] == [] and same["unchanged"] == ["again.txt (= tea (2).txt)"]
+
+
+def test_bad_uploads_change_nothing(small_retriever, tmp_path):
+    client = make_client(small_retriever, tmp_path, max_upload_bytes=1000)
     before = sorted(small_retriever.documents)
     wrong_type = client.post("/api/knowledge-bases/small/documents",
                              files=[("files", ("tool.exe", b"MZ\x90\x00", "application/octet-stream"))])
     assert wrong_type.status_code == 400 and "tool.exe" in wrong_type.json()["detail"]
-    monkeypatch.setenv("RAG_MAX_UPLOAD_MB", "0.001")
     too_big = client.post("/api/knowledge-bases/small/documents",
                           files=[("files", ("big.txt", "长" * 2000, "text/plain"))])
-    assert too_big.status_code == 413
+    assert too_big.status_code == 413 and "big.txt" in too_big.json()["detail"]
     assert sorted(small_retriever.documents) == before
-    assert not any((tmp_path / "uploads").glob("*")) if (tmp_path / "uploads").exists() else True
+    uploads = tmp_path / "uploads"
+    assert not uploads.exists() or not any(uploads.iterdir())
+
+
+def test_an_interrupted_deletion_is_undone_or_finished_on_start(client, small_retriever, tmp_path):
+    from rag.server.knowledge_bases import KnowledgeBase
+
+    text = "# 海洋观测站\n\n南海观测站于2019年5月建成。\n".encode("utf-8")
+    client.post("/api/knowledge-bases/small/documents", files=[("files", ("ocean.md", text, "text/markdown"))])
+    uploads = tmp_path / "uploads"
+    base = KnowledgeBase("small", small_retriever, uploads_dir=uploads)
+    # A crash after the file was moved aside but before the index changed: put back.
+    (uploads / "ocean.md").rename(uploads / ".ocean.md.deleting")
+    assert base.reconcile() == ["kept ocean.md: its deletion had not reached the index"]
+    assert (uploads / "ocean.md").read_bytes() == text
+    # A crash after the index changed but before the file was removed: finished.
+    (uploads / "ocean.md").rename(uploads / ".ocean.md.deleting")
+    small_retriever.delete_documents(["ocean.md"])
+    assert base.reconcile() == ["finished deleting ocean.md"]
+    assert not any(uploads.iterdir())
 
 
 def test_unknown_paths_and_methods(client):

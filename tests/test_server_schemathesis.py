@@ -47,7 +47,8 @@ def make_app():
                                 show_progress=False)
     gates = Gates()
     base = KnowledgeBase("small", retriever, uploads_dir=root / "uploads",
-                         backend_factory=lambda r: ChatBackend(r, gates=gates, generators=["extractive"]))
+                         backend_factory=lambda r, u: ChatBackend(r, gates=gates, uploads_dir=u,
+                                                                    generators=["extractive"]))
     return create_app(KnowledgeBases([base]), policy=AccessPolicy(api_keys=(API_KEY,)),
                       settings=ServeSettings(generators=("extractive",)))
 

@@ -375,18 +375,25 @@ def test_serve_rebuilds_an_index_of_an_older_format_but_not_a_corrupt_one(make_r
         open_index(index_dir, [small_corpus], **settings)
 
 
-def test_exposure_warning_only_beyond_loopback():
-    from rag.commands.serve import exposure_warning
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
+def test_rag_serve_beyond_loopback_without_credentials_is_refused(host, tmp_path):
+    """A real `rag serve --host <not loopback>` stops with the ways out, before loading anything."""
+    import subprocess
+    import sys
 
-    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
-        assert exposure_warning(host, 7860) is None, host
-    for host in ("0.0.0.0", "::", "192.168.1.20", "myserver.example"):
-        warning = exposure_warning(host, 7860)
-        assert warning and "WITHOUT ANY" in warning and "AUTHENTICATION" in warning, host
+    done = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "serve", "--index", f"none={tmp_path / 'missing'}",
+         "--host", host, "--port", str(free_port())],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],
+        env={k: v for k, v in os.environ.items() if k not in ("RAG_API_KEY", "RAG_UI_AUTH")})
+    assert done.returncode == 1
+    assert "refusing to listen" in done.stderr
+    assert "--api-key" in done.stderr and "--auth" in done.stderr and "--insecure-no-auth" in done.stderr
+    assert not (tmp_path / "missing").exists()  # refused before building anything
 
 
-def test_rag_serve_on_all_interfaces_warns_that_there_is_no_authentication(small_retriever, tmp_path):
-    """A real `rag serve --host 0.0.0.0` prints the warning before it starts serving."""
+def test_rag_serve_with_insecure_no_auth_starts_and_warns(small_retriever, tmp_path):
+    """`--insecure-no-auth` is the explicit way to listen beyond loopback unprotected; it warns."""
     import subprocess
     import sys
     import time
@@ -396,7 +403,7 @@ def test_rag_serve_on_all_interfaces_warns_that_there_is_no_authentication(small
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rag.cli", "serve", "--index", str(small_retriever.index_dir),
-             "--host", "0.0.0.0", "--port", str(port)],
+             "--host", "0.0.0.0", "--port", str(port), "--insecure-no-auth"],
             stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
     try:
         deadline = time.monotonic() + 120
@@ -408,5 +415,5 @@ def test_rag_serve_on_all_interfaces_warns_that_there_is_no_authentication(small
         proc.terminate()
         proc.wait(30)
     text = log.read_text(errors="replace")
-    assert "WITHOUT ANY" in text and "AUTHENTICATION" in text
-    assert text.index("AUTHENTICATION") < text.index("chat UI:")
+    assert "WARNING: --insecure-no-auth" in text
+    assert text.index("WARNING") < text.index("chat UI:")

@@ -170,3 +170,87 @@ def test_chat_streams_a_cited_answer_and_shows_an_abstention(server, page, tmp_p
         assert page.locator("#chat img").count() == 0
         page.wait_for_timeout(500)
     assert pixel.requests == []
+
+
+# ------------------------------------------------------------------ documents tab
+
+LOGIN = ("reader", "browser-test-password")
+
+
+@pytest.fixture(scope="module")
+def docs_server(seeds_index, tmp_path_factory):
+    """`rag serve` with a UI login on a copy of the seeds index (this test deletes from it)."""
+    root = tmp_path_factory.mktemp("docs-serve")
+    index = root / "index"
+    shutil.copytree(seeds_index, index)
+    port = free_port()
+    log = root / "serve.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "serve", "--index", f"seeds={index}", "--host", "127.0.0.1",
+             "--port", str(port), "--auth", ":".join(LOGIN)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[1],
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_up(url, proc, log)
+        yield url, index
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def choose_document(page, name: str) -> None:
+    page.locator("#doc-pick input").click()
+    page.locator(f'#doc-pick li[role=option][aria-label="{name}"]').click()
+    page.wait_for_function(f"document.querySelector('#doc-pick input').value === '{name}'")
+
+
+def test_documents_tab_needs_the_login_then_deletes_and_re_indexes(docs_server, page, tmp_path):
+    from rag import Retriever
+
+    url, index = docs_server
+    names = sorted(Retriever.load(index).documents)
+    assert len(names) == 5
+    gone, again = names[0], names[1]
+
+    page.goto(url)  # the UI asks for its login first
+    page.wait_for_selector("input[type=password]", timeout=60_000)
+    assert page.locator("#question").count() == 0
+    page.locator("input[type=text]").first.fill(LOGIN[0])
+    page.locator("input[type=password]").fill(LOGIN[1])
+    page.locator("input[type=password]").press("Enter")
+    page.wait_for_selector("#question textarea", timeout=60_000)
+
+    page.get_by_role("tab", name="文档 Documents").click()
+    page.wait_for_function(
+        f"document.querySelector('#doc-table') && document.querySelector('#doc-table').innerText.includes('{gone}')",
+        timeout=60_000)
+    table = page.inner_text("#doc-table")
+    assert all(name in table for name in names)
+
+    # Re-index one: its passages are rebuilt from the file, the document stays.
+    choose_document(page, again)
+    page.locator("#doc-reindex").click()
+    page.wait_for_function("document.querySelector('#doc-status').innerText.includes('已重新索引')",
+                           timeout=ANSWER_TIMEOUT_MS)
+    assert again in page.inner_text("#doc-status")
+
+    # Delete another: gone from the table, the header and the index on disk.
+    choose_document(page, gone)
+    page.locator("#doc-delete").click()
+    page.wait_for_function("document.querySelector('#doc-status').innerText.includes('已删除')",
+                           timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_function(
+        f"!document.querySelector('#doc-table').innerText.includes('{gone}')", timeout=60_000)
+    assert again in page.inner_text("#doc-table")
+    assert "<b>4</b>" in page.inner_html("#topbar") or "4 篇" in page.inner_text("#topbar")
+    on_disk = Retriever.load(index).documents
+    assert gone not in on_disk and again in on_disk and len(on_disk) == 4
+
+    shot = screenshot(page, tmp_path / "documents-tab.png")
+    assert shot.stat().st_size > 10_000

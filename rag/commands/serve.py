@@ -1,15 +1,19 @@
-"""``rag serve``: the chat UI in the browser (builds the index first when missing)."""
+"""``rag serve``: the chat UI, the OpenAI-compatible API and the REST API on one port.
+
+Builds the index first when it is missing; serves one or several knowledge
+bases (``--index NAME=DIR``, ``--indexes FOLDER``); refuses to listen beyond
+loopback without credentials (``rag.server.auth``).
+"""
 from __future__ import annotations
 
 import argparse
 import errno
-import ipaddress
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from rag import config
-from rag.commands.common import add_index_argument
 from rag.errors import RagError
 from rag.uploads import DEFAULT_MAX_UPLOAD_MB
 from rag.vocabulary import MODES
@@ -25,16 +29,24 @@ class PortInUseError(RagError):
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="start the chat UI (Gradio) on the indexed documents",
+        help="start the chat UI and the HTTP APIs (OpenAI-compatible and REST) on the indexed documents",
         description=(
-            "Start the chat UI. When the index does not exist yet it is built from --docs "
-            "first (with a progress bar). Uploaded documents are kept in <index>-uploads/ "
-            "and indexed again whenever the index is rebuilt."
+            "Start the chat UI, the OpenAI-compatible API (/v1) and the REST API (/api, documented "
+            "at /docs) on one port. Each --index is one knowledge base, chosen in the UI and by "
+            "`model` in the API. When the (only) index does not exist yet it is built from --docs "
+            "first (with a progress bar). Uploaded documents are kept in <index>-uploads/ and "
+            "indexed again whenever the index is rebuilt. On any address other than loopback an "
+            "API key or a UI login is required (or --insecure-no-auth)."
         ),
     )
-    add_index_argument(parser)
+    parser.add_argument("--index", metavar="[NAME=]DIR", action="append", default=None,
+                        help="an index to serve as knowledge base NAME (default name: the folder's "
+                             "name); repeat for several (default: $RAG_INDEX or "
+                             f"{config.DEFAULT_INDEX_DIR})")
+    parser.add_argument("--indexes", metavar="FOLDER", default=None,
+                        help="serve every index folder inside FOLDER, each named after its folder")
     parser.add_argument("--docs", metavar="DIR", nargs="+", default=["seeds"],
-                        help="documents to index when the index is missing (default: seeds)")
+                        help="documents to index when a single index is missing (default: seeds)")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default: {DEFAULT_HOST}, this machine only; "
                              "0.0.0.0 exposes the UI to the network)")
@@ -54,6 +66,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB, metavar="MB",
                         help=f"largest document a user may upload, per file (default {DEFAULT_MAX_UPLOAD_MB:g}; "
                              "0 for no limit)")
+    parser.add_argument("--api-key", action="append", default=[], metavar="KEY",
+                        help="an API key clients must send as 'Authorization: Bearer KEY' (repeat for "
+                             "several; or $RAG_API_KEY, comma-separated); the UI accepts it as password")
+    parser.add_argument("--auth", action="append", default=[], metavar="USER:PASSWORD",
+                        help="a UI login (repeat for several; or $RAG_UI_AUTH, comma-separated); "
+                             "also accepted by the API as the bearer token USER:PASSWORD")
+    parser.add_argument("--insecure-no-auth", action="store_true",
+                        help="listen beyond loopback without any credentials (only on a network "
+                             "you trust completely)")
     parser.add_argument("--allow-user-endpoints", action="store_true",
                         help="let users name another OpenAI-compatible endpoint in the UI or /ask "
                              "(called without the server's key; off by default, since the server "
@@ -87,34 +108,12 @@ def check_port_free(host: str, port: int) -> None:
             raise RagError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
-
-
-def exposure_warning(host: str, port: int) -> str | None:
-    """The warning ``rag serve`` prints when it listens beyond this machine, else None."""
-    if is_loopback(host):
-        return None
-    bar = "!" * 78
-    return (f"{bar}\n"
-            f"WARNING: listening on {host}:{port}, reachable from other machines, WITHOUT ANY\n"
-            "AUTHENTICATION: anyone who can reach this address can read the documents through\n"
-            "the chat and the API, ask questions and add documents to the index.\n"
-            "Listen on 127.0.0.1 (the default) unless this network is trusted, or put an\n"
-            "authenticating reverse proxy in front of it.\n"
-            f"{bar}")
-
-
 def uploads_dir_for(index_dir: Path) -> Path:
     """Where uploaded documents are kept: next to the index, not inside it
     (the index directory is replaced atomically on every write)."""
-    return index_dir.with_name(index_dir.name + "-uploads")
+    from rag.server.knowledge_bases import uploads_dir_for as for_index
+
+    return for_index(index_dir)
 
 
 def limit_memory_growth() -> None:
@@ -150,55 +149,102 @@ def open_index(index_dir: Path, docs: list[Path], **settings):
         return Retriever.build(docs, index_dir, **settings)
 
 
-def reconcile_uploads(retriever, uploads: Path) -> None:
-    """Bring the uploads folder and the index back in step (a crash between storing an
-    upload and indexing it, or the reverse, leaves them apart) and say what was fixed."""
+def reconcile_uploads(base) -> None:
+    """Bring a knowledge base's uploads folder and index back in step (a crash between
+    storing an upload and indexing it, or in the middle of a deletion, leaves them apart)
+    and say what was fixed."""
     from rag.uploads import UploadStore
 
-    report = UploadStore(uploads).reconcile(retriever, show_progress=True)
-    for line in report.lines():
-        print(f"uploads: {line}", file=sys.stderr, flush=True)
+    lines = base.reconcile()  # interrupted deletions first: their files are hidden
+    lines += UploadStore(base.uploads_dir).reconcile(base.retriever, show_progress=True).lines()
+    for line in lines:
+        print(f"{base.name}: uploads: {line}", file=sys.stderr, flush=True)
+
+
+def open_knowledge_bases(args: argparse.Namespace, make_backend) -> Any:
+    """The knowledge bases named by ``--index``/``--indexes``, each loaded (or built from
+    ``--docs`` when it is the only one and missing) with its uploads folder in step."""
+    from rag.server.knowledge_bases import KnowledgeBase, KnowledgeBases, parse_index_specs
+
+    values = args.index or ([] if args.indexes else [str(config.index_dir(None))])
+    specs = parse_index_specs(values, args.indexes)
+    docs = [Path(d) for d in args.docs]
+    bases = []
+    for name, index_dir in specs:
+        uploads = uploads_dir_for(index_dir)
+        if len(specs) == 1:
+            missing = [str(d) for d in docs if not d.exists()]
+            if missing:
+                raise RagError(f"document folder not found: {', '.join(missing)}")
+            kept = uploads.is_dir() and any(not p.name.startswith(".") for p in uploads.iterdir())
+            # absolute: the index records where each upload lives
+            sources = docs + ([uploads.resolve()] if kept else [])
+            retriever = open_index(index_dir, sources)
+        else:  # several: each must exist already (which --docs would belong to which?)
+            from rag import Retriever
+
+            retriever = Retriever.load(index_dir)
+        summary = getattr(retriever, "build_summary", None)
+        if summary is not None:
+            print(f"built the index at {index_dir}: {summary.documents} documents, {summary.chunks} chunks")
+        base = KnowledgeBase(name, retriever, uploads_dir=uploads, backend_factory=make_backend)
+        reconcile_uploads(base)
+        bases.append(base)
+    return KnowledgeBases(bases)
 
 
 def run(args: argparse.Namespace) -> int:
     limit_memory_growth()
     try:
         import gradio  # noqa: F401
+        import uvicorn
     except ImportError as exc:
-        raise RagError("the chat UI needs gradio: pip install -e '.[ui]'") from exc
+        raise RagError("rag serve needs gradio and uvicorn: pip install -e '.[ui]'") from exc
     from rag.answering.assistant import check_k
+    from rag.answering.endpoints import EndpointPolicy
+    from rag.server.api import ServeSettings, create_app
+    from rag.server.auth import AccessPolicy
+    from rag.server.backend import ChatBackend
+    from rag.server.concurrency import Gates, IndexWorker
 
+    policy = AccessPolicy.from_settings(args.api_key, args.auth, args.insecure_no_auth)
+    policy.check_listen(args.host)  # before anything is loaded or built
     check_k(args.k)
     if args.max_upload_mb < 0:
         raise RagError(f"--max-upload-mb must be 0 (no limit) or more, not {args.max_upload_mb:g}")
+    max_upload_bytes = int(args.max_upload_mb * 1e6) or None
     check_port_free(args.host, args.port)
-    index_dir = config.index_dir(args.index)
-    uploads = uploads_dir_for(index_dir)
-    docs = [Path(d) for d in args.docs]
-    missing = [str(d) for d in docs if not d.exists()]
-    if missing:
-        raise RagError(f"document folder not found: {', '.join(missing)}")
-    if uploads.is_dir() and any(not p.name.startswith(".") for p in uploads.iterdir()):
-        docs.append(uploads.resolve())  # absolute: the index records where each upload lives
 
-    retriever = open_index(index_dir, docs)
-    summary = getattr(retriever, "build_summary", None)
-    if summary is not None:
-        print(f"built the index at {index_dir}: {summary.documents} documents, {summary.chunks} chunks")
-    reconcile_uploads(retriever, uploads)
-
-    from ui.app import build_app, launch, local_llm_available
+    from ui.app import build_app, generator_choices, local_llm_available, mount
 
     if args.generator == "local" and not local_llm_available():
         raise RagError("the local LLM is not installed: pip install -e '.[llm]' "
                        "(or start with --generator extractive)")
-    app = build_app(retriever, generator=args.generator, mode=args.mode, k=args.k,
-                    base_url=args.base_url, model=args.model,
-                    allow_user_endpoints=args.allow_user_endpoints, uploads_dir=uploads,
-                    max_upload_mb=args.max_upload_mb or None)
-    warning = exposure_warning(args.host, args.port)
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
-    print(f"chat UI: http://{args.host}:{args.port}  (Ctrl+C to stop)", flush=True)
-    launch(app, host=args.host, port=args.port)
+    generators = [value for _, value in generator_choices(local_llm_available())]
+    if args.generator not in generators:
+        generators.append(args.generator)
+    endpoint_policy = EndpointPolicy.from_operator(args.base_url, args.model,
+                                                   allow_user_endpoints=args.allow_user_endpoints)
+    gates = Gates()  # one set for every knowledge base and both doors (UI and API)
+    index_worker = IndexWorker()  # one index writer thread for the whole server
+
+    def make_backend(retriever, uploads):
+        return ChatBackend(retriever, gates=gates, uploads_dir=uploads, endpoint_policy=endpoint_policy,
+                           generators=generators, max_upload_bytes=max_upload_bytes, index_worker=index_worker)
+
+    bases = open_knowledge_bases(args, make_backend)
+    settings = ServeSettings(generator=args.generator, mode=args.mode, k=args.k, generators=tuple(generators))
+    server = create_app(bases, policy=policy, settings=settings)
+    ui = build_app(bases, generator=args.generator, mode=args.mode, k=args.k,
+                   max_upload_mb=args.max_upload_mb or None)
+    mount(server, ui, auth=policy.accepts_login if policy.enabled else None)
+
+    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}"
+    print(f"knowledge bases: {', '.join(bases.names)}; {policy.describe()}")
+    if policy.insecure_no_auth and not policy.enabled:
+        print("WARNING: --insecure-no-auth: anyone who can reach this address can read the documents, "
+              "ask questions and add or delete documents", file=sys.stderr, flush=True)
+    print(f"chat UI: {url}   OpenAI-compatible API: {url}/v1   REST API docs: {url}/docs   "
+          "(Ctrl+C to stop)", flush=True)
+    uvicorn.run(server, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
     return 0

@@ -43,8 +43,8 @@ from rag.server import openai_compat as oa
 from rag.server import schemas
 from rag.server.auth import AccessPolicy
 from rag.server.concurrency import QueueFullError
-from rag.server.knowledge_bases import (DocumentConflictError, KnowledgeBase, KnowledgeBaseNotFoundError,
-                                        KnowledgeBases, max_upload_bytes)
+from rag.server.knowledge_bases import DocumentConflictError, KnowledgeBaseNotFoundError, KnowledgeBases
+from rag.uploads import UploadTooLargeError
 from rag.types import Answer
 
 #: Files one upload request may carry.
@@ -82,6 +82,7 @@ _STATUS = [
     (DocumentNotFoundError, 404, "not_found", "invalid_request_error"),
     (DocumentConflictError, 409, "conflict", "invalid_request_error"),
     (PayloadTooLargeError, 413, "payload_too_large", "invalid_request_error"),
+    (UploadTooLargeError, 413, "payload_too_large", "invalid_request_error"),
     (QueueFullError, 429, "rate_limit_exceeded", "rate_limit_error"),
     (EmptyQueryError, 400, None, "invalid_request_error"),
     (RagError, 400, None, "invalid_request_error"),
@@ -252,11 +253,11 @@ def create_app(knowledge_bases: KnowledgeBases, *, policy: AccessPolicy | None =
     def add_documents(kb: str, request: Request,
                       files: Annotated[list[UploadFile], File(min_length=1, description="the documents")]) -> dict[str, Any]:
         base = knowledge_bases.get(kb)
-        limit = max_upload_bytes()
+        limit = base.backend.uploads.max_bytes
         declared = int(request.headers.get("content-length") or 0)
-        if len(files) > MAX_UPLOAD_FILES or declared > limit * MAX_UPLOAD_FILES:
-            raise PayloadTooLargeError(f"at most {MAX_UPLOAD_FILES} files of {limit // 1048576} MB each "
-                                       "per request")
+        if len(files) > MAX_UPLOAD_FILES or (limit and declared > limit * MAX_UPLOAD_FILES):
+            raise PayloadTooLargeError(f"at most {MAX_UPLOAD_FILES} files"
+                                       + (f" of {limit / 1e6:g} MB each" if limit else "") + " per request")
         with tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
             saved = [(upload.filename or "", _save_upload(upload, Path(tmp) / str(i), limit))
                      for i, upload in enumerate(files)]
@@ -315,15 +316,15 @@ def _finish(pieces: Iterator[int | str | Answer]) -> Answer:
     return answer
 
 
-def _save_upload(upload: UploadFile, path: Path, limit: int) -> Path:
+def _save_upload(upload: UploadFile, path: Path, limit: int | None) -> Path:
     """Copy an uploaded file to ``path``, refusing it as soon as it passes ``limit`` bytes."""
     size = 0
     with path.open("wb") as out:
         while block := upload.file.read(1 << 20):
             size += len(block)
-            if size > limit:
+            if limit and size > limit:
                 raise PayloadTooLargeError(f"文件过大 (file too large): {upload.filename} is over the "
-                                           f"{limit // 1048576} MB limit ($RAG_MAX_UPLOAD_MB)")
+                                           f"{limit / 1e6:g} MB limit (rag serve --max-upload-mb)")
             out.write(block)
     return path
 

@@ -6,45 +6,32 @@ folder. A chat request picks one by ``model`` (``seeds``, ``seeds:local``), the
 UI by a selector.
 
 Each knowledge base owns its uploads folder (``<index>-uploads/``, next to the
-index, since the index folder is replaced on every write). The uploads folder
-is the truth about uploaded documents and the index follows it:
-
-* adding an upload writes the file into the folder first (the previous version
-  kept aside), then indexes it; if indexing fails the folder is put back;
-* deleting one moves the file aside as ``.NAME.deleting``, removes the document
-  from the index (one atomic write), then removes the file;
-* ``reconcile()`` (run when the server starts) finishes or undoes whatever a
-  crash interrupted, so the folder and the index agree again.
-
-Files aside are hidden (leading dot), so an index rebuilt from the folder never
-reads them. All writes to one knowledge base take its lock, one at a time;
-searches go on meanwhile and see the old index or the new one, whole.
+index, since the index folder is replaced on every write), which ``rag serve``
+indexes together with ``--docs`` whenever it rebuilds the index. Uploads go
+through the knowledge base's ``ChatBackend`` (``rag.server.backend``), the same
+path for the UI and the API. Deleting an uploaded document moves its file aside
+as ``.NAME.deleting``, removes the document from the index (one atomic write),
+then removes the file; ``reconcile()`` (run when the server starts) puts the file
+back if a crash left the document in the index, else finishes the deletion.
+Searches go on during every write and see the old index or the new one, whole.
 """
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
-import unicodedata
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from rag.errors import DocumentNotFoundError, RagError
-from rag.index_store import sha256_file
 
 #: What a knowledge base may be called: it appears in URLs and in ``model`` names
 #: (``NAME:generator``), so no ``:`` or ``/``.
 NAME_RE = re.compile(r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9\u4e00-\u9fff._-]{0,63}$")
-#: Largest upload accepted per file (override with $RAG_MAX_UPLOAD_MB).
-DEFAULT_MAX_UPLOAD_MB = 50
 
 _DELETING = ".deleting"
-_PREVIOUS = ".previous"
-_PART = ".part"
 
 
 class KnowledgeBaseNotFoundError(RagError, LookupError):
@@ -53,16 +40,6 @@ class KnowledgeBaseNotFoundError(RagError, LookupError):
 
 class DocumentConflictError(RagError):
     """The request conflicts with the knowledge base's documents (same name from elsewhere, ...)."""
-
-
-def max_upload_bytes() -> int:
-    """The per-file upload limit in bytes (``$RAG_MAX_UPLOAD_MB``, default 50 MB)."""
-    value = os.environ.get("RAG_MAX_UPLOAD_MB", "")
-    try:
-        megabytes = float(value) if value.strip() else DEFAULT_MAX_UPLOAD_MB
-    except ValueError:
-        raise RagError(f"RAG_MAX_UPLOAD_MB must be a number of megabytes, not {value!r}") from None
-    return int(megabytes * 1024 * 1024)
 
 
 def uploads_dir_for(index_dir: Path) -> Path:
@@ -159,40 +136,15 @@ class ChangeResult:
         return dict(self.__dict__)
 
 
-def safe_upload_name(filename: str, suffixes: Iterable[str]) -> str:
-    """The name an uploaded file is kept and indexed under.
-
-    Only the last path component counts (``..\\..\\a.txt`` -> ``a.txt``); leading
-    dots are dropped, since hidden files are never indexed when the index is
-    rebuilt; control and path characters become ``_``. Raises ``RagError`` for a
-    name with nothing left or an unsupported type.
-    """
-    name = unicodedata.normalize("NFC", str(filename)).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join("_" if unicodedata.category(ch)[0] == "C" or ch in '<>:"|?*' else ch for ch in name)
-    name = name.strip().lstrip(".").strip()
-    allowed = tuple(s.lower() for s in suffixes)
-    if not name or name.lower() in allowed:
-        raise RagError(f"上传的文件名无效 (the file name {filename!r} has nothing usable left)")
-    if Path(name).suffix.lower() not in allowed:
-        raise RagError(f"不支持的文件类型 (unsupported file type): {name}; supported: {' '.join(allowed)}")
-    return name[:200]
-
-
-def _supported_suffixes() -> tuple[str, ...]:
-    from rag.ingest.loaders import supported_suffixes
-
-    return tuple(supported_suffixes())
-
-
 class KnowledgeBase:
     """One served index: its retriever, uploads folder, documents and answering backend.
 
-    ``backend_factory(retriever)`` makes the object that answers questions over
-    this knowledge base (the UI and the API share it); it is made on first use.
+    ``backend_factory(retriever, uploads_dir)`` makes its ``ChatBackend`` (answers and
+    uploads; the UI and the API share it), on first use.
     """
 
     def __init__(self, name: str, retriever: Any, uploads_dir: str | os.PathLike | None = None,
-                 backend_factory: Callable[[Any], Any] | None = None) -> None:
+                 backend_factory: Callable[[Any, Path], Any] | None = None) -> None:
         self.name = check_name(name)
         self.retriever = retriever
         index_dir = Path(getattr(retriever, "index_dir", "."))
@@ -213,7 +165,7 @@ class KnowledgeBase:
                 if self._backend is None:
                     if self._backend_factory is None:
                         raise RagError(f"knowledge base {self.name!r} has no answering backend")
-                    self._backend = self._backend_factory(self.retriever)
+                    self._backend = self._backend_factory(self.retriever, self.uploads_dir)
         return self._backend
 
     # ---------------------------------------------------------------- reading
@@ -274,62 +226,19 @@ class KnowledgeBase:
     def add_files(self, files: Iterable[tuple[str, str | os.PathLike]]) -> ChangeResult:
         """Add uploaded files, given as ``(original file name, path of its bytes)``.
 
-        Each is kept in the uploads folder under ``safe_upload_name`` and indexed;
-        a file with the name of an uploaded document replaces it. All or nothing:
-        if any file cannot be indexed, the index and the uploads folder stay as
-        they were and ``RagError`` says which file and why.
+        They go through the backend's ``add_documents`` like the UI's uploads:
+        stored in the uploads folder under a safe name no indexed document has,
+        then indexed, all or nothing (see ``rag.uploads``). A file whose content is
+        already indexed is reported in ``unchanged``.
         """
-        suffixes = _supported_suffixes()
-        limit = max_upload_bytes()
-        staged: dict[str, Path] = {}
-        for filename, path in files:
-            name = safe_upload_name(filename, suffixes)
-            if name in staged:
-                raise DocumentConflictError(f"两个上传文件同名 (two uploads are both named {name})")
-            size = Path(path).stat().st_size
-            if size > limit:
-                raise RagError(f"文件过大 (file too large): {name} has {size / 1048576:.1f} MB, the limit is "
-                               f"{limit / 1048576:.0f} MB ($RAG_MAX_UPLOAD_MB)")
-            if size == 0:
-                raise RagError(f"文件为空 (empty file): {name}")
-            staged[name] = Path(path)
-        if not staged:
+        pairs = [(Path(path), str(filename)) for filename, path in files]
+        if not pairs:
             raise RagError("没有选择文件 (no files given)")
-        with self._write_lock:
-            records = {r.doc: r for r in self.retriever.sources}
-            clash = [n for n in staged if n in records and not self._is_upload(records[n])]
-            if clash:
-                raise DocumentConflictError(
-                    f"已有同名文档 (a document named {', '.join(clash)} is already indexed from the documents "
-                    "folder): rename the file, or delete that document first")
-            self.uploads_dir.mkdir(parents=True, exist_ok=True)
-            token = uuid.uuid4().hex[:8]
-            placed: list[tuple[Path, Path | None]] = []  # (file in uploads, previous version aside)
-            try:
-                for name, source in staged.items():
-                    target = self.uploads_dir / name
-                    part = self.uploads_dir / f".{name}.{token}{_PART}"
-                    shutil.copyfile(source, part)
-                    previous = None
-                    if target.exists():
-                        previous = self.uploads_dir / f".{name}.{token}{_PREVIOUS}"
-                        os.replace(target, previous)
-                    placed.append((target, previous))
-                    os.replace(part, target)
-                summary = self.retriever.add([target for target, _ in placed], show_progress=True)
-            except BaseException:
-                for target, previous in reversed(placed):
-                    if previous is not None:
-                        os.replace(previous, target)
-                    else:
-                        target.unlink(missing_ok=True)
-                for part in self.uploads_dir.glob(f".*.{token}{_PART}"):
-                    part.unlink(missing_ok=True)
-                raise
-            for _, previous in placed:
-                if previous is not None:
-                    previous.unlink(missing_ok=True)
-        return self._result(summary)
+        result = self.backend.add_documents(pairs)
+        change = self._result(result.summary)
+        change.added = [s.name for s in result.stored]
+        change.unchanged = [f"{original} (= {doc})" for original, doc in result.duplicates]
+        return change
 
     def delete(self, doc: str) -> ChangeResult:
         """Remove document ``doc`` from the index and, if it was uploaded, from the uploads folder.
@@ -379,62 +288,22 @@ class KnowledgeBase:
         return self._result(summary)
 
     def reconcile(self) -> list[str]:
-        """Make the uploads folder and the index agree after an interrupted write.
-
-        Returns what was done, one line each (empty when nothing was needed).
-        A ``.NAME.deleting`` file is put back if the index still holds NAME, else
-        removed; a ``.NAME.*.previous`` version is put back unless the index holds
-        the file now in its place; temporary ``.part`` files are removed; an
-        uploaded file the index lacks (or holds another version of) is indexed;
-        an uploaded document whose file is gone is removed from the index.
-        """
+        """Finish or undo deletions a crash interrupted, so the uploads folder and the
+        index agree again (run before the server starts). Returns what was done."""
         if not self.uploads_dir.is_dir():
             return []
         actions: list[str] = []
         with self._write_lock:
-            records = {r.doc: r for r in self.retriever.sources}
-            for entry in sorted(p for p in self.uploads_dir.iterdir() if p.name.startswith(".")):
-                actions.extend(self._recover(entry, records))
-            files = {p.name: p for p in self.uploads_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
-            gone = [doc for doc, r in records.items() if self._is_upload(r) and doc not in files]
-            if gone and len(gone) < len(records):
-                self.retriever.delete_documents(gone)
-                actions.extend(f"removed {doc} from the index: its file in the uploads folder is gone"
-                               for doc in gone)
-            for name, path in files.items():
-                record = records.get(name)
-                if record is not None and not self._is_upload(record):
-                    actions.append(f"left {name} in the uploads folder unindexed: a document of that name "
-                                   "comes from the documents folder")
-                elif record is None or record.sha256 != sha256_file(path):
-                    try:
-                        self.retriever.add([path], show_progress=True)
-                        actions.append(f"indexed {name} from the uploads folder")
-                    except RagError as exc:
-                        actions.append(f"could not index {name} from the uploads folder: {exc}")
+            documents = set(self.retriever.documents)
+            for entry in sorted(self.uploads_dir.glob(f".*{_DELETING}")):
+                name = entry.name[1:-len(_DELETING)]
+                if name in documents:
+                    os.replace(entry, self.uploads_dir / name)
+                    actions.append(f"kept {name}: its deletion had not reached the index")
+                else:
+                    entry.unlink()
+                    actions.append(f"finished deleting {name}")
         return actions
-
-    def _recover(self, entry: Path, records: dict[str, Any]) -> list[str]:
-        """Finish or undo the interrupted write that left ``entry`` aside."""
-        if entry.name.endswith(_PART):
-            entry.unlink(missing_ok=True)
-            return []
-        if entry.name.endswith(_DELETING):
-            name = entry.name[1:-len(_DELETING)]
-            if name in records:
-                os.replace(entry, self.uploads_dir / name)
-                return [f"kept {name}: its deletion had not reached the index"]
-            entry.unlink()
-            return [f"finished deleting {name}"]
-        if entry.name.endswith(_PREVIOUS):
-            name = entry.name[1:-len(_PREVIOUS)].rsplit(".", 1)[0]
-            current, indexed = self.uploads_dir / name, records.get(name)
-            if indexed is not None and current.is_file() and indexed.sha256 == sha256_file(current):
-                entry.unlink()
-                return []
-            os.replace(entry, current)
-            return [f"restored the previous version of {name}: the new one never reached the index"]
-        return []
 
     def _result(self, summary: Any) -> ChangeResult:
         return ChangeResult(
