@@ -12,7 +12,7 @@ PORT   ?= 7860
 .PHONY: run test install install-test bench eval clean
 
 run: $(VENV)/.installed
-	$(BIN)/rag serve --docs seeds --host $(HOST) --port $(PORT)
+	$(BIN)/rag serve --index seeds=.rag/index --docs seeds --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

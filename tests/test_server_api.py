@@ -7,6 +7,7 @@ test_server_process.py; the schemathesis run in test_server_schemathesis.py.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import threading
 
 import pytest
@@ -132,6 +133,7 @@ def test_an_abstention_is_a_normal_reply_with_the_flag(client):
     ({"model": "small", "messages": [{"role": "assistant", "content": "hi"}]}, 400, "last message"),
     ({"model": "small", "messages": [{"role": "user", "content": "   "}]}, 400, "no text"),
     ({"model": "small", "messages": [{"role": "robot", "content": "x"}]}, 400, "role"),
+    ({"model": "small", "messages": [{"role": "user", "content": "长" * 200_001}]}, 400, "characters"),
 ])
 def test_bad_chat_requests_get_openai_error_bodies(client, payload, status, needle):
     response = client.post("/v1/chat/completions", json=payload)
@@ -320,3 +322,55 @@ def test_unknown_paths_and_methods(client):
     response = client.put("/api/knowledge-bases/small/documents")
     assert response.status_code == 405 and response.headers["allow"] == "GET, POST"
     assert client.get("/v1/nothing").json()["error"]["message"]
+
+
+# ------------------------------------------------------------------ several knowledge bases
+
+
+def test_model_picks_the_knowledge_base(make_retriever, small_corpus, tmp_path):
+    other = tmp_path / "other-docs"
+    other.mkdir()
+    (other / "river.md").write_text("# 长江\n\n长江全长约6300公里，是中国第一长河。\n", encoding="utf-8")
+    gates = Gates()
+
+    def backend(r, uploads):
+        return ChatBackend(r, gates=gates, uploads_dir=uploads, generators=["extractive"])
+
+    bases = KnowledgeBases([
+        KnowledgeBase("small", make_retriever([small_corpus], index_dir=tmp_path / "small"), backend_factory=backend),
+        KnowledgeBase("rivers", make_retriever([other], index_dir=tmp_path / "rivers"), backend_factory=backend)])
+    client = TestClient(create_app(bases))
+    assert [m["id"] for m in client.get("/v1/models").json()["data"]] == [
+        "small", "small:extractive", "rivers", "rivers:extractive"]
+
+    def ask(model, question):
+        return client.post("/v1/chat/completions", json={
+            "model": model, "messages": [{"role": "user", "content": question}]}).json()
+
+    river = ask("rivers", "长江全长多少公里？")
+    assert "6300" in river["choices"][0]["message"]["content"]
+    assert river["rag"]["knowledge_base"] == "rivers" and river["rag"]["citations"][0]["doc"] == "river.md"
+    assert ask("small", "长江全长多少公里？")["rag"]["abstained"] is True  # not in that knowledge base
+    assert [b["name"] for b in client.get("/api/knowledge-bases").json()] == ["small", "rivers"]
+    assert [d["name"] for d in client.get("/api/knowledge-bases/rivers/documents").json()] == ["river.md"]
+
+
+def test_index_specs_name_knowledge_bases(tmp_path):
+    from rag.errors import RagError
+    from rag.server.knowledge_bases import default_name, parse_index_specs
+
+    assert parse_index_specs(["seeds=/data/a", "/data/news-index"]) == [
+        ("seeds", Path("/data/a")), ("news-index", Path("/data/news-index"))]
+    assert default_name(tmp_path / ".rag" / "index") == "index"
+    folder = tmp_path / "kbs"
+    for name in ("法规", "news"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "manifest.json").write_text("{}")
+    (folder / "not-an-index").mkdir()
+    assert [n for n, _ in parse_index_specs([], folder)] == ["news", "法规"]
+    with pytest.raises(RagError, match="two knowledge bases"):
+        parse_index_specs(["a=/x", "a=/y"])
+    with pytest.raises(RagError, match="not allowed"):
+        parse_index_specs(["bad:name=/x"])
+    with pytest.raises(RagError, match="no index folders"):
+        parse_index_specs([], folder / "not-an-index")

@@ -36,6 +36,8 @@ from rag.types import Answer, Citation, Hit
 MODEL_SEPARATOR = ":"
 #: The most messages one request may carry (a long chat is still far below this).
 MAX_MESSAGES = 200
+#: The most characters of text all messages of one request may carry together.
+MAX_CONVERSATION_CHARS = 200_000
 DONE = "data: [DONE]\n\n"
 
 
@@ -99,6 +101,9 @@ def message_text(content: str | list[ContentPart] | None) -> str:
 
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
     """``(question, history)`` from chat messages: the last message must be the user's."""
+    if sum(len(message_text(m.content)) for m in messages) > MAX_CONVERSATION_CHARS:
+        raise ProtocolError(f"the messages carry more than {MAX_CONVERSATION_CHARS} characters; "
+                            "send the question with a shorter history", param="messages")
     last = messages[-1]
     if last.role != "user":
         raise ProtocolError(f"the last message must come from the user (it is a {last.role!r} message)",
