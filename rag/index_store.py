@@ -483,16 +483,20 @@ class StoredIndex:
     sources: dict[str, SourceRecord]
 
 
-def read_manifest(index_dir: str | Path) -> dict[str, Any]:
+def read_manifest(index_dir: str | Path, locked: bool = False) -> dict[str, Any]:
     """The manifest of the index at ``index_dir`` (format version and its own checksum
-    checked), after restoring a backup if a crash left no index in place."""
+    checked), after restoring a backup if a crash left no index in place. ``locked``:
+    the caller holds ``IndexLock(index_dir)``."""
     root = Path(index_dir)
     if not root.exists():
-        _restore_backup(root)
+        _restore_backup(root, locked=locked)
     if not root.exists():
         raise IndexNotFoundError(f"no index at {root}: run `rag index PATH --index {root}` first")
     manifest = _read_manifest_file(root)
-    _tidy(root)
+    if locked:
+        _remove_leftovers(root)
+    else:
+        _tidy(root)
     return manifest
 
 

@@ -315,7 +315,7 @@ class Retriever:
         wrote a newer one since (then it is also served from now on). Caller holds the lock."""
         state = self._state
         try:
-            on_disk = manifest_identity(read_manifest(self.index_dir))
+            on_disk = manifest_identity(read_manifest(self.index_dir, locked=True))
         except IndexNotFoundError:
             return state  # deleted meanwhile: nothing newer to lose; the write makes it anew
         if on_disk == manifest_identity(state.manifest):
