@@ -179,16 +179,19 @@ LOGIN = ("reader", "browser-test-password")
 
 @pytest.fixture(scope="module")
 def docs_server(seeds_index, tmp_path_factory):
-    """`rag serve` with a UI login on a copy of the seeds index (this test deletes from it)."""
+    """`rag serve` with a UI login on two copies of the seeds index (this test deletes from one):
+    knowledge bases "seeds" and "other"."""
     root = tmp_path_factory.mktemp("docs-serve")
-    index = root / "index"
+    index, other = root / "index", root / "other"
     shutil.copytree(seeds_index, index)
+    shutil.copytree(seeds_index, other)
     port = free_port()
     log = root / "serve.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--index", f"seeds={index}", "--host", "127.0.0.1",
+            [sys.executable, "-m", "rag.cli", "serve", "--index", f"seeds={index}", "--index", f"other={other}",
+             "--host", "127.0.0.1",
              "--port", str(port), "--auth", ":".join(LOGIN)],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[1],
         )
@@ -204,16 +207,20 @@ def docs_server(seeds_index, tmp_path_factory):
             proc.kill()
 
 
+def choose(page, dropdown: str, name: str) -> None:
+    page.locator(f"{dropdown} input").click()
+    page.locator(f'{dropdown} li[role=option][aria-label="{name}"]').click()
+    page.wait_for_function(f"document.querySelector('{dropdown} input').value === '{name}'")
+
+
 def choose_document(page, name: str) -> None:
-    page.locator("#doc-pick input").click()
-    page.locator(f'#doc-pick li[role=option][aria-label="{name}"]').click()
-    page.wait_for_function(f"document.querySelector('#doc-pick input').value === '{name}'")
+    choose(page, "#doc-pick", name)
 
 
-def test_documents_tab_needs_the_login_then_deletes_and_re_indexes(docs_server, page, tmp_path):
+def test_documents_tab_needs_the_login_deletes_re_indexes_and_follows_the_knowledge_base(docs_server, page, tmp_path):
     from rag import Retriever
 
-    url, index = docs_server
+    url, index = docs_server  # knowledge base "seeds"
     names = sorted(Retriever.load(index).documents)
     assert len(names) == 5
     gone, again = names[0], names[1]
@@ -254,3 +261,13 @@ def test_documents_tab_needs_the_login_then_deletes_and_re_indexes(docs_server, 
 
     shot = screenshot(page, tmp_path / "documents-tab.png")
     assert shot.stat().st_size > 10_000
+
+    # The other knowledge base, chosen in the selector, still holds all five.
+    choose(page, "#kb", "other")
+    page.wait_for_function(
+        f"document.querySelector('#doc-table').innerText.includes('{gone}')", timeout=60_000)
+    assert "<b>5</b>" in page.inner_html("#topbar")
+    page.get_by_role("tab", name="问答 Chat").click()
+    ask(page, QUESTION)
+    page.wait_for_selector("#sources .src-card[id^='src-1-']", timeout=ANSWER_TIMEOUT_MS)
+    assert EXPECTED in page.locator("#chat .bot").last.inner_text()
