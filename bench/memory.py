@@ -1,9 +1,8 @@
 """Resident memory of ``rag serve``: after load, and after 200 questions over HTTP.
 
 The server is started as a child process on a free 127.0.0.1 port against an index
-of the seeds; questions go through Gradio's HTTP API (``/gradio_api/call/ask``, the
-endpoint the UI registers as ``api_name="ask"``), so the measurement includes the
-web stack. RSS is summed over the process tree and sampled every 0.1 s for the peak.
+of the seeds; questions go through its REST API (``POST /api/knowledge-bases/<kb>/ask``,
+the same backend and gates as the UI), so the measurement includes the web stack. RSS is summed over the process tree and sampled every 0.1 s for the peak.
 """
 from __future__ import annotations
 
@@ -78,28 +77,17 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"rag serve did not answer on {url} within {timeout:.0f} s")
 
 
+#: The knowledge base name the benchmark serves its index under.
+KNOWLEDGE_BASE = "bench"
+
+
 def ask_http(base: str, question: str, timeout: float = 120) -> dict[str, Any]:
-    """One question through Gradio's call API; returns the final answer dict."""
-    # ui/app.py's ask(question, generator, mode, k): the call API wants every input.
-    body = json.dumps({"data": [question, "extractive", "hybrid", 5]}).encode()
-    req = urllib.request.Request(f"{base}/gradio_api/call/ask", data=body,
+    """One question through the REST API (``POST /api/knowledge-bases/<kb>/ask``); the answer dict."""
+    body = json.dumps({"question": question, "generator": "extractive", "mode": "hybrid", "k": 5}).encode()
+    req = urllib.request.Request(f"{base}/api/knowledge-bases/{KNOWLEDGE_BASE}/ask", data=body,
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:
-        event_id = json.loads(r.read())["event_id"]
-    last, event = None, None
-    with urllib.request.urlopen(f"{base}/gradio_api/call/ask/{event_id}", timeout=timeout) as r:
-        for raw in r:
-            line = raw.decode("utf-8").strip()
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                last = line[5:].strip()
-                if event in ("complete", "error"):
-                    break
-    if event == "error":
-        raise RuntimeError(f"the ask endpoint failed: {last}")
-    data = json.loads(last) if last else None
-    return data[0] if isinstance(data, list) and data else (data or {})
+        return json.loads(r.read())
 
 
 def run(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -108,7 +96,7 @@ def run(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RAG_CACHE_DIR": str(_workdir() / "cache-index"), "HF_HUB_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False"}
-    cmd = [str(Path(sys.executable).with_name("rag")), "serve", "--index", str(index),
+    cmd = [str(Path(sys.executable).with_name("rag")), "serve", "--index", f"{KNOWLEDGE_BASE}={index}",
            "--docs", str(_doc_dir(quick)), "--host", "127.0.0.1", "--port", str(port)]
     if not Path(cmd[0]).exists():
         cmd = [sys.executable, "-m", "rag.cli", *cmd[1:]]
@@ -158,7 +146,7 @@ def run(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
     log(f"  serve ready in {ready_s:.1f} s; RSS after load {after_load / mb:.0f} MB, "
         f"after {len(questions)} questions {after_queries / mb:.0f} MB, peak {peak / mb:.0f} MB")
     return {
-        "process": "rag serve (HTTP, Gradio call API /ask)", "ready_s": ready_s,
+        "process": "rag serve (HTTP, REST /api/knowledge-bases/<kb>/ask)", "ready_s": ready_s,
         "rss_started_mb": after_start / mb, "rss_after_load_mb": after_load / mb,
         "rss_after_queries_mb": after_queries / mb, "peak_rss_mb": peak / mb,
         "peak_rss_load_mb": peak_load / mb, "questions": len(questions), "failures": failures,
