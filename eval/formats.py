@@ -187,6 +187,32 @@ def convert_corpus(source_dir: Path, out_dir: Path, formats: Iterable[str] = FOR
     return folders
 
 
+def printed_text(items: Iterable[tuple[int, str]]) -> str:
+    """The text a converted file shows (what OCR or a loader should give back)."""
+    return "\n".join(text for _, text in items)
+
+
+def char_accuracy(extracted: str, reference: str) -> float:
+    """1 - character error rate of ``extracted`` against ``reference``.
+
+    Errors are the reference characters not matched, in order, by the extracted
+    text (deletions, substitutions) plus extracted characters matching nothing
+    (insertions), over the reference length. Both sides are compared after NFKC
+    and without whitespace (``rag.text.normalize``), so full-/half-width
+    punctuation and line breaks are not errors.
+    """
+    from difflib import SequenceMatcher
+
+    from rag.text import normalize
+
+    a, b = normalize(reference), normalize(extracted)
+    if not a:
+        return 1.0
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    matched = sum(block.size for block in matcher.get_matching_blocks())
+    return 1 - ((len(a) - matched) + (len(b) - matched)) / len(a)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.formats", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path, help="folder of .txt/.md files (e.g. seeds)")

@@ -33,7 +33,7 @@ def overlap(a_start: int, a_end: int, b_start: int, b_end: int) -> int:
 def covers(span: Span, gold: GoldSpan) -> bool:
     """Gold relevance: same file, overlap >= half of the evidence's length."""
     doc, start, end = span
-    if source_key(doc) != gold.source:
+    if source_key(doc) != source_key(gold.source):
         return False
     return overlap(start, end, gold.start, gold.end) * 2 >= gold.length
 
@@ -45,7 +45,7 @@ def cites(span: Span, gold: GoldSpan) -> bool:
     so the bar is half of whichever span is shorter; mere adjacency never counts.
     """
     doc, start, end = span
-    if source_key(doc) != gold.source:
+    if source_key(doc) != source_key(gold.source):
         return False
     shorter = min(end - start, gold.length)
     return shorter > 0 and overlap(start, end, gold.start, gold.end) * 2 >= shorter

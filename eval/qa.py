@@ -8,6 +8,11 @@ One JSON object per line::
 
 ``evidence`` is a verbatim substring of the source file; its position in the
 original file text is the gold span that retrieval and citations are scored on.
+
+Documents are matched by file stem (``source_key``), so the same questions score a
+corpus converted to PDF, Word, HTML or scans (``002_….txt`` -> ``002_….pdf``); in
+text extracted from such files the evidence is found ignoring whitespace, and in
+OCR'd text by the position most of its 6-character pieces agree on.
 """
 from __future__ import annotations
 
@@ -136,22 +141,70 @@ def load_sources(docs_dir: str | Path) -> dict[str, str]:
     return sources
 
 
+def sources_from_index(retriever: Any) -> dict[str, str]:
+    """Document key -> the text the index stores (decoded or extracted), for any format."""
+    return {source_key(doc): retriever.source_text(doc) for doc in retriever.documents}
+
+
+def find_evidence(evidence: str, text: str) -> tuple[int, int] | None:
+    """Span of ``evidence`` in ``text``: verbatim, else ignoring whitespace, else by vote.
+
+    The vote: every 6-character piece of the evidence (whitespace and width
+    normalised) found in the text proposes where the evidence starts; the start
+    proposed by at least a third of the pieces wins. This finds evidence in OCR'd
+    text with a few misread characters.
+    """
+    start = text.find(evidence)
+    if start >= 0:
+        return start, start + len(evidence)
+    from rag.text import locate, normalize
+
+    span = locate(evidence, text)
+    if span is not None:
+        return span
+    target = normalize(evidence)
+    if len(target) < 6:
+        return None
+    positions = [i for i, ch in enumerate(text) if not ch.isspace()]
+    squeezed = normalize("".join(text[i] for i in positions))
+    if len(squeezed) != len(positions):  # NFKC changed the length: cannot map back
+        return None
+    votes: dict[int, int] = {}
+    pieces = range(0, len(target) - 5, 3)
+    for k in pieces:
+        piece = target[k:k + 6]
+        found = squeezed.find(piece)
+        while found >= 0:
+            votes[found - k] = votes.get(found - k, 0) + 1
+            found = squeezed.find(piece, found + 1)
+    if not votes:
+        return None
+    best = max(votes, key=lambda v: (votes[v], -v))
+    if votes[best] < max(2, len(pieces) / 3):
+        return None
+    first = max(0, best)
+    last = min(len(positions) - 1, best + len(target) - 1)
+    return positions[first], positions[last] + 1
+
+
 def gold_spans(item: QAItem, sources: dict[str, str]) -> list[GoldSpan]:
     """Gold spans of the question's evidence (first occurrence in its source file).
 
     Evidence that cannot be found yields no span (the validator reports it).
     """
     spans = []
+    sources = {source_key(name): text for name, text in sources.items()}
     for evidence, source in item.evidence_pairs():
         text = sources.get(source_key(source))
         if text is None:
             continue
-        start = text.find(evidence)
-        if start >= 0:
-            spans.append(GoldSpan(source_key(source), start, start + len(evidence)))
+        span = find_evidence(evidence, text)
+        if span is not None:
+            spans.append(GoldSpan(source_key(source), *span))
     return spans
 
 
 def source_key(doc: str) -> str:
-    """How a document is named for matching: its file name (hits may carry paths)."""
-    return Path(doc).name
+    """How a document is named for matching: its file stem (hits may carry paths, and a
+    converted corpus has other suffixes)."""
+    return Path(doc).stem

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from eval import metrics as M
-from eval.qa import TYPES, QAItem, gold_spans, load_qa, load_sources
+from eval.qa import TYPES, QAItem, gold_spans, load_qa, load_sources, sources_from_index
 from rag.errors import RagError
 
 DEFAULT_MODES = ("dense", "bm25", "hybrid")
@@ -77,6 +77,12 @@ class RagEvaluator:
     def from_files(cls, qa_path: str | Path, docs_dir: str | Path, **options: Any) -> "RagEvaluator":
         """An evaluator for the Q&A file ``qa_path`` over the documents in ``docs_dir``."""
         return cls(load_qa(qa_path), load_sources(docs_dir), name=str(qa_path), **options)
+
+    @classmethod
+    def from_index(cls, qa_path: str | Path, retriever: Any, **options: Any) -> "RagEvaluator":
+        """An evaluator whose gold spans are found in the texts the index stores: for a
+        corpus of PDF, Word, HTML or scanned files (matched to the Q&A file by stem)."""
+        return cls(load_qa(qa_path), sources_from_index(retriever), name=str(qa_path), **options)
 
     # --- running ---------------------------------------------------------------
 

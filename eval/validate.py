@@ -143,8 +143,8 @@ def _check_item(where: str, item: QAItem, sources: dict[str, str]) -> list[Viola
     return out
 
 
-def _check_set(items: list[QAItem], sources: dict[str, str],
-               minimums: dict[str, int] | None) -> list[Violation]:
+def _check_set(items: list[QAItem], sources: dict[str, str], minimums: dict[str, int] | None,
+               names: dict[str, str] | None = None) -> list[Violation]:
     out = []
     counts = Counter(item.type for item in items)
     if minimums:
@@ -155,7 +155,7 @@ def _check_set(items: list[QAItem], sources: dict[str, str],
                 out.append(Violation(SET_ID, f"{counts[kind]} '{kind}' questions (need at least {need})"))
     covered = {source_key(s) for item in items for _, s in item.evidence_pairs()}
     for name in sorted(set(sources) - covered):
-        out.append(Violation(SET_ID, f"corpus file {name} is not covered by any question"))
+        out.append(Violation(SET_ID, f"corpus file {(names or {}).get(name, name)} is not covered by any question"))
     answerable = [item for item in items if item.answerable and item.type in TYPES]
     if answerable:
         free = sum(1 for item in answerable if shared_run(item) <= MAX_SHARED_RUN)
@@ -170,6 +170,8 @@ def _check_set(items: list[QAItem], sources: dict[str, str],
 def validate_records(records: list[tuple[int, Any]], sources: dict[str, str],
                      minimums: dict[str, int] | None = DEFAULT_MINIMUMS) -> list[Violation]:
     """Every violation in parsed records ``(line number, object)``."""
+    names = {source_key(name): name for name in sources}
+    sources = {source_key(name): text for name, text in sources.items()}
     out: list[Violation] = []
     items: list[QAItem] = []
     seen: dict[str, int] = {}
@@ -192,7 +194,7 @@ def validate_records(records: list[tuple[int, Any]], sources: dict[str, str],
         item = QAItem.from_dict(record)
         items.append(item)
         out += _check_item(where, item, sources)
-    out += _check_set(items, sources, minimums)
+    out += _check_set(items, sources, minimums, names)
     return out
 
 

@@ -81,9 +81,14 @@ def _evaluate(args: argparse.Namespace, qa_path: Path, docs: Path) -> int:
     from eval.scorer import RagEvaluator
     from rag import Retriever, config
 
-    evaluator = RagEvaluator.from_files(qa_path, docs, modes=args.modes, generators=args.generator,
-                                        show_progress=not args.no_progress)
-    retriever = Retriever.load_or_build(config.index_dir(args.index), [docs])
+    options = {"modes": args.modes, "generators": args.generator, "show_progress": not args.no_progress}
+    text_only = all(p.suffix.lower() in (".txt", ".md") for p in docs.rglob("*") if p.is_file())
+    if text_only:
+        evaluator = RagEvaluator.from_files(qa_path, docs, **options)
+        retriever = Retriever.load_or_build(config.index_dir(args.index), [docs])
+    else:  # PDF, Word, HTML, scans: the gold spans are found in the text the index extracted
+        retriever = Retriever.load_or_build(config.index_dir(args.index), [docs])
+        evaluator = RagEvaluator.from_index(qa_path, retriever, **options)
     result = evaluator(retriever)
     result["meta"]["qa_file"] = qa_path.name
     paths = write_outputs(result, args.out, args.json)

@@ -119,10 +119,79 @@ def load_file(path: str | os.PathLike, name: str | None = None) -> list[Document
             raise DocumentError(f"{path}: the file is empty (0 bytes, no text to index); skipped")
     except OSError as exc:
         raise DocumentError(f"{path}: cannot read the file ({exc.strerror or exc}); skipped") from exc
+    cached = _cache_get(loader, path, name or path.name)
+    if cached is not None:
+        return [cached]
     documents = loader.load(path, name or path.name)
     if not documents:
         raise DocumentError(f"{path}: no text found in the file; skipped")
+    if len(documents) == 1:
+        _cache_put(loader, path, documents[0])
     return documents
+
+
+# ------------------------------------------------------------------ extraction cache
+# Reading a scan by OCR takes seconds per page; rebuilding an index of unchanged files
+# must not redo it. Loaders with an ``extraction_version`` (PDF, images) keep what they
+# extracted in <cache>/documents/, keyed by the file's bytes and that version (bump it
+# whenever the loader's output changes, so stale text is never served).
+
+def _cache_key(loader, path: Path) -> str | None:
+    import hashlib
+
+    version = getattr(loader, "extraction_version", None)
+    if not version or os.environ.get("RAG_DOCUMENT_CACHE", "1") in ("0", "off"):
+        return None
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return f"{loader.kind}-v{version}-{digest.hexdigest()[:40]}"
+
+
+def _cache_dir() -> Path:
+    from rag import config
+
+    return Path(config.CACHE_DIR) / "documents"
+
+
+def _cache_get(loader, path: Path, name: str) -> Document | None:
+    import json
+
+    key = _cache_key(loader, path)
+    if key is None:
+        return None
+    try:
+        data = json.loads((_cache_dir() / f"{key}.json").read_text(encoding="utf-8"))
+        return Document(name=name, path=path, text=data["text"], encoding=data["encoding"], kind=data["kind"],
+                        page_starts=list(data["page_starts"]), ocr_pages=list(data["ocr_pages"]),
+                        marks=[Mark(**m) for m in data["marks"]], notes=list(data["notes"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _cache_put(loader, path: Path, document: Document) -> None:
+    import dataclasses
+    import json
+    import tempfile
+
+    key = _cache_key(loader, path)
+    if key is None:
+        return
+    data = {"text": document.text, "encoding": document.encoding, "kind": document.kind,
+            "page_starts": document.page_starts, "ocr_pages": document.ocr_pages,
+            "marks": [dataclasses.asdict(m) for m in document.marks], "notes": document.notes}
+    try:
+        folder = _cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, suffix=".part", delete=False) as fh:
+            json.dump(data, fh, ensure_ascii=False)
+        os.replace(fh.name, folder / f"{key}.json")
+    except OSError:
+        pass  # the cache is an optimisation: a read-only home must not stop indexing
 
 
 def _is_hidden(relative: Path) -> bool:

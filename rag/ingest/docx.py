@@ -114,9 +114,22 @@ class _Numbering:
             for ilvl, spec in (levels or {}).items():
                 self.formats[(num.get(f"{_W}numId"), ilvl)] = spec
 
-    def label(self, paragraph) -> str:
+    @staticmethod
+    def _num_pr(paragraph):
+        """The paragraph's numbering properties, else its style's (``List Number`` sets them there)."""
         ppr = paragraph._p.find(f"{_W}pPr")
         numpr = ppr.find(f"{_W}numPr") if ppr is not None else None
+        style = paragraph.style
+        depth = 0
+        while numpr is None and style is not None and depth < 10:
+            ppr = style.element.find(f"{_W}pPr")
+            numpr = ppr.find(f"{_W}numPr") if ppr is not None else None
+            style = style.base_style
+            depth += 1
+        return numpr
+
+    def label(self, paragraph) -> str:
+        numpr = self._num_pr(paragraph)
         if numpr is None:
             return ""
         num_id = numpr.find(f"{_W}numId")

@@ -47,7 +47,9 @@ def engine():
             except ImportError as exc:
                 raise OcrUnavailableError(
                     "OCR is not installed: pip install 'rag-zh[ocr]' (rapidocr-onnxruntime)") from exc
-            _engine = RapidOCR()
+            # No angle classifier: scanned pages are upright, and on long lines it flipped some
+            # by 180 degrees, which then failed recognition and were lost.
+            _engine = RapidOCR(use_cls=False)
         return _engine
 
 

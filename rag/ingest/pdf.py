@@ -45,6 +45,9 @@ class PdfLoader:
 
     kind = "pdf"
     suffixes = (".pdf",)
+    #: What was extracted is cached under this version (OCR is slow; see rag.ingest.documents):
+    #: bump it whenever this loader, rag.ingest.layout or rag.ingest.ocr change their output.
+    extraction_version = 1
 
     def load(self, path: Path, name: str) -> list[Document]:
         return [read_pdf(path, name)]
@@ -88,41 +91,44 @@ def _check_readable(path: Path) -> tuple[int, list[tuple[int, str, int]]]:
         pdf.close()
 
 
-def _font_is_bold(textpage, index: int, cache: dict) -> bool:
+def _font_is_bold(textpage, index: int) -> bool:
+    """Whether the character's font is bold (weight >= 600, or Bold/Heavy/Black in its name)."""
     import ctypes
 
     import pypdfium2.raw as raw
 
-    obj = raw.FPDFText_GetTextObject(textpage, index)
-    key = ctypes.cast(obj, ctypes.c_void_p).value
-    if key not in cache:
-        weight = raw.FPDFText_GetFontWeight(textpage, index)
-        buffer = ctypes.create_string_buffer(256)
-        flags = ctypes.c_int()
-        raw.FPDFText_GetFontInfo(textpage, index, buffer, 256, ctypes.byref(flags))
-        name = buffer.value.decode("latin-1", "replace").lower()
-        cache[key] = weight >= 600 or any(k in name for k in ("bold", "heavy", "black", "semibold", "demi"))
-    return cache[key]
+    if raw.FPDFText_GetFontWeight(textpage, index) >= 600:
+        return True
+    buffer = ctypes.create_string_buffer(256)
+    flags = ctypes.c_int()
+    raw.FPDFText_GetFontInfo(textpage, index, buffer, 256, ctypes.byref(flags))
+    name = buffer.value.decode("latin-1", "replace").lower()
+    return any(k in name for k in ("bold", "heavy", "black", "semibold", "demi"))
 
 
 def _page_words(page) -> tuple[list[Word], float, float]:
-    """Words of a PDFium page from its text layer (PDFium's own character map), and its size."""
+    """Words of a PDFium page from its text layer (PDFium's own character map), and its size.
+
+    A word is a run of characters on one line without a gap, in one font size;
+    its weight is that of its first character.
+    """
     import pypdfium2.raw as raw
 
     width, height = page.get_size()
     textpage = page.get_textpage()
     try:
         words: list[Word] = []
-        current: list[tuple[str, float, float, float, float, float, bool]] = []
-        bold_cache: dict = {}
+        chars: list[str] = []
+        box = [0.0, 0.0, 0.0, 0.0]   # x0, x1, top, bottom of the current word
+        size = 0.0
+        bold = False
+        last_right = 0.0
 
         def flush() -> None:
-            if current:
-                words.append(Word(text=fix_text("".join(c[0] for c in current)),
-                                  x0=min(c[1] for c in current), x1=max(c[2] for c in current),
-                                  top=min(c[3] for c in current), bottom=max(c[4] for c in current),
-                                  size=current[0][5], bold=current[0][6]))
-                current.clear()
+            if chars:
+                words.append(Word(text=fix_text("".join(chars)), x0=box[0], x1=box[1], top=box[2],
+                                  bottom=box[3], size=size, bold=bold))
+                chars.clear()
 
         for i in range(textpage.count_chars()):
             code = raw.FPDFText_GetUnicode(textpage, i)
@@ -131,30 +137,43 @@ def _page_words(page) -> tuple[list[Word], float, float]:
                 flush()
                 continue
             left, bottom, right, top = textpage.get_charbox(i, loose=True)
-            size = raw.FPDFText_GetFontSize(textpage, i)
-            char = (ch, left, right, height - top, height - bottom, size, _font_is_bold(textpage, i, bold_cache))
-            if current:
-                prev = current[-1]
-                middle = (char[3] + char[4]) / 2
-                same_line = min(c[3] for c in current) - 1 <= middle <= max(c[4] for c in current) + 1
-                gap = left - prev[2]
-                if (not same_line or gap > max(_X_TOLERANCE, 0.25 * size) or gap < -0.5 * size
-                        or abs(size - prev[5]) > 0.5 or char[6] != prev[6]):
+            top, bottom = height - top, height - bottom
+            char_size = raw.FPDFText_GetFontSize(textpage, i)
+            if chars:
+                middle = (top + bottom) / 2
+                gap = left - last_right
+                if (not box[2] - 1 <= middle <= box[3] + 1 or gap > max(_X_TOLERANCE, 0.25 * char_size)
+                        or gap < -0.5 * char_size or abs(char_size - size) > 0.5):
                     flush()
-            current.append(char)
+            if not chars:
+                box[:] = [left, right, top, bottom]
+                size, bold = char_size, _font_is_bold(textpage, i)
+            else:
+                box[0], box[1] = min(box[0], left), max(box[1], right)
+                box[2], box[3] = min(box[2], top), max(box[3], bottom)
+            chars.append(ch)
+            last_right = right
         flush()
         return [w for w in words if w.text.strip()], float(width), float(height)
     finally:
         textpage.close()
 
 
-def _has_rules(page) -> bool:
-    """Whether the page draws lines or boxes (a ruled table needs them)."""
+def _drawn_objects(page) -> tuple[bool, bool]:
+    """``(has paths, has images)``: whether the page draws lines/boxes (a ruled table needs
+    them) and images (a scan). Raw calls: PDFium wrapper objects per character cost ~50x more."""
     import pypdfium2.raw as raw
 
-    for _ in page.get_objects(filter=[raw.FPDF_PAGEOBJ_PATH], max_depth=2):
-        return True
-    return False
+    paths = images = False
+    for k in range(raw.FPDFPage_CountObjects(page.raw)):
+        kind = raw.FPDFPageObj_GetType(raw.FPDFPage_GetObject(page.raw, k))
+        if kind == raw.FPDF_PAGEOBJ_PATH:
+            paths = True
+        elif kind in (raw.FPDF_PAGEOBJ_IMAGE, raw.FPDF_PAGEOBJ_FORM):
+            images = True  # a form XObject may hold the scanned image
+        if paths and images:
+            break
+    return paths, images
 
 
 def _page_tables(page) -> tuple[list[Line], list[tuple[float, float, float, float]]]:
@@ -212,8 +231,7 @@ def read_pdf(path: Path, name: str) -> Document:
                 page = pdf[index]
                 try:
                     words, width, height = _page_words(page)
-                    ruled = _has_rules(page)
-                    has_images = _has_images(page)
+                    ruled, has_images = _drawn_objects(page)
                     tables, boxes = [], []
                     if ruled:
                         if plumber is None:
@@ -252,14 +270,6 @@ def read_pdf(path: Path, name: str) -> Document:
             "installed: pip install 'rag-zh[ocr]'; skipped")
     layout.drop_running_lines(pages, heights)
     return _assemble(path, name, pages, outline, ocr_pages, notes)
-
-
-def _has_images(page) -> bool:
-    import pypdfium2.raw as raw
-
-    for _ in page.get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE], max_depth=3):
-        return True
-    return False
 
 
 def _render(pdf, index: int):
