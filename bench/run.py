@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ["scale", "index", "query", "memory", "llm"]
+SECTIONS = ["scale", "index", "query", "memory", "llm", "formats"]
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
@@ -47,6 +47,10 @@ def _section_runner(name: str) -> Callable[[bool, Callable[[str], None]], dict[s
         from bench import llm
 
         return llm.run
+    if name == "formats":
+        from bench import formats
+
+        return formats.run
     raise ValueError(name)
 
 

@@ -147,13 +147,15 @@ def to_docx(items: Iterable[tuple[int, str]], target: Path, chinese_styles: bool
     document.save(str(target))
 
 
-def pdf_to_scan(source: Path, target: Path, dpi: int = 200) -> None:
-    """An image-only PDF of ``source``'s pages rendered at ``dpi`` (a scanned document)."""
+def pdf_to_scan(source: Path, target: Path, dpi: int = 200, pages: list[int] | None = None) -> None:
+    """An image-only PDF of ``source``'s pages (0-based ``pages``, default all) rendered
+    at ``dpi`` in grey: a scanned document."""
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(str(source))
     try:
-        images = [pdf[i].render(scale=dpi / 72).to_pil().convert("L") for i in range(len(pdf))]
+        images = [pdf[i].render(scale=dpi / 72).to_pil().convert("L")
+                  for i in (range(len(pdf)) if pages is None else pages)]
     finally:
         pdf.close()
     target.parent.mkdir(parents=True, exist_ok=True)

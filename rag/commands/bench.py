@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="where results.json and results.md go (default: bench/out)")
     parser.add_argument("--only", metavar="LIST", default=None,
-                        help="comma-separated sections: scale,index,query,memory,llm (default: all)")
+                        help="comma-separated sections: scale,index,query,memory,llm,formats (default: all)")
     parser.add_argument("--repeats", type=int, default=None, metavar="N",
                         help="runs per build/pass figure (default 3; 1 with --quick)")
     parser.add_argument("--queries", type=int, default=None, metavar="N",
