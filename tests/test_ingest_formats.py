@@ -354,7 +354,7 @@ def test_the_ui_shows_the_page_and_serves_the_original_at_it(made, make_retrieve
 
     from rag import Assistant
     from ui import render
-    from ui.app import ChatBackend, build_app, launch
+    from ui.app import DEFAULT_KNOWLEDGE_BASE, ORIGINALS_ROUTE, build_app, launch
 
     docs = tmp_path / "docs"
     (docs / "sub").mkdir(parents=True)
@@ -364,9 +364,10 @@ def test_the_ui_shows_the_page_and_serves_the_original_at_it(made, make_retrieve
     doc = f"sub/{COMPILATION}.pdf"
     answer = Assistant(retriever).ask("昌吉州教育工会的工作综述讲了什么？")
     citation = next(c for c in answer.citations if c.doc == doc)
-    html = render.sources_html(answer, 1, ChatBackend(retriever).original_url)
+    base = f"{ORIGINALS_ROUTE}/{DEFAULT_KNOWLEDGE_BASE}"
+    html = render.sources_html(answer, 1, lambda d, p: render.original_href(d, p, base))
     assert f"第{citation.page}页 · p. {citation.page}" in html
-    assert f'href="/original/{quote(doc, safe="")}#page={citation.page}"' in html
+    assert f'href="{base}/{quote(doc, safe="")}#page={citation.page}"' in html
 
     app = build_app(retriever)
     with socket.socket() as s:
@@ -374,7 +375,7 @@ def test_the_ui_shows_the_page_and_serves_the_original_at_it(made, make_retrieve
         port = s.getsockname()[1]
     launch(app, port=port, block=False, quiet=True)
     try:
-        base = f"http://127.0.0.1:{port}/original/"
+        base = f"http://127.0.0.1:{port}{base}/"
         with urllib.request.urlopen(base + quote(doc, safe="")) as response:
             assert response.headers["Content-Type"] == "application/pdf"
             assert response.read() == (docs / "sub" / f"{COMPILATION}.pdf").read_bytes()
