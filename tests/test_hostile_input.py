@@ -1,5 +1,6 @@
 """Questions with characters that are not text (issue 10, item 6): an undecodable byte in a
-command-line argument, a lone surrogate ("\\ud800") over HTTP. Real processes."""
+command-line argument, a lone surrogate ("\\ud800") over HTTP. Real processes: ``rag
+search``/``rag ask``/``rag serve`` with the tests' fake embedding model."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -87,29 +89,52 @@ def served(fake_index, small_corpus, tmp_path):
             proc.kill()
 
 
-def _call_ask(url: str, body: bytes) -> tuple[str, list]:
-    """POST to gradio's /ask API with a raw JSON body; the final (event, data) of the stream."""
-    request = urllib.request.Request(f"{url}gradio_api/call/ask", data=body, method="POST",
+def _post_json(url: str, body: bytes):
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+def _raw_json(payload) -> bytes:
+    """JSON as an attacker writes it: "\\ud800" stays an escape (a lone surrogate once decoded),
+    which an HTTP client library would refuse to encode."""
+    body = json.dumps(payload).encode("ascii")
+    assert b"\\ud800" in body
+    return body
+
+
+QUESTION = "12351\ud800热线什么时候建成？"
+
+
+def test_a_lone_surrogate_over_the_rest_api_is_a_clean_client_error(served):
+    """The REST API's JSON parser refuses the escape itself (422, not a crash), and the
+    server goes on answering."""
+    url, log = served
+    with urllib.request.urlopen(f"{url}api/knowledge-bases", timeout=30) as response:
+        kb = json.loads(response.read())[0]["name"]
+    for path, payload in (("ask", {"question": QUESTION}), ("search", {"query": QUESTION})):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            _post_json(f"{url}api/knowledge-bases/{kb}/{path}", _raw_json(payload))
+        assert err.value.code == 422 and "unicode string" in err.value.read().decode("utf-8")
+    answer = _post_json(f"{url}api/knowledge-bases/{kb}/ask",
+                        json.dumps({"question": "12351热线什么时候建成？"}).encode("utf-8"))
+    assert "2023年12月29日" in answer["text"]
+    assert "Traceback" not in log.read_text(errors="replace")
+
+
+def test_a_lone_surrogate_through_the_ui_ask_endpoint_is_dropped(served):
+    url, log = served
+    with urllib.request.urlopen(f"{url}gradio_api/info", timeout=30) as response:
+        parameters = json.loads(response.read())["named_endpoints"]["/ask"]["parameters"]
+    data = [QUESTION] + [p.get("parameter_default") for p in parameters[1:]]
+    request = urllib.request.Request(f"{url}gradio_api/call/ask", data=_raw_json({"data": data}), method="POST",
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=60) as response:
         event_id = json.loads(response.read())["event_id"]
     with urllib.request.urlopen(f"{url}gradio_api/call/ask/{event_id}", timeout=120) as response:
         lines = response.read().decode("utf-8").splitlines()
     events = [line.split(": ", 1)[1] for line in lines if line.startswith("event: ")]
-    data = [line.split(": ", 1)[1] for line in lines if line.startswith("data: ")]
-    return events[-1], json.loads(data[-1])
-
-
-def test_a_lone_surrogate_over_http_is_dropped(served):
-    url, log = served
-    # JSON allows the escape "\ud800" (a lone surrogate); an HTTP client library would
-    # refuse to encode it, so the body is written by hand, as an attacker would.
-    question = "12351\ud800热线什么时候建成？"
-    body = json.dumps({"data": [question, "extractive", "hybrid", 3, "", "", ""]}).encode("ascii")
-    assert b"\\ud800" in body
-    event, data = _call_ask(url, body)
-    assert event == "complete", data
-    answer = data[0]
-    assert answer["done"] is True and answer["citations"]
-    assert "2023年12月29日" in answer["text"]
+    final = json.loads([line.split(": ", 1)[1] for line in lines if line.startswith("data: ")][-1])
+    assert events[-1] == "complete", final
+    assert final[0]["done"] is True and "2023年12月29日" in final[0]["text"]
     assert "Traceback" not in log.read_text(errors="replace")
