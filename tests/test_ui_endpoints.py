@@ -79,6 +79,7 @@ def test_server_key_reaches_only_the_configured_endpoint_and_typed_urls_are_refu
 
     _chat(client, own.base_url + "/")  # the server's own URL, as the settings show it
     assert own.authorizations[-1] == f"Bearer {SERVER_KEY}"
+    assert own.requests[-1].body["model"] == "served-model"  # the user's "m" is not the server's choice
 
 
 def test_allowed_user_endpoints_never_get_the_server_key(serve_app, endpoints):

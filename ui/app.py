@@ -355,7 +355,8 @@ def build_app(
     def toggle_endpoint(gen: str):
         return gr.update(visible=gen == "openai")
 
-    with gr.Blocks(title=title, fill_width=True) as app:
+    # delete_cache: uploads that were never submitted leave Gradio's temp folder within two hours
+    with gr.Blocks(title=title, fill_width=True, delete_cache=(3600, 3600)) as app:
         turns_state = gr.State([])
         views_state = gr.State([])
         header = gr.HTML(header_html(), elem_id="topbar")
@@ -404,7 +405,8 @@ def build_app(
                                              info=None if user_endpoints else
                                              "服务器配置的接口 · the server's configured endpoint")
                         model_box = gr.Textbox(endpoint_policy.model, label="模型 model",
-                                               placeholder="qwen2.5-1.5b-instruct")
+                                               placeholder="qwen2.5-1.5b-instruct",
+                                               interactive=user_endpoints)
                         key_box = gr.Textbox("", label="API key（仅用于你填写的接口 · only sent to the URL above）",
                                              type="password", visible=user_endpoints)
             with gr.Tab("文档 Documents", id="docs-tab", elem_id="docs-tab"):

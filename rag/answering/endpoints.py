@@ -87,11 +87,13 @@ class EndpointPolicy:
         ``model`` and ``api_key`` (each may be empty).
 
         The server's own endpoint gets the server's key (a key the user typed is
-        ignored there). Any other URL raises ``EndpointNotAllowedError`` unless
-        user endpoints are allowed; then it gets the user's key or none, never the
-        server's (``api_key=""`` tells the generator not to read the environment).
+        ignored there) and the server's model (a user may pick another one only where
+        user endpoints are allowed: on a paid account, the model is the cost). Any
+        other URL raises ``EndpointNotAllowedError`` unless user endpoints are
+        allowed; then it gets the user's key or none, never the server's
+        (``api_key=""`` tells the generator not to read the environment).
         """
-        model = (model or "").strip() or self.model
+        model = ((model or "").strip() if self.allow_user_endpoints else "") or self.model
         if self.is_own(base_url):
             return {"base_url": self.base_url, "model": model, "api_key": self.api_key or ""}
         url = normalize_base_url(base_url or "")
