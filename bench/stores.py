@@ -1,0 +1,157 @@
+"""Store comparison: the same documents in the local store (FAISS + bm25s) and in Milvus.
+
+For each store: build time (embeddings from a warm cache, so the figure is ingestion
+plus writing the store), load time, query latency per mode (query vectors cached:
+what the store and the fusion cost), and retrieval quality on a Q&A set (R@1, R@5,
+MRR@10 per mode). For Milvus it also scores Milvus's own hybrid search (RRF over the
+chunk vectors and BM25 inside Milvus) against our z-score fusion over its two lists.
+
+    python -m bench.stores --docs seeds --qa eval/qa.jsonl --work /tmp/stores-seeds
+    python -m bench.stores --docs DIR --work DIR [--qa FILE] [--no-views] [--milvus-uri URI]
+
+Without ``--milvus-uri`` Milvus Lite runs in a file under ``--work``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.stats import percentiles_ms, time_each
+
+MODES = ("dense", "bm25", "hybrid")
+
+
+def _evaluator(qa: Path, docs: Path):
+    from eval.qa import load_qa, load_sources
+    from eval.scorer import RagEvaluator
+
+    return RagEvaluator(load_qa(qa), load_sources(docs), modes=MODES, generators=[], show_progress=False)
+
+
+def _quality(evaluator, retriever, modes=MODES) -> dict[str, dict[str, float]]:
+    out = {}
+    for mode in modes:
+        metrics = evaluator.retrieval_metrics(evaluator.run_retrieval(retriever, mode))
+        out[mode] = {k: round(float(metrics[k]), 3) for k in ("R@1", "R@5", "MRR@10")}
+    return out
+
+
+class MilvusNativeHybrid:
+    """Milvus's own hybrid search (``hybrid_search`` with an RRF ranker over the chunk
+    vectors and BM25) behind the retriever's ``search`` signature, for scoring only.
+    Sentence views live in another collection, so this variant cannot use them."""
+
+    def __init__(self, retriever, rrf_k: int = 60):
+        self.retriever = retriever
+        self.rrf_k = rrf_k
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid"):
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        from rag.index.stores.milvus import CHUNK_FIELDS, CONSISTENCY, _chunk
+        from rag.types import Hit
+
+        store = self.retriever.store
+        qvec = self.retriever.query_vector(query).tolist()
+        depth = max(50, 2 * k)
+        requests = [AnnSearchRequest(data=[qvec], anns_field="dense", param={"metric_type": "IP"}, limit=depth,
+                                     expr=store._visible()),
+                    AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=depth,
+                                     expr=store._visible())]
+        result = store.client.hybrid_search(store.collection, requests, ranker=RRFRanker(self.rrf_k), limit=k,
+                                            output_fields=CHUNK_FIELDS, consistency_level=CONSISTENCY)
+        return [Hit.from_chunk(_chunk(h["entity"]), float(h["distance"]), "hybrid") for h in result[0]]
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_store(store: str, docs: Path, work: Path, questions: list[str], evaluator=None, views: bool = True,
+              milvus_uri: str | None = None, modes=MODES, log=_log) -> dict[str, Any]:
+    from rag.retrieval.retriever import Retriever
+
+    index_dir = work / f"{store}-index"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    options: dict[str, Any] = {"store": store, "views": views}
+    if store == "milvus":
+        if milvus_uri is None:
+            shutil.rmtree(work / "milvus", ignore_errors=True)
+            (work / "milvus").mkdir(parents=True)
+            milvus_uri = str(work / "milvus" / "bench.db")
+        options.update(milvus_uri=milvus_uri, collection="bench_" + docs.name.replace("-", "_"))
+    started = time.perf_counter()
+    built = Retriever.build([docs], index_dir, show_progress=False, **options)
+    build_s = time.perf_counter() - started
+    summary = built.build_summary
+    started = time.perf_counter()
+    retriever = Retriever.load(index_dir)
+    load_s = time.perf_counter() - started
+    for q in questions:  # embed every query once: latency below is store + fusion
+        retriever.query_vector(q)
+    latency = {}
+    for mode in MODES:
+        retriever.search(questions[0], k=5, mode=mode)  # warm-up
+        latency[mode] = percentiles_ms(time_each(lambda q: retriever.search(q, k=5, mode=mode), questions))
+    row: dict[str, Any] = {
+        "store": store, "documents": summary.documents, "chunks": summary.chunks, "views": summary.views,
+        "embedded": summary.embedded, "build_s": round(build_s, 2), "load_s": round(load_s, 3),
+        "latency": latency,
+    }
+    log(f"  {store:<7} build {build_s:7.1f} s (embedded {summary.embedded}, {summary.chunks} chunks, "
+        f"{summary.views} views)  load {load_s:.2f} s  "
+        + "  ".join(f"{m} p50 {latency[m]['p50_ms']:.1f} ms" for m in MODES))
+    if evaluator is not None:
+        row["quality"] = _quality(evaluator, retriever, modes)
+        log(f"          " + "  ".join(f"{m} R@1 {q['R@1']:.3f} R@5 {q['R@5']:.3f} MRR {q['MRR@10']:.3f}"
+                                      for m, q in row["quality"].items()))
+        if store == "milvus":
+            native = _quality(evaluator, MilvusNativeHybrid(retriever), modes=("hybrid",))["hybrid"]
+            row["quality_milvus_native_rrf"] = native
+            log(f"          Milvus hybrid_search (RRF, chunk vectors only): R@1 {native['R@1']:.3f} "
+                f"R@5 {native['R@5']:.3f} MRR {native['MRR@10']:.3f}")
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench import machine
+    from bench.pipeline import benchmark_questions
+
+    parser = argparse.ArgumentParser(prog="python -m bench.stores", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", required=True, type=Path)
+    parser.add_argument("--work", required=True, type=Path)
+    parser.add_argument("--qa", type=Path, default=None, help="Q&A file for R@1 (optional)")
+    parser.add_argument("--queries", type=int, default=100, help="questions timed per mode")
+    parser.add_argument("--no-views", action="store_true")
+    parser.add_argument("--milvus-uri", default=None)
+    parser.add_argument("--stores", default="local,milvus")
+    parser.add_argument("--modes", default=",".join(MODES), help="modes scored on the Q&A set")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    evaluator = _evaluator(args.qa, args.docs) if args.qa else None
+    if args.qa:
+        questions = [item.question for item in evaluator.items][: args.queries]
+    else:
+        questions = benchmark_questions(args.queries)
+    desc = machine.describe()
+    _log(f"machine: {desc['cpu_model']}, {desc['cores']} cores, {' '.join(desc['simd'])}, load {desc['load_avg']}")
+    rows = [run_store(s, args.docs, args.work, questions, evaluator, views=not args.no_views,
+                      milvus_uri=args.milvus_uri, modes=tuple(args.modes.split(",")))
+            for s in args.stores.split(",")]
+    result = {"docs": str(args.docs), "qa": str(args.qa) if args.qa else None, "queries": len(questions),
+              "views": not args.no_views, "machine": desc, "stores": rows}
+    if args.json:
+        args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
