@@ -1,7 +1,9 @@
-"""Defaults and settings shared by the CLI, the UI and the library.
+"""Defaults and settings shared by the CLI, the UI and the library: the one place
+``rag`` reads the environment.
 
 Every default can be overridden by an environment variable, so the same
-settings reach ``rag`` subcommands, ``make run`` and embedding programs.
+settings reach ``rag`` subcommands, ``make run`` and embedding programs. (The
+``embeddings`` package, below ``rag``, reads its own RAG_EMBED_* variables.)
 """
 from __future__ import annotations
 
@@ -26,6 +28,25 @@ def milvus_token() -> str:
     """Credentials for a Milvus server (``user:password`` or an API key): $RAG_MILVUS_TOKEN.
     Read when connecting and never written to the index manifest."""
     return os.environ.get("RAG_MILVUS_TOKEN", "")
+
+
+def env(*names: str) -> str | None:
+    """The first of the environment variables ``names`` that is set and not empty."""
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def llm_model() -> str | None:
+    """The local chat model for ``--generator local/llamacpp/transformers``: $RAG_LLM_MODEL."""
+    return env("RAG_LLM_MODEL")
+
+
+def local_backend(default: str = "auto") -> str:
+    """Which engine runs the local LLM (llamacpp, transformers or auto): $RAG_LOCAL_BACKEND."""
+    return env("RAG_LOCAL_BACKEND") or default
 
 
 #: Longest question accepted as-is; longer ones are truncated with a notice.

@@ -16,11 +16,11 @@ settings for ``make_generator("openai", **settings)``.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from rag.answering.generators.openai_compat import DEFAULT_BASE_URL, DEFAULT_MODEL
+from rag.config import env as _env
 from rag.errors import RagError
 
 __all__ = ["EndpointNotAllowedError", "EndpointPolicy", "normalize_base_url"]
@@ -28,14 +28,6 @@ __all__ = ["EndpointNotAllowedError", "EndpointPolicy", "normalize_base_url"]
 
 class EndpointNotAllowedError(RagError):
     """A request asked for an endpoint this server is not allowed to call."""
-
-
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
 
 
 def normalize_base_url(url: str) -> str:

@@ -178,7 +178,7 @@ def default_local_generator(backend: str = "auto", cache_dir: str | os.PathLike 
     ``n_threads``, ``n_ctx``, ... for llama.cpp; ``max_new_tokens``, ``threads``
     for transformers); a ``model`` setting replaces the bundled GGUF.
     """
-    backend = (os.environ.get("RAG_LOCAL_BACKEND", backend) if backend == "auto" else backend)
+    backend = config.local_backend(backend) if backend == "auto" else backend
     backend = (backend or "auto").strip().lower()
     if backend not in ("auto", "llamacpp", "transformers"):
         raise GeneratorError(f"unknown local backend {backend!r}; choose auto, llamacpp or transformers")

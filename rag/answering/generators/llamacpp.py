@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Sequence
 
+from rag import config
 from rag.errors import GeneratorError
 
 __all__ = ["LlamaCppGenerator"]
@@ -65,7 +66,7 @@ class LlamaCppGenerator:
                  model: str | os.PathLike | None = None, max_new_tokens: int | None = None,
                  threads: int | None = None, **_ignored: Any) -> None:
         # ``model``/``max_new_tokens``/``threads`` are the names other generators use.
-        path = model_path or model or os.environ.get("RAG_LLM_MODEL")
+        path = model_path or model or config.llm_model()
         if path is None:
             from rag.answering.local_model import ensure_local_gguf
 

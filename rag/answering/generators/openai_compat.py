@@ -13,21 +13,13 @@ else environment variables:
 from __future__ import annotations
 
 import json
-import os
 from typing import Iterator
 
+from rag.config import env as _env
 from rag.errors import GeneratorError
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434/v1"
 DEFAULT_MODEL = "qwen2.5:0.5b-instruct"
-
-
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
 
 
 class OpenAICompatGenerator:

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from rag import config
 from rag.errors import GeneratorError
 
 
@@ -23,7 +24,7 @@ class TransformersGenerator:
 
     def __init__(self, model: str | os.PathLike | None = None, max_new_tokens: int = 256,
                  threads: int | None = None, **_ignored) -> None:
-        model = model or os.environ.get("RAG_LLM_MODEL")
+        model = model or config.llm_model()
         if not model:
             raise GeneratorError(
                 "the transformers generator needs a model: --model PATH (a model directory or a "
