@@ -28,11 +28,14 @@ from bench.stats import percentiles_ms, time_each
 MODES = ("dense", "bm25", "hybrid")
 
 
-def _evaluator(qa: Path, docs: Path):
+def _evaluator(qa: Path, docs: Path, limit: int | None = None):
     from eval.qa import load_qa, load_sources
     from eval.scorer import RagEvaluator
 
-    return RagEvaluator(load_qa(qa), load_sources(docs), modes=MODES, generators=[], show_progress=False)
+    items = load_qa(qa)
+    if limit:  # the first ``limit`` answerable questions
+        items = [item for item in items if item.answerable][:limit]
+    return RagEvaluator(items, load_sources(docs), modes=MODES, generators=[], show_progress=False)
 
 
 def _quality(evaluator, retriever, modes=MODES) -> dict[str, dict[str, float]]:
@@ -70,12 +73,38 @@ class MilvusNativeHybrid:
         return [Hit.from_chunk(_chunk(h["entity"]), float(h["distance"]), "hybrid") for h in result[0]]
 
 
+class HashEmbedder:
+    """A stand-in for the model when only the stores are being timed: hashed character
+    bigrams into ``dim`` floats, L2-normalised (no torch, no forward pass). Search
+    quality with it means nothing; build and query latency of the stores do."""
+
+    def __init__(self, dim: int = 384):
+        self.name, self.dim = f"bench/hash-bigram-{dim}", dim
+
+    def _vectors(self, texts) -> np.ndarray:
+        import zlib
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for i in range(len(text) - 1):
+                out[row, zlib.crc32(text[i:i + 2].encode("utf-8")) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms > 0, norms, 1.0)
+
+    def encode_queries(self, texts):
+        return self._vectors(texts)
+
+    def encode_passages(self, texts, show_progress: bool = False):
+        return self._vectors(texts)
+
+
 def _log(message: str) -> None:
     print(message, flush=True)
 
 
 def run_store(store: str, docs: Path, work: Path, questions: list[str], evaluator=None, views: bool = True,
-              milvus_uri: str | None = None, modes=MODES, log=_log) -> dict[str, Any]:
+              milvus_uri: str | None = None, modes=MODES, embedder=None, log=_log) -> dict[str, Any]:
+    from rag.index.embedding import DEFAULT_CACHE
     from rag.retrieval.retriever import Retriever
 
     index_dir = work / f"{store}-index"
@@ -88,11 +117,12 @@ def run_store(store: str, docs: Path, work: Path, questions: list[str], evaluato
             milvus_uri = str(work / "milvus" / "bench.db")
         options.update(milvus_uri=milvus_uri, collection="bench_" + docs.name.replace("-", "_"))
     started = time.perf_counter()
-    built = Retriever.build([docs], index_dir, show_progress=False, **options)
+    built = Retriever.build([docs], index_dir, show_progress=False, embedder=embedder,
+                            cache=None if embedder is not None else DEFAULT_CACHE, **options)
     build_s = time.perf_counter() - started
     summary = built.build_summary
     started = time.perf_counter()
-    retriever = Retriever.load(index_dir)
+    retriever = Retriever.load(index_dir, embedder=embedder)
     load_s = time.perf_counter() - started
     for q in questions:  # embed every query once: latency below is store + fusion
         retriever.query_vector(q)
@@ -129,14 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", required=True, type=Path)
     parser.add_argument("--qa", type=Path, default=None, help="Q&A file for R@1 (optional)")
     parser.add_argument("--queries", type=int, default=100, help="questions timed per mode")
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N answerable questions")
     parser.add_argument("--no-views", action="store_true")
     parser.add_argument("--milvus-uri", default=None)
+    parser.add_argument("--hash-embedder", action="store_true",
+                        help="vectors from a hashing stand-in (dim 384), not the model: times the stores only")
     parser.add_argument("--stores", default="local,milvus")
     parser.add_argument("--modes", default=",".join(MODES), help="modes scored on the Q&A set")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    evaluator = _evaluator(args.qa, args.docs) if args.qa else None
+    evaluator = _evaluator(args.qa, args.docs, args.limit) if args.qa else None
     if args.qa:
         questions = [item.question for item in evaluator.items][: args.queries]
     else:
@@ -144,10 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     desc = machine.describe()
     _log(f"machine: {desc['cpu_model']}, {desc['cores']} cores, {' '.join(desc['simd'])}, load {desc['load_avg']}")
     rows = [run_store(s, args.docs, args.work, questions, evaluator, views=not args.no_views,
-                      milvus_uri=args.milvus_uri, modes=tuple(args.modes.split(",")))
+                      milvus_uri=args.milvus_uri, modes=tuple(args.modes.split(",")),
+                      embedder=HashEmbedder() if args.hash_embedder else None)
             for s in args.stores.split(",")]
     result = {"docs": str(args.docs), "qa": str(args.qa) if args.qa else None, "queries": len(questions),
-              "views": not args.no_views, "machine": desc, "stores": rows}
+              "scored_questions": len(evaluator.items) if evaluator else 0,
+              "views": not args.no_views, "hash_embedder": args.hash_embedder, "machine": desc, "stores": rows}
     if args.json:
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     return 0
