@@ -67,7 +67,7 @@ def embed_chunks(embedder, chunks: Sequence[Chunk], cache: EmbeddingCache | None
         late = embed_late(embedder, chunks, texts, cache=cache, show_progress=show_progress)
         if late is not None:
             return (*late, "late")
-    embedded = embed_passages(embedder, texts, cache=cache, show_progress=show_progress)
+    embedded = embed_passages(embedder, texts, cache=cache, show_progress=show_progress, label="embedding chunks")
     if not views:
         return (embedded, *no_views(len(chunks), int(embedder.dim)), None)
     return (embedded, *embed_views(embedder, chunks, cache=cache, show_progress=show_progress), "separate")
@@ -137,7 +137,8 @@ def embed_views(embedder, chunks: Sequence[Chunk], cache: EmbeddingCache | None 
     for chunk in chunks:
         texts.extend(sentence_views(chunk))
         offsets.append(len(texts))
-    embedded = embed_passages(embedder, texts, cache=cache, show_progress=show_progress)
+    embedded = embed_passages(embedder, texts, cache=cache, show_progress=show_progress,
+                              label="embedding sentence views")
     vectors = np.asarray(embedded.vectors, dtype=np.float32).reshape(len(texts), int(embedder.dim))
     return vectors, np.asarray(offsets, dtype=np.int64), embedded
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import sys
 import threading
@@ -26,6 +27,10 @@ from typing import Sequence
 import numpy as np
 
 CACHE_FILENAME = "embeddings.sqlite3"
+#: Fresh vectors are written to the cache after every this many texts: a killed
+#: build loses at most one such batch (a few seconds to a minute of CPU work),
+#: and one SQLite transaction per batch costs nothing next to the forward passes.
+COMMIT_EVERY = int(os.environ.get("RAG_EMBED_COMMIT_EVERY", "256"))
 
 
 def content_hash(text: str) -> str:
@@ -186,10 +191,15 @@ def cache_key(embedder) -> str:
 
 
 def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None = None,
-                   show_progress: bool = False) -> EmbedResult:
+                   show_progress: bool = False, label: str = "embedding",
+                   commit_every: int | None = None) -> EmbedResult:
     """Embed ``texts`` as passages, embedding only what ``cache`` does not hold.
 
     Identical texts are embedded once. Without a cache every distinct text is embedded.
+    Fresh vectors are committed to the cache every ``commit_every`` texts (default
+    ``COMMIT_EVERY``) as they are computed, so a build killed after hours and run
+    again embeds only what is still missing. The texts go to the model longest
+    first (similar lengths share a batch, and the progress bar's ETA only improves).
     """
     dim = int(embedder.dim)
     model = cache_key(embedder)
@@ -200,14 +210,24 @@ def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None 
         if key not in known and key not in missing:
             missing[key] = text
     if missing:
-        fresh = np.asarray(embedder.encode_passages(list(missing.values()), show_progress=show_progress),
-                           dtype=np.float32)
-        if fresh.shape != (len(missing), dim):
-            raise ValueError(f"embedder {embedder.name} returned shape {fresh.shape}, "
-                             f"expected {(len(missing), dim)}")
-        if cache is not None:
-            cache.put_many(model, list(missing), fresh)
-        known.update(zip(missing, fresh))
+        step = max(1, int(commit_every or COMMIT_EVERY))
+        todo = sorted(missing.items(), key=lambda item: -len(item[1]))
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(todo), desc=label, unit="passage", disable=not show_progress,
+                  dynamic_ncols=True, smoothing=0.05) as bar:
+            for start in range(0, len(todo), step):
+                part = todo[start : start + step]
+                fresh = np.asarray(embedder.encode_passages([t for _, t in part], show_progress=False),
+                                   dtype=np.float32)
+                if fresh.shape != (len(part), dim):
+                    raise ValueError(f"embedder {embedder.name} returned shape {fresh.shape}, "
+                                     f"expected {(len(part), dim)}")
+                keys = [k for k, _ in part]
+                if cache is not None:
+                    cache.put_many(model, keys, fresh)
+                known.update(zip(keys, fresh))
+                bar.update(len(part))
     vectors = np.stack([known[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
     cached = sum(1 for h in dict.fromkeys(hashes) if h not in missing)
     return EmbedResult(vectors=np.ascontiguousarray(vectors, dtype=np.float32),
