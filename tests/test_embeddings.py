@@ -102,3 +102,31 @@ def test_an_unknown_precision_is_a_clear_error():
 
     with pytest.raises(RagError, match="unknown embedding precision 'fp8'"):
         resolve_precision("fp8")
+
+
+def test_a_gpu_is_used_without_any_setting_when_torch_sees_one(monkeypatch):
+    """Unmeasured here (no GPU on this machine): the choice itself, through its seam."""
+    from embeddings import st_embedder
+
+    monkeypatch.setattr(st_embedder, "DEFAULT_DEVICE", "auto")
+    assert st_embedder.resolve_device(None, cuda_available=lambda: True) == "cuda"
+    assert st_embedder.resolve_device(None, cuda_available=lambda: False) == "cpu"
+    assert st_embedder.resolve_device("cpu", cuda_available=lambda: True) == "cpu"  # an explicit choice wins
+    assert st_embedder.resolve_device() == ("cuda" if __import__("torch").cuda.is_available() else "cpu")
+    # on a GPU "auto" means bf16 where it computes bfloat16, else fp16; int8 stays a CPU option
+    assert st_embedder.resolve_precision("auto", "cuda", gpu_bf16=lambda: True) == "bf16"
+    assert st_embedder.resolve_precision("auto", "cuda", gpu_bf16=lambda: False) == "fp16"
+    with pytest.raises(RagError, match="int8 embedding runs on the CPU only"):
+        st_embedder.resolve_precision("int8", "cuda")
+    with pytest.raises(RagError, match="fp16 embedding needs a GPU"):
+        st_embedder.resolve_precision("fp16", "cpu")
+
+
+def test_batches_are_cut_by_padded_tokens_longest_first():
+    from embeddings.st_embedder import token_batches
+
+    lengths = [10, 500, 70, 70, 70, 60]
+    # 500 > 256 goes alone; three 70s pad to 210 <= 256; the 60 and the 10 share the last batch
+    assert token_batches(lengths, max_tokens=256, max_texts=8) == [[1], [2, 3, 4], [5, 0]]
+    assert token_batches(lengths, max_tokens=10_000, max_texts=2) == [[1, 2], [3, 4], [5, 0]]
+    assert token_batches([], max_tokens=256, max_texts=8) == []
