@@ -8,6 +8,8 @@ from rag.commands.common import TerminalWriter, add_index_argument, terminal_jso
 from rag.vocabulary import DENSE_KINDS, MODES, STORES, VIEW_METHODS
 
 SNIPPET_CHARS = 80
+#: Per-document lines printed after a build; a collection of 60,000 records gets a count.
+MAX_FILE_LINES = 50
 
 
 def register(subparsers) -> None:
@@ -44,6 +46,10 @@ def register(subparsers) -> None:
     index.add_argument("--collection", default=None, metavar="NAME",
                        help="with --store milvus: the collection (default: rag_ plus the index folder's "
                             "name); one collection per knowledge base")
+    index.add_argument("--one-doc-per-line", action="store_true",
+                       help="read .txt files one document per line (a news dump such as news-63k): each "
+                            "line is the document FILE:LINE, or FILE:ID when it starts with ID and a tab. "
+                            ".jsonl files ({\"text\", \"id\", \"title\", \"metadata\"} per line) need no flag")
     index.add_argument("--no-cache", action="store_true", help="embed everything, ignoring the embedding cache")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=run_index)
@@ -81,7 +87,10 @@ def run_index(args: argparse.Namespace) -> int:
     if args.store == "milvus" or (args.store is None and (args.milvus_uri or args.collection)):
         settings.update(store="milvus", milvus_uri=args.milvus_uri or config.MILVUS_URI or None,
                         collection=args.collection)
-    retriever = Retriever.build(args.paths, index_dir, **settings)
+    from rag.ingest.records import one_doc_per_line
+
+    with one_doc_per_line(args.one_doc_per_line):
+        retriever = Retriever.build(args.paths, index_dir, **settings)
     s = retriever.build_summary
     print(f"indexed {s.documents} documents, {s.chunks} chunks into {index_dir} "
           f"in {s.seconds:.1f} s")
@@ -90,10 +99,13 @@ def run_index(args: argparse.Namespace) -> int:
           f"model {retriever.model_name}; dense index {s.dense_kind}")
     if s.store == "milvus":
         print(f"  store: Milvus collection {retriever.settings.collection!r} at {retriever.settings.store_uri}")
-    for report in s.files:
-        print(f"  {report.line()}")
+    for n, report in enumerate(s.files):
+        if n < MAX_FILE_LINES or report.notes:
+            print(f"  {report.line()}")
         for note in report.notes:
             print(f"    note: {note}")
+    if len(s.files) > MAX_FILE_LINES:
+        print(f"  ... and {len(s.files) - MAX_FILE_LINES} more documents")
     if s.problems:
         print(f"not indexed: {len(s.problems)} file(s)", file=sys.stderr)
     for problem in s.problems:

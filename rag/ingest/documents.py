@@ -65,6 +65,12 @@ class Document:
     marks: list[Mark] = field(default_factory=list)
     #: Things the user should know that did not stop the file (a page without text, ...).
     notes: list[str] = field(default_factory=list)
+    #: For a document that is one record of a bigger file (``rag.ingest.records``): the
+    #: record's own id, title and metadata, and a hash of the record (not of the file).
+    record_id: str | None = None
+    title: str = ""
+    metadata: dict = field(default_factory=dict)
+    sha256: str = ""
 
     @property
     def pages(self) -> int:

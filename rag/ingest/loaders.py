@@ -47,6 +47,7 @@ BUILTIN_LOADERS = (
     "rag.ingest.html:HtmlLoader",
     "rag.ingest.tables:CsvLoader",
     "rag.ingest.tables:XlsxLoader",
+    "rag.ingest.records:JsonlLoader",
 )
 
 _REGISTRY: dict[str, Loader] = {}
@@ -79,9 +80,17 @@ def _load_defaults() -> None:
 
 
 def loader_for(path: str | Path) -> Loader | None:
-    """The loader for ``path``'s suffix (case-insensitive), or None when none reads it."""
+    """The loader for ``path``'s suffix (case-insensitive), or None when none reads it.
+
+    Inside ``rag.ingest.records.one_doc_per_line()`` plain text files are read one
+    document per line."""
     _load_defaults()
-    return _REGISTRY.get(Path(path).suffix.lower())
+    suffix = Path(path).suffix.lower()
+    from rag.ingest.records import LinesLoader, lines_mode
+
+    if lines_mode() and suffix in LinesLoader.suffixes:
+        return LinesLoader()
+    return _REGISTRY.get(suffix)
 
 
 def supported_suffixes() -> tuple[str, ...]:
