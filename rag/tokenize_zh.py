@@ -118,6 +118,57 @@ def tokenize(text: str, bigrams: bool = False) -> list[str]:
     return tokens
 
 
-def tokenize_many(texts: Iterable[str], bigrams: bool = False) -> list[list[str]]:
-    """``tokenize`` applied to each text."""
+#: From this many texts on, ``tokenize_many`` spreads jieba over worker processes
+#: (jieba is pure Python: one process tokenizes ~1 M-chunk collections in ~26 min).
+PARALLEL_MIN_TEXTS = 4000
+#: Texts per task sent to a worker (amortises the inter-process copy).
+_TASK_TEXTS = 500
+
+
+def tokenize_many(texts: Iterable[str], bigrams: bool = False, workers: int | None = None,
+                  show_progress: bool = False, parallel_min: int | None = None) -> list[list[str]]:
+    """``tokenize`` applied to each text; the same tokens, in order.
+
+    With ``parallel_min`` (default ``PARALLEL_MIN_TEXTS``) texts or more and more than one
+    core, the work is split over ``workers`` processes (default: the usable cores);
+    ``show_progress`` shows a bar with rate and ETA.
+    """
+    texts = list(texts)
+    workers = workers or _usable_cores()
+    threshold = PARALLEL_MIN_TEXTS if parallel_min is None else parallel_min
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(texts), desc="tokenizing for BM25", unit="passage",
+              disable=not show_progress or len(texts) < 1000) as bar:
+        if workers <= 1 or len(texts) < max(threshold, 2):
+            out = []
+            for text in texts:
+                out.append(tokenize(text, bigrams=bigrams))
+                bar.update(1)
+            return out
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from functools import partial
+
+        tasks = [texts[i:i + _TASK_TEXTS] for i in range(0, len(texts), _TASK_TEXTS)]
+        # spawn, not fork: the parent may hold torch/OpenMP threads and open SQLite handles
+        context = multiprocessing.get_context("spawn")
+        out = []
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+            for tokens in pool.map(partial(_tokenize_task, bigrams=bigrams), tasks):
+                out.extend(tokens)
+                bar.update(len(tokens))
+        return out
+
+
+def _tokenize_task(texts: list[str], bigrams: bool) -> list[list[str]]:
     return [tokenize(text, bigrams=bigrams) for text in texts]
+
+
+def _usable_cores() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

@@ -188,3 +188,33 @@ def test_a_which_page_question_yields_the_measure_word_once():
     assert "页" in tokenize("秋季工作总结 第9页")
     assert "届" in tokenize("这是第几届大会")
     assert "个" not in tokenize("一共几个")   # stopword measure words stay out
+
+
+def test_parallel_bm25_tokenizing_gives_the_same_tokens_in_order():
+    """Many texts are tokenized by worker processes (real ones): same tokens, same order."""
+    from rag.tokenize_zh import tokenize, tokenize_many
+
+    texts = [f"第{i}条：全国工会建成各类户外劳动者服务站点13.08万个，投入运营“司机之家”{i}家。" for i in range(1200)]
+    texts[7] = ""
+    parallel = tokenize_many(texts, workers=2, parallel_min=1000)
+    assert parallel == [tokenize(t) for t in texts]
+
+
+def test_faiss_thread_settings_leave_torchs_threads_alone():
+    """FAISS and torch share OpenMP's thread setting: a one-thread search (and an all-core
+    build) must not leave later embeddings on that thread with another thread count."""
+    import torch
+
+    from rag.index.stores.faiss_dense import DenseIndex
+
+    before = torch.get_num_threads()
+    vectors = np.random.default_rng(0).standard_normal((200, 16)).astype(np.float32)
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            index = DenseIndex.build(vectors, "flat")
+            assert torch.get_num_threads() == threads
+            assert index.search(vectors[3], 5)[0][0] == 3
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)

@@ -235,20 +235,22 @@ def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None 
 
 
 def tokenize_passages(texts: Sequence[str], bigrams: bool = False,
-                      cache: EmbeddingCache | None = None) -> list[list[str]]:
+                      cache: EmbeddingCache | None = None, show_progress: bool = False) -> list[list[str]]:
     """BM25 tokens of ``texts``, from the cache when the same tokenizer already saw them.
 
     jieba is the slowest step of a rebuild after the embeddings, so its output is
     cached next to them, keyed by tokenizer version (+ bigrams) and content hash.
+    Many new texts are tokenized in parallel processes (``tokenize_many``).
     """
-    from rag.tokenize_zh import TOKENIZER_VERSION, tokenize
+    from rag.tokenize_zh import TOKENIZER_VERSION, tokenize_many
 
     if cache is None:
-        return [tokenize(t, bigrams=bigrams) for t in texts]
+        return tokenize_many(texts, bigrams=bigrams, show_progress=show_progress)
     tokenizer = f"{TOKENIZER_VERSION}{'+bigrams' if bigrams else ''}"
     hashes = [content_hash(t) for t in texts]
     known = cache.get_tokens(tokenizer, hashes)
-    fresh = {h: tokenize(t, bigrams=bigrams) for h, t in zip(hashes, texts) if h not in known}
+    todo = {h: t for h, t in zip(hashes, texts) if h not in known}
+    fresh = dict(zip(todo, tokenize_many(list(todo.values()), bigrams=bigrams, show_progress=show_progress)))
     if fresh:
         cache.put_tokens(tokenizer, fresh)
         known.update(fresh)

@@ -12,8 +12,10 @@ Kinds:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -46,17 +48,48 @@ def _ivf_nlist(n: int) -> int:
     return max(1, min(int(4 * math.sqrt(n)), n // 39))
 
 
-def _use_threads(n: int | None) -> None:
-    """Set FAISS's OpenMP threads (None: all cores).
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """FAISS's OpenMP threads set to ``n`` (None: all cores) inside the block, restored after.
 
     One query is searched on one thread: with two, OpenMP's spinning threads
     made a single flat search 5-29x slower on a busy 2-core machine (bench/).
+    Restoring matters: FAISS and torch share the OpenMP runtime's thread setting,
+    so a search left at one thread made every later embedding on that thread
+    (query vectors, uploads in ``rag serve``) run on one core.
     """
     import os
 
     import faiss
 
+    before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(n or os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _new_index(vectors: np.ndarray, kind: str, ef_search: int, nprobe: int):
+    """A FAISS index of ``kind`` holding ``vectors``."""
+    import faiss
+
+    n, dim = vectors.shape
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = ef_search
+    else:  # ivf
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, _ivf_nlist(n), faiss.METRIC_INNER_PRODUCT)
+        if n:
+            index.train(vectors)
+        index.nprobe = nprobe
+    if n:
+        index.add(vectors)
+    return index
 
 
 class DenseIndex:
@@ -70,27 +103,10 @@ class DenseIndex:
     def build(cls, vectors: np.ndarray, kind: str = "flat", ef_search: int = HNSW_EF_SEARCH,
               nprobe: int = IVF_NPROBE) -> "DenseIndex":
         """Index ``vectors`` (n x dim, float32, L2-normalised)."""
-        import faiss
-
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        n, dim = vectors.shape
-        kind = resolve_kind(kind, n)
-        _use_threads(None)  # training and adding use every core
-        if kind == "flat":
-            index = faiss.IndexFlatIP(dim)
-        elif kind == "hnsw":
-            index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            index.hnsw.efSearch = ef_search
-        else:  # ivf
-            quantizer = faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFFlat(quantizer, dim, _ivf_nlist(n), faiss.METRIC_INNER_PRODUCT)
-            if n:
-                index.train(vectors)
-            index.nprobe = nprobe
-        if n:
-            index.add(vectors)
-        return cls(index, kind)
+        kind = resolve_kind(kind, len(vectors))
+        with _threads(None):  # training and adding use every core
+            return cls(_new_index(vectors, kind, ef_search, nprobe), kind)
 
     @property
     def ntotal(self) -> int:
@@ -106,8 +122,8 @@ class DenseIndex:
         if k <= 0:
             return []
         q = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)
-        _use_threads(1)
-        scores, ids = self.index.search(q, k)
+        with _threads(1):
+            scores, ids = self.index.search(q, k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def save(self, path: str | Path) -> None:
