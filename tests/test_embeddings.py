@@ -130,3 +130,29 @@ def test_batches_are_cut_by_padded_tokens_longest_first():
     assert token_batches(lengths, max_tokens=256, max_texts=8) == [[1], [2, 3, 4], [5, 0]]
     assert token_batches(lengths, max_tokens=10_000, max_texts=2) == [[1, 2], [3, 4], [5, 0]]
     assert token_batches([], max_tokens=256, max_texts=8) == []
+
+
+@pytest.mark.slow
+def test_a_question_is_embedded_on_one_thread_and_the_caller_keeps_its_threads():
+    import torch
+
+    from embeddings import st_embedder
+
+    embedder = load_embedder()
+    seen = []
+    encode = embedder.model.encode
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return encode(*args, **kwargs)
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        embedder.model.encode = spy
+        embedder.encode_queries(["12351热线什么时候全面建成？"])
+        embedder.encode_passages(["12351热线全面建成运行。", "大熊猫主要吃竹子。"])
+    finally:
+        embedder.model.encode = encode
+        torch.set_num_threads(before)
+    assert seen == [st_embedder.QUERY_THREADS, 2]
