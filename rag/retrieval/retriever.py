@@ -590,7 +590,7 @@ def _ingest(paths: Iterable[str | Path] | str | Path, chunking, progress: bool =
     paths = [Path(p) for p in _as_list(paths)]
     if not paths:
         raise DocumentError("no documents given: pass one or more files or folders")
-    result = ingest(paths, chunking, progress=progress)
+    result = ingest(paths, chunking, progress=progress, keep_structures=False)
     problems = [str(p) for p in (result.problems or [])]
     return result, problems
 
