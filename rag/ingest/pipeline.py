@@ -96,7 +96,11 @@ def ingest(paths: list[str | os.PathLike] | str | os.PathLike,
     settings = settings or ChunkSettings()
     documents, problems = load_documents(paths, progress=progress)
     result = IngestResult(documents=documents, problems=problems)
-    for document in documents:
+    from tqdm.auto import tqdm
+
+    # a bar (rate, ETA) only for collections: a few files chunk in a blink
+    for document in tqdm(documents, desc="chunking", unit="doc", leave=False,
+                         disable=not progress or len(documents) < 500):
         structure = analyse(document)
         chunks = _chunks(document, structure, settings)
         if keep_structures:
