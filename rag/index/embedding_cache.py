@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import sys
 import threading
@@ -26,11 +25,13 @@ from typing import Sequence
 
 import numpy as np
 
+from rag import config
+
 CACHE_FILENAME = "embeddings.sqlite3"
 #: Fresh vectors are written to the cache after every this many texts: a killed
 #: build loses at most one such batch (a few seconds to a minute of CPU work),
 #: and one SQLite transaction per batch costs nothing next to the forward passes.
-COMMIT_EVERY = int(os.environ.get("RAG_EMBED_COMMIT_EVERY", "256"))
+COMMIT_EVERY = int(config.env("RAG_EMBED_COMMIT_EVERY") or 256)
 
 
 def content_hash(text: str) -> str:
