@@ -218,3 +218,17 @@ def test_faiss_thread_settings_leave_torchs_threads_alone():
             assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_loaded_index_memory_maps_its_vectors_and_still_scores_and_adds(small_retriever, fake_embedder, tmp_path):
+    """Served indexes page in the vector rows they read (FAISS holds the searchable copy)."""
+    from rag.retrieval.retriever import Retriever
+
+    loaded = Retriever.load(small_retriever.index_dir, embedder=fake_embedder, cache=tmp_path / "cache.sqlite3")
+    store = loaded._state.store
+    assert isinstance(store.vectors.base, np.memmap) and isinstance(store.views.base, np.memmap)
+    assert [h.doc for h in loaded.search("京沪高铁全长多少公里", k=1, mode="hybrid")] == ["rail.md"]
+    extra = tmp_path / "extra.md"
+    extra.write_text("# 虹桥\n\n上海虹桥站是京沪高铁的终点站之一。\n", encoding="utf-8")
+    loaded.add([extra])
+    assert loaded.search("虹桥站", k=1, mode="hybrid")[0].doc == "extra.md"

@@ -146,8 +146,11 @@ class LocalStore:
         directory = Path(directory)
         chunks = [Chunk.from_dict(json.loads(line))
                   for line in (directory / CHUNKS).read_text(encoding="utf-8").splitlines() if line.strip()]
-        vectors = np.load(directory / VECTORS, allow_pickle=False)
-        views = np.load(directory / VIEWS, allow_pickle=False)
+        # Memory-mapped: FAISS keeps its own copy for searching; these only serve exact
+        # scores of a candidate pool, so a served index pages in the few rows it reads
+        # instead of holding every vector twice (news-63k: ~1.5 GB of vectors and views).
+        vectors = np.load(directory / VECTORS, allow_pickle=False, mmap_mode="r")
+        views = np.load(directory / VIEWS, allow_pickle=False, mmap_mode="r")
         view_offsets = np.load(directory / VIEW_OFFSETS, allow_pickle=False)
         dense = DenseIndex.load(directory / DENSE, dense_kind, ef_search, nprobe)
         keyword = KeywordIndex.load(directory / BM25_DIR, num_docs=len(chunks), bigrams=bigrams)
