@@ -104,3 +104,17 @@ def test_a_build_ingest_keeps_no_structures_and_the_same_chunks(tmp_path):
     assert kept.structures and not dropped.structures and not dropped.headings
     assert [c.to_dict() for c in dropped.chunks] == [c.to_dict() for c in kept.chunks]
     assert [r.line() for r in dropped.reports] == [r.line() for r in kept.reports]
+
+
+def test_bench_collection_times_the_keyword_side_of_a_one_doc_per_line_build(tmp_path, monkeypatch):
+    from bench import collection
+
+    news = tmp_path / "news.txt"
+    news.write_text("".join(f"2023-08-{i % 28 + 1:02d} 10:00，正文：第{i}篇报道说，京沪高速铁路全长1318公里，设计时速350公里。"
+                            f"沿线设有{i}个车站。\n" for i in range(30)), encoding="utf-8")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    result = collection.run(news, one_doc_per_line=True, limit=20, tokens_per_s=1000.0, log=lambda _m: None)
+    assert result["documents"] == 20 and result["chunks"] >= 20
+    assert set(result["stages_s"]) == {"read + chunk", "BM25 tokenize (parallel)", "BM25 index"}
+    assert result["characters_to_embed"] > result["characters"] > 0
+    assert result["extrapolated_embedding_s"] > 0 and "not measured" in result["extrapolation"]
