@@ -133,6 +133,16 @@ def test_a_missing_collection_or_an_unreachable_server_is_a_clear_error(milvus_r
         MilvusStore.create("http://127.0.0.1:9", "kb", 64, "fake/char-bigram", True)
 
 
+def test_a_lite_file_another_process_holds_is_a_clear_error(milvus_retriever, milvus_uri):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom rag.index.stores.milvus import connect\n"
+            f"try:\n    connect({milvus_uri!r})\nexcept Exception as exc:\n    print(exc)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "one process use a file at a time" in result.stdout, result.stdout + result.stderr[-500:]
+
+
 def test_a_milvus_build_needs_a_uri(make_retriever, small_corpus, monkeypatch):
     with pytest.raises(RagError, match="needs a URI"):
         make_retriever([small_corpus], store="milvus")

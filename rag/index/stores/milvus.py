@@ -115,7 +115,9 @@ def _connection_error(uri: str, exc: Exception) -> MilvusStoreError:
     if is_server_uri(uri):
         return MilvusStoreError(f"cannot reach the Milvus server at {uri} ({type(exc).__name__}: "
                                 f"{text.strip()[:200]}); is it running, and is the URI right?")
-    return MilvusStoreError(f"cannot open Milvus Lite at {uri} ({type(exc).__name__}: {text.strip()[:200]})")
+    return MilvusStoreError(f"cannot open Milvus Lite at {uri} ({type(exc).__name__}: {text.strip()[:200]}); "
+                            "Milvus Lite lets one process use a file at a time: is `rag serve` or another "
+                            "rag command using it? For several processes, run a Milvus server")
 
 
 def keyword_text(text: str) -> str:
