@@ -123,6 +123,9 @@ def _describe_added(result: UploadResult) -> tuple[str, str]:
     chunks = getattr(summary, "chunks", None)
     if embedded is not None and chunks is not None:
         message += f"（新向量 {embedded} 段，索引共 {chunks} 段）"
+    files = [report.line() for report in getattr(summary, "files", None) or []]
+    if files:  # per file: type, pages, pages OCR'd, headings, chunks
+        message += "。" + "；".join(files)
     return ("ok", "✓ " + message) if result.stored else ("warn", message)
 
 

@@ -187,6 +187,10 @@ def open_knowledge_bases(args: argparse.Namespace, make_backend) -> Any:
         summary = getattr(retriever, "build_summary", None)
         if summary is not None:
             print(f"built the index at {index_dir}: {summary.documents} documents, {summary.chunks} chunks")
+            for report in getattr(summary, "files", []):
+                print(f"  {report.line()}")
+            for problem in getattr(summary, "problems", []):
+                print(f"  not indexed: {problem}", file=sys.stderr)
         base = KnowledgeBase(name, retriever, uploads_dir=uploads, backend_factory=make_backend)
         reconcile_uploads(base)
         bases.append(base)
