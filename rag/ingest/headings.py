@@ -396,7 +396,10 @@ def _classify_lines(lines: Sequence[Line], marked: dict[int, Mark] | None = None
             if k not in marked:
                 infos[k] = _LineInfo(FIXED, kind="toc-line")
         title_line = lines[first].text
-        infos[first] = _LineInfo(FIXED, kind="toc", rank=RANK_TOC,
+        # A table of contents stays one (kind "toc", which gives one chunk per entry line)
+        # even when the format marked its title as a heading.
+        rank = max(1, marked[first].level) if first in marked and marked[first].kind == HEADING else RANK_TOC
+        infos[first] = _LineInfo(FIXED, kind="toc", rank=rank,
                                  title=title_line if _TOC_TITLE_RE.match(title_line.replace(" ", "")) else "目录")
         for j, entry in match_toc_titles(lines, toc).items():
             if j not in marked:

@@ -26,7 +26,7 @@ class ImageLoader:
     kind = "image"
     #: What was extracted is cached under this version (OCR is slow; see rag.ingest.documents):
     #: bump it whenever this loader, rag.ingest.layout or rag.ingest.ocr change their output.
-    extraction_version = 1
+    extraction_version = 2
     suffixes = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
     def load(self, path: Path, name: str) -> list[Document]:

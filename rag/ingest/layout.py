@@ -107,7 +107,11 @@ def _join_words(words: list[Word]) -> str:
     for prev, word in zip(words, words[1:]):
         gap = word.x0 - prev.x1
         size = max(prev.size, word.size, 1.0)
-        if gap > 0.5 * size or (gap > 0.15 * size and _needs_space(text, word.text)):
+        # A gap between Chinese characters is a space only when wide (justified lines
+        # stretch them); next to a Latin letter or digit a narrow one is (``综述 1``).
+        latin = bool(text) and (text[-1].isascii() and text[-1].isalnum()
+                                or word.text[0].isascii() and word.text[0].isalnum())
+        if gap > 0.5 * size or (gap > 0.15 * size and latin):
             text += " "
         text += word.text
     return text

@@ -47,7 +47,7 @@ class PdfLoader:
     suffixes = (".pdf",)
     #: What was extracted is cached under this version (OCR is slow; see rag.ingest.documents):
     #: bump it whenever this loader, rag.ingest.layout or rag.ingest.ocr change their output.
-    extraction_version = 1
+    extraction_version = 2
 
     def load(self, path: Path, name: str) -> list[Document]:
         return [read_pdf(path, name)]
