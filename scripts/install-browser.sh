@@ -2,7 +2,8 @@
 # Debian's chromium for the browser tests: Playwright's own browser download
 # cannot work on machines without internet, so the tests drive /usr/bin/chromium.
 set -euo pipefail
-if [ -x /usr/bin/chromium ]; then
+# The CJK font is needed too: the format tests print Chinese seeds to PDF with it.
+if [ -x /usr/bin/chromium ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1; then
     exit 0
 fi
 SUDO=""
