@@ -143,6 +143,21 @@ def test_a_lite_file_another_process_holds_is_a_clear_error(milvus_retriever, mi
     assert "one process use a file at a time" in result.stdout, result.stdout + result.stderr[-500:]
 
 
+def test_serve_rebuilds_an_outdated_milvus_index_into_milvus(milvus_retriever, small_corpus, fake_embedder,
+                                                             tmp_path):
+    from rag.commands.serve import open_index
+
+    manifest_path = milvus_retriever.index_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["format_version"] = 1  # an index of an older format: serve rebuilds it from --docs
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    milvus_retriever.store.close()
+    rebuilt = open_index(milvus_retriever.index_dir, [small_corpus], embedder=fake_embedder,
+                         cache=tmp_path / "cache.sqlite3", show_progress=False)
+    assert rebuilt.store.kind == "milvus" and rebuilt.settings.collection == "kb"
+    assert rebuilt.search("大熊猫", k=1, mode="bm25")[0].doc == "panda.md"
+
+
 def test_a_milvus_build_needs_a_uri(make_retriever, small_corpus, monkeypatch):
     with pytest.raises(RagError, match="needs a URI"):
         make_retriever([small_corpus], store="milvus")

@@ -146,7 +146,7 @@ def open_index(index_dir: Path, docs: list[Path], **settings):
         return Retriever.load_or_build(index_dir, docs, **settings)
     except IndexMismatchError as exc:
         print(f"{exc}\nrebuilding it from {', '.join(str(d) for d in docs)}", file=sys.stderr)
-        return Retriever.build(docs, index_dir, **settings)
+        return Retriever.rebuild(docs, index_dir, **settings)
 
 
 def reconcile_uploads(base) -> None:

@@ -206,6 +206,19 @@ class Retriever:
         except IndexNotFoundError:
             return cls.build(docs_paths, index_dir, **settings)
 
+    @classmethod
+    def rebuild(cls, paths: Iterable[str | Path] | str | Path, index_dir: str | Path | None = None,
+                **options) -> "Retriever":
+        """``build`` into ``index_dir`` keeping where the index there keeps its data: an index
+        in Milvus (even one of an older format) is rebuilt into the same collection, not
+        silently moved to the local store. ``options`` as for ``build``."""
+        index_dir = config.index_dir(index_dir)
+        previous = _previous_settings(index_dir)
+        if previous is not None and previous.store != "local" and "store" not in options:
+            options = {"store": previous.store, "milvus_uri": previous.store_uri,
+                       "collection": previous.collection, **options}
+        return cls.build(paths, index_dir, **options)
+
     # ---------------------------------------------------------------- adding and deleting
 
     def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = False,
@@ -565,6 +578,18 @@ def _load_state_once(index_dir: Path, cache) -> IndexState:
     token_cache = cache if isinstance(cache, EmbeddingCache) else None
     store = open_store(index_dir, settings, stored.manifest, token_cache=token_cache)
     return IndexState(manifest=stored.manifest, settings=settings, store=store, sources=stored.sources)
+
+
+def _previous_settings(index_dir: Path) -> IndexSettings | None:
+    """The settings in the manifest at ``index_dir`` even when the index cannot be loaded
+    (older format, another model); None when there is none or it is unreadable."""
+    import json
+
+    try:
+        manifest = json.loads((Path(index_dir) / "manifest.json").read_text(encoding="utf-8"))
+        return IndexSettings.from_manifest(manifest)
+    except (OSError, ValueError, TypeError, AttributeError, RagError):
+        return None
 
 
 def _complete_store_settings(settings: IndexSettings, index_dir: Path) -> IndexSettings:
