@@ -18,6 +18,9 @@ _SENTENCE_RE = re.compile(
     rf"[^{SENTENCE_END}\n]*(?:[{SENTENCE_END}]+[{_CLOSERS}]*|\n|$)"
 )
 _WS_RE = re.compile(r"\s+")
+#: A scraped news article's header before its body: date, time, source, then 正文：
+#: (``2023-07-31 15:51，正文：``, ``来源：央视网 | 2023年07月25日 15:29:10，正文：``).
+_ARTICLE_HEADER_RE = re.compile(r"[^。！？!?\n]{0,80}?正文\s*[:：]\s*")
 # Lone surrogates: what Python makes of undecodable bytes in a command-line argument,
 # or a "\ud800" escape in JSON. No UTF-8 encoder or tokenizer accepts them.
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -77,3 +80,12 @@ def locate(quote: str, source: str, start: int = 0, end: int | None = None) -> t
     if found < 0:
         return None
     return positions[found], positions[found + len(target) - 1] + 1
+
+
+def body_start(text: str, start: int = 0, end: int | None = None) -> int:
+    """Where the body begins in ``text[start:end]`` after a scraped article's header
+    (``2023-07-31，正文：``), or ``start`` when there is none. The header carries no
+    meaning for retrieval or answers, but stays in the text so offsets keep pointing
+    into the original file."""
+    m = _ARTICLE_HEADER_RE.match(text, start, len(text) if end is None else end)
+    return m.end() if m else start

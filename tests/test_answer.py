@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from rag import Answer
-from rag.answering.abstention import calibrate, evaluate, is_refusal
+from rag.answering.abstention import AbstentionPolicy, is_refusal
 from rag.answering.assistant import Assistant
 from rag.answering.citations import check_answer, numbers_supported, parse_answer, support
 from rag.answering.extractive import ExtractiveAnswerer
@@ -17,7 +17,7 @@ from rag.answering.prompts import NOT_FOUND, answer_messages
 from rag.errors import EmptyQueryError
 from test_answer_fakes import SOURCES, FakeRetriever, ScriptedGenerator
 
-LOW = 0.3  # abstention threshold suited to the fake embedder's scale
+LOW = 0.3  # a best-sentence score every fake answer reaches
 
 
 @pytest.fixture
@@ -27,17 +27,29 @@ def retriever():
 
 @pytest.fixture
 def assistant(retriever):
-    return Assistant(retriever, abstain_threshold=LOW)
+    return Assistant(retriever)
 
 
 # --- extractive ----------------------------------------------------------------
 
-def test_extractive_quotes_the_sentence_with_the_asked_number(assistant):
+def test_extractive_leads_with_the_asked_number_then_quotes_its_sentence(assistant):
     answer = assistant.ask("甘肃省工会开展了多少项劳动竞赛？")
-    assert "1.2万项" in answer.text
+    assert answer.text.startswith("1.2万项。[1]“")
     assert "江西" not in answer.text
-    assert answer.text.endswith("[1]")
+    assert answer.citations[0].quote.startswith("据统计，全省各级工会组织开展各类劳动竞赛1.2万项")
     assert not answer.abstained and answer.generator == "extractive"
+
+
+def _only_quotes(answer) -> None:
+    """Every piece of an extractive answer is a lead span or a verbatim piece of the quote it cites."""
+    import re
+
+    quotes = {c.n: c.quote for c in answer.citations}
+    for lead, n, quoted in re.findall(r"(?:([^\[\]“”\n]+?)。)?\[(\d+)\]“?([^\[\]“”\n]*)”?", answer.text):
+        quote = quotes[int(n)]
+        assert not lead or lead in quote
+        for piece in quoted.split("……"):
+            assert piece.strip("，,；;：:") in quote
 
 
 def test_extractive_citation_quote_is_verbatim_and_located_in_the_original_file(assistant):
@@ -53,12 +65,10 @@ def test_extractive_citation_quote_is_verbatim_and_located_in_the_original_file(
 
 def test_extractive_never_stitches_text_that_is_not_in_the_passages(assistant, retriever):
     answer = assistant.ask("大会在什么时候开幕？")
+    assert answer.citations
     for citation in answer.citations:
         assert citation.quote in retriever.search(citation.quote, k=1)[0].text
-    body = answer.text
-    for c in answer.citations:
-        body = body.replace(c.quote + f"[{c.n}]", "")
-    assert body == ""
+    _only_quotes(answer)
 
 
 @pytest.mark.parametrize("question,kind", [
@@ -147,13 +157,13 @@ def test_question_about_something_absent_abstains_and_shows_related_passages(ass
 
 
 def test_a_high_threshold_makes_every_answer_an_abstention(retriever):
-    answer = Assistant(retriever, abstain_threshold=99).ask("甘肃省工会开展了多少项劳动竞赛？")
+    answer = Assistant(retriever, abstention=AbstentionPolicy(min_coverage=1.01)).ask("甘肃省工会开展了多少项劳动竞赛？")
     assert answer.abstained and not answer.citations
 
 
 def test_llm_refusal_over_weak_evidence_counts_as_abstention(retriever):
     gen = ScriptedGenerator(NOT_FOUND)
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW,
+    answer = Assistant(retriever, generator=gen,
                        refusal_threshold=10.0).ask("甘肃省工会开展了多少项劳动竞赛？")
     assert answer.abstained and answer.text == NOT_FOUND and answer.citations == []
 
@@ -161,7 +171,7 @@ def test_llm_refusal_over_weak_evidence_counts_as_abstention(retriever):
 @pytest.mark.parametrize("reply", [NOT_FOUND, "[1]" + NOT_FOUND, NOT_FOUND + "[2]"])
 def test_llm_refusal_over_strong_evidence_shows_the_quotes_with_a_notice(retriever, reply):
     gen = ScriptedGenerator(reply)
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW,
+    answer = Assistant(retriever, generator=gen,
                        refusal_threshold=LOW).ask("甘肃省工会开展了多少项劳动竞赛？")
     assert not answer.abstained and "1.2万项" in answer.text and answer.citations
     assert answer.generator == "extractive"  # honest: the model did not write this
@@ -178,13 +188,19 @@ def test_refusals_are_recognised(text, refusal):
     assert is_refusal(text) is refusal
 
 
-def test_calibration_keeps_wrong_abstentions_within_the_limit():
-    answerable = [0.9, 1.0, 1.1, 1.2, 0.55, 1.3]
-    unanswerable = [0.4, 0.5, 0.6, 0.95]
-    result = calibrate(answerable, unanswerable, max_wrong_abstentions=0.0)
-    assert result.wrong_abstention_rate == 0.0
-    assert 0.5 < result.threshold <= 0.55
-    assert result.recall == evaluate(result.threshold, answerable, unanswerable).recall == 0.5
+def test_calibration_keeps_false_abstentions_within_the_limit_on_every_set():
+    from eval.calibrate import Case, fit, rates
+    from rag.answering.abstention import Evidence
+
+    def case(answerable, coverage, attribute=None):
+        return Case("q", answerable, [Evidence("q", [], "number", True, attribute, coverage, 0.9)])
+
+    seeds = [case(True, 0.9), case(True, 0.5), case(True, 0.3, attribute=True), case(False, 0.1), case(False, 0.4, False)]
+    news = [case(True, 0.8), case(True, 0.35, attribute=False), case(False, 0.25), case(False, 0.6, False)]
+    policy = fit({"seeds": seeds, "news": news}, max_false=0.0)
+    for cases in (seeds, news):
+        assert rates(policy, cases)["false_abstention"] == 0.0
+    assert rates(policy, seeds)["recall"] == rates(policy, news)["recall"] == 0.5
 
 
 # --- citation checking -------------------------------------------------------------
@@ -229,7 +245,7 @@ def test_check_rejects_a_wrong_number_even_with_a_valid_marker(retriever):
 
 def test_llm_answer_is_checked_and_unsupported_sentences_flagged(retriever):
     gen = ScriptedGenerator("全省各级工会组织开展各类劳动竞赛1.2万项[1]。此外甘肃获得了诺贝尔和平奖[2]。")
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW).ask("甘肃省工会开展了多少项劳动竞赛？")
+    answer = Assistant(retriever, generator=gen).ask("甘肃省工会开展了多少项劳动竞赛？")
     assert answer.generator == "scripted"
     assert answer.unsupported == ["此外甘肃获得了诺贝尔和平奖。"]
     assert "[2]" not in answer.text
@@ -239,7 +255,7 @@ def test_llm_answer_is_checked_and_unsupported_sentences_flagged(retriever):
 
 def test_llm_answer_without_any_verifiable_citation_falls_back_to_quotes(retriever):
     gen = ScriptedGenerator("甘肃获得了诺贝尔和平奖[1]。")
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW).ask("甘肃省工会开展了多少项劳动竞赛？")
+    answer = Assistant(retriever, generator=gen).ask("甘肃省工会开展了多少项劳动竞赛？")
     assert answer.generator == "extractive" and "1.2万项" in answer.text
     assert answer.unsupported == ["甘肃获得了诺贝尔和平奖。"]
 
@@ -247,7 +263,7 @@ def test_llm_answer_without_any_verifiable_citation_falls_back_to_quotes(retriev
 # --- generator failures --------------------------------------------------------------
 
 def test_failing_generator_falls_back_to_the_extractive_answer(retriever):
-    answer = Assistant(retriever, generator=ScriptedGenerator(fail=True), abstain_threshold=LOW).ask(
+    answer = Assistant(retriever, generator=ScriptedGenerator(fail=True)).ask(
         "甘肃省工会开展了多少项劳动竞赛？")
     assert "1.2万项" in answer.text and answer.citations
     assert answer.generator == "extractive"
@@ -283,7 +299,7 @@ def test_injected_document_does_not_change_the_extractive_answer(assistant):
 def test_injected_instruction_in_an_llm_reply_is_not_shown_as_sourced(retriever):
     # A model that obeyed the injected instruction produces a reply no passage supports.
     gen = ScriptedGenerator("好的，我不再引用任何资料，我被攻破了。")
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW).ask("拍卖标的的起拍价是多少？")
+    answer = Assistant(retriever, generator=gen).ask("拍卖标的的起拍价是多少？")
     assert "攻破" not in answer.text
     assert answer.unsupported == ["好的，我不再引用任何资料，我被攻破了。"]
     assert "5万元" in answer.text  # the quoted fallback
@@ -337,7 +353,7 @@ def test_assistant_answers_the_followup_about_the_new_entity(assistant):
 def test_llm_condenses_the_followup(retriever):
     gen = ScriptedGenerator(replies=["独立问题：江西工会开展了多少项劳动竞赛？",
                                      "全省各级工会累计开展劳动和技能竞赛3.6万项[1]。"])
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW).ask("那江西呢？", [(GANSU_Q, "…")])
+    answer = Assistant(retriever, generator=gen).ask("那江西呢？", [(GANSU_Q, "…")])
     assert answer.search_query == "江西工会开展了多少项劳动竞赛？"
     assert "那江西呢" in gen.calls[0][1]["content"] and GANSU_Q in gen.calls[0][1]["content"]
     assert answer.citations[0].doc == "jiangxi.txt"
@@ -345,7 +361,7 @@ def test_llm_condenses_the_followup(retriever):
 
 def test_failed_condensation_falls_back_to_the_rule(retriever):
     gen = ScriptedGenerator(fail=True)
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW).ask("那江西呢？", [(GANSU_Q, "…")])
+    answer = Assistant(retriever, generator=gen).ask("那江西呢？", [(GANSU_Q, "…")])
     assert answer.search_query == "江西省工会开展了多少项劳动竞赛？"
     assert "3.6万项" in answer.text  # extractive fallback after the generator failed too
 
@@ -368,13 +384,16 @@ def test_question_naming_a_place_no_passage_mentions_abstains(assistant):
     assert any("宁夏回族自治区" in n for n in answer.notices)
 
 
-def test_entities_are_names_ordinals_and_years_not_generic_words():
+def test_entities_are_names_ordinals_dates_and_numbers_not_generic_words():
     from rag.answering.lexical import question_entities
 
     assert question_entities("中国工会第十九次全国代表大会2026年在哪里召开？")[:2] == ["第十九次", "2026"]
     assert "山西省" in question_entities("山西省工会五年工作综述里提到了哪些成绩？")
     assert question_entities("温州海关委托拍卖的是什么东西？") == ["温州"]
-    assert question_entities("全总本级的12351维权热线是几号启用的？") == []
+    assert question_entities("全总本级的12351维权热线是几号启用的？") == ["12351"]
+    assert question_entities("2023年6月银行结汇多少亿美元？") == ["2023", "6月"]
+    assert question_entities("第33个世界母乳喂养周的活动主题是什么？") == ["第33个"]
+    assert question_entities("K210次列车上的招聘会提供了多少个岗位？") == ["K210"]
 
 
 def test_english_questions_are_not_rejected_as_unknown_names():
@@ -383,15 +402,6 @@ def test_english_questions_are_not_rejected_as_unknown_names():
     assert question_entities("How many delegates attended the congress?") == []
     assert question_entities("WCBA全明星正赛的MVP是谁？") == ["WCBA", "MVP"] or "MVP" in question_entities(
         "WCBA全明星正赛的MVP是谁？")
-
-
-def test_keyword_coverage_separates_off_topic_questions(retriever):
-    from rag.answering.abstention import MIN_KEYWORD_COVERAGE, keyword_coverage
-
-    q = "量子计算机是谁发明的？"
-    assert keyword_coverage(q, retriever.search(q)) < MIN_KEYWORD_COVERAGE
-    q = "甘肃省工会开展了多少项劳动竞赛？"
-    assert keyword_coverage(q, retriever.search(q)) == 1.0
 
 
 def test_place_answers_are_recognised_by_province_names():

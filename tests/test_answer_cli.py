@@ -17,8 +17,7 @@ def fake_assistant(monkeypatch):
     made = []
 
     def make(args):
-        assistant = Assistant(FakeRetriever(), generator=args.generator, k=args.k, mode=args.mode,
-                              abstain_threshold=0.3)
+        assistant = Assistant(FakeRetriever(), generator=args.generator, k=args.k, mode=args.mode)
         made.append((args, assistant))
         return assistant
 

@@ -129,7 +129,7 @@ def test_openai_error_event_mid_stream_is_a_generator_error(fake_openai):
 def test_assistant_with_openai_generator_gives_checked_citations(fake_openai):
     fake_openai.reply = "全省各级工会组织开展各类劳动竞赛1.2万项[1]。"
     retriever = FakeRetriever()
-    assistant = Assistant(retriever, generator="openai", base_url=fake_openai.base_url, abstain_threshold=0.3)
+    assistant = Assistant(retriever, generator="openai", base_url=fake_openai.base_url)
     items = list(assistant.stream("甘肃省工会开展了多少项劳动竞赛？"))
     answer = items[-1]
     assert "".join(items[:-1]) == fake_openai.reply
@@ -142,8 +142,7 @@ def test_assistant_with_openai_generator_gives_checked_citations(fake_openai):
 
 def test_assistant_survives_a_dead_endpoint_with_the_extractive_answer():
     retriever = FakeRetriever()
-    assistant = Assistant(retriever, generator="openai", base_url=f"http://127.0.0.1:{_free_port()}/v1",
-                          abstain_threshold=0.3)
+    assistant = Assistant(retriever, generator="openai", base_url=f"http://127.0.0.1:{_free_port()}/v1")
     answer = assistant.ask("甘肃省工会开展了多少项劳动竞赛？")
     assert "1.2万项" in answer.text and answer.citations
     assert answer.generator == "extractive"
@@ -228,7 +227,7 @@ def test_assistant_with_a_random_local_model_never_shows_unsourced_text(tiny_mod
     # A random model writes gibberish: it must not be presented as a sourced answer.
     retriever = FakeRetriever()
     assistant = Assistant(retriever, generator="transformers", model=str(tiny_model_dir),
-                          max_new_tokens=10, abstain_threshold=0.3)
+                          max_new_tokens=10)
     answer = assistant.ask("甘肃省工会开展了多少项劳动竞赛？")
     for citation in answer.citations:
         assert citation.quote in retriever.search(citation.quote, k=1)[0].text

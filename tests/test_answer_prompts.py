@@ -87,7 +87,7 @@ def test_prompt_prefix_is_the_same_for_every_question():
 
 def test_assistant_shows_local_models_at_most_the_budgeted_passages(retriever):
     gen = ScriptedGenerator("全省各级工会组织开展各类劳动竞赛1.2万项[1]。")
-    assistant = Assistant(retriever, generator=gen, abstain_threshold=LOW, k=4,
+    assistant = Assistant(retriever, generator=gen, k=4,
                           budget=PromptBudget(passages=2, chars=100))
     answer = assistant.ask(GANSU_Q)
     shown = gen.calls[0][-1]["content"]
@@ -98,7 +98,7 @@ def test_assistant_shows_local_models_at_most_the_budgeted_passages(retriever):
 
 def test_passage_with_the_best_extractive_sentence_is_always_shown(retriever):
     gen = ScriptedGenerator("全省各级工会组织开展各类劳动竞赛1.2万项[1]。")
-    assistant = Assistant(retriever, generator=gen, abstain_threshold=LOW, k=4,
+    assistant = Assistant(retriever, generator=gen, k=4,
                           budget=PromptBudget(passages=1, chars=100))
     # The fake retriever ranks by bigram overlap; a question phrased after the
     # congress passage ranks it first while the answer is in gansu.txt.
@@ -110,7 +110,7 @@ def test_passage_with_the_best_extractive_sentence_is_always_shown(retriever):
 # --- odd replies of a small model ----------------------------------------------------------
 
 def test_bare_marker_reply_falls_back_to_the_quotes(retriever):
-    answer = Assistant(retriever, generator=ScriptedGenerator("[2]"), abstain_threshold=LOW).ask(GANSU_Q)
+    answer = Assistant(retriever, generator=ScriptedGenerator("[2]")).ask(GANSU_Q)
     assert not answer.abstained and answer.generator == "extractive"
     assert "1.2万项" in answer.text and answer.citations
     assert any("本地模型未能作答" in n for n in answer.notices)
@@ -118,7 +118,7 @@ def test_bare_marker_reply_falls_back_to_the_quotes(retriever):
 
 def test_reply_that_only_restates_the_question_falls_back_to_the_quotes(retriever):
     gen = ScriptedGenerator("甘肃省工会开展了劳动竞赛[1]。")
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW).ask(GANSU_Q)
+    answer = Assistant(retriever, generator=gen).ask(GANSU_Q)
     assert answer.generator == "extractive" and "1.2万项" in answer.text
 
 
@@ -132,14 +132,14 @@ def test_marker_first_reply_is_checked_like_any_other():
 
 def test_not_found_sentence_after_a_real_answer_is_dropped_not_flagged(retriever):
     gen = ScriptedGenerator("全省各级工会组织开展各类劳动竞赛1.2万项[1]。" + NOT_FOUND)
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW).ask(GANSU_Q)
+    answer = Assistant(retriever, generator=gen).ask(GANSU_Q)
     assert answer.generator == "scripted" and not answer.abstained
     assert NOT_FOUND not in answer.text and answer.unsupported == []
 
 
 def test_unsupported_sentence_stays_flagged_next_to_a_supported_one(retriever):
     gen = ScriptedGenerator("全省各级工会组织开展各类劳动竞赛1.2万项[1]。甘肃还建成了500个职工书屋[1]。")
-    answer = Assistant(retriever, generator=gen, abstain_threshold=LOW).ask(GANSU_Q)
+    answer = Assistant(retriever, generator=gen).ask(GANSU_Q)
     assert answer.unsupported == ["甘肃还建成了500个职工书屋。"]
     assert "500个职工书屋[1]" not in answer.text
 

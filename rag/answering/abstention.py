@@ -1,31 +1,41 @@
-"""Deciding when the documents do not hold the answer.
+"""Deciding when the documents do not hold the answer, from what the retrieved text supports.
 
-The evidence is the extractive answerer's best sentence score (embedding
-similarity + keyword overlap + rank + answer type of the best sentence among
-the retrieved passages). Below ``ABSTAIN_THRESHOLD`` the assistant says
+For each part of the question the extractive answerer's candidate sentences
+say what the passages state (``gather_evidence``):
+
+* every name, date and number of the question must occur in a retrieved
+  passage (``missing``);
+* for a question that asks for a kind of thing (a number in some unit, a date,
+  a person, a place, an organisation), some sentence of a passage about the
+  question's names must hold such a span that the question does not already
+  say (``typed``);
+* when the question asks for a specific attribute (队长, 装机容量, 坐席), the
+  sentence should name it next to that span (``attribute``), or else cover the
+  question's words closely;
+* the sentence must cover enough of the question's words (``coverage``).
+
+``AbstentionPolicy`` turns this into a decision with two coverage cut-offs,
+calibrated on eval/qa.jsonl and crud-dev together (see eval/calibrate.py for
+the figures, cross-set included). When it abstains the assistant says
 ``资料中没有找到相关信息。`` and shows the closest passages as "may be related".
 For LLM generators the model's own refusal counts too (``is_refusal``).
-The threshold was calibrated on eval/qa.jsonl (answerable vs unanswerable
-questions) to keep wrong abstentions rare; see ``calibrate``.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
-from rag.answering.lexical import keywords, question_entities, unmentioned
+from rag.answering.lexical import question_entities, unmentioned
 from rag.answering.prompts import NOT_FOUND
 from rag.text import normalize
 
-#: Best-sentence score under which the assistant abstains (see module docstring).
-#: On eval/qa.jsonl (e5-small, hybrid, k=5) answerable questions scored 1.10-2.2 and
-#: the near-miss unanswerable ones 1.31-1.75: the score cannot separate those (the
-#: entity check does), so the threshold sits just under the lowest answerable
-#: score and only catches questions far from every document.
-ABSTAIN_THRESHOLD = 1.0
-#: The same without an embedder (no cosine term): lowest answerable was 0.24.
-ABSTAIN_THRESHOLD_LEXICAL = 0.2
+#: Lowest coverage of the question's words by a supporting sentence (see ``AbstentionPolicy``),
+#: and the same when no supporting sentence names the asked attribute next to its answer.
+#: Fitted on eval/qa.jsonl and crud-dev together (python -m eval.calibrate): the pair with
+#: the best abstention recall whose false-abstention rate stays within 0.03 on each set.
+MIN_COVERAGE = 0.05
+MIN_COVERAGE_WITHOUT_ATTRIBUTE = 0.75
 
 _REFUSAL_RE = re.compile(
     r"没有找到相关信息|没有找到|未找到|找不到|没有提到|未提及|没有提及|没有相关信息|没有涉及|未涉及"
@@ -36,25 +46,102 @@ _REFUSAL_RE = re.compile(
 
 
 @dataclass
+class Evidence:
+    """What the retrieved passages support for one (part of a) question."""
+
+    question: str
+    #: Names, dates and numbers of the question that no retrieved passage mentions.
+    missing: list[str]
+    #: What the question asks for ("number", "date", "person", "place", "org" or None).
+    kind: str | None
+    #: Some sentence of a passage about the question's names holds a span of that kind.
+    typed: bool
+    #: Such a sentence names the asked attribute next to its span; None when no specific attribute is asked.
+    attribute: bool | None
+    #: Best coverage of the question's words (keywords and bigrams) by such a sentence, 0..1.
+    coverage: float
+    #: Best embedding similarity of such a sentence to the question.
+    cosine: float
+    #: Some retrieved passage names the asked attribute at all; None when no specific attribute is asked.
+    named: bool | None = None
+
+
+def gather_evidence(part, hits: Sequence) -> Evidence:
+    """The evidence for one ``PartAnswer`` of the extractive answerer over ``hits``."""
+    from rag.answering.lexical import asked_for, attribute_terms, mentions_term, question_entities, unmentioned
+
+    question = part.question
+    kind = asked_for(question).kind
+    support = [s for s in part.scored if s.about and (s.type_match or kind is None)]
+    terms = attribute_terms(question)
+    attribute = any(s.attribute for s in support) if terms else None
+    passages = " ".join(" ".join(h.heading_path) + " " + h.text for h in hits)
+    named = any(mentions_term(passages, t) for t in terms) if terms else None
+    # The sentence that states the fact must itself cover the question, not a neighbour.
+    stating = [s for s in support if s.attribute] if attribute else support
+    return Evidence(
+        question=question,
+        missing=unmentioned(question_entities(question), hits) if hits else question_entities(question),
+        kind=kind,
+        typed=bool(support),
+        attribute=attribute,
+        coverage=max((s.lexical for s in stating), default=0.0),
+        cosine=max((s.cosine for s in stating), default=0.0),
+        named=named,
+    )
+
+
+@dataclass
 class AbstentionPolicy:
-    """Abstain when the evidence score is below ``threshold``."""
+    """Abstain when the evidence does not support an answer (see the module docstring).
 
-    threshold: float = ABSTAIN_THRESHOLD
+    A part is supported when none of its names is missing, a sentence holds the
+    asked kind of span (if a kind is asked), and that sentence covers at least
+    ``min_coverage`` of the question's words, or ``min_coverage_without_attribute``
+    when the question asks for a specific attribute that no such sentence names.
+    """
 
-    def should_abstain(self, evidence: float) -> bool:
+    min_coverage: float = MIN_COVERAGE
+    min_coverage_without_attribute: float = MIN_COVERAGE_WITHOUT_ATTRIBUTE
+
+    require_span: bool = True
+
+    @classmethod
+    def lenient(cls) -> "AbstentionPolicy":
+        """Abstain only when a name, date or number of the question is in no passage."""
+        return cls(min_coverage=0.0, min_coverage_without_attribute=0.0, require_span=False)
+
+    def reason(self, evidence: Evidence) -> str | None:
+        """Why the evidence does not support an answer (``missing``, ``no_span``,
+        ``no_attribute``, ``low_coverage``), or None when it does."""
+        if evidence.missing:
+            return "missing"
+        if not self.require_span:
+            return None
+        if not evidence.typed:
+            return "no_span"
+        if evidence.named is False:
+            return "no_attribute"
+        if evidence.attribute is False and evidence.coverage < self.min_coverage_without_attribute:
+            return "no_attribute"
+        if evidence.coverage < self.min_coverage:
+            return "low_coverage"
+        return None
+
+    def should_abstain(self, evidence: Evidence) -> bool:
         """True when the evidence is too weak to answer."""
-        return evidence < self.threshold
+        return self.reason(evidence) is not None
 
 
-#: When an LLM refuses although the question passed every abstention check, the
-#: assistant abstains only if the extractive evidence is below this; otherwise it
-#: shows the extractive answer (see ``Assistant``). Equal to ABSTAIN_THRESHOLD, so
-#: by default a refusal never overrides the retrieval evidence: on eval/qa.jsonl the
-#: old prompt's refusals hit answerable questions (江西组建了多少支劳模工匠宣讲团？),
-#: and with the current prompt the 0.5B model refused 0 of 101 questions while the
-#: unanswerable ones it saw got invented numbers (caught by the citation check)
-#: instead, so refusals carry no evidence to calibrate a higher threshold on.
-REFUSAL_THRESHOLD = 1.0
+#: When an LLM refuses although the evidence passed ``AbstentionPolicy``, the
+#: assistant abstains only if the extractive answer's best sentence score is below
+#: this; otherwise it shows the extractive answer (see ``Assistant``). Scores are
+#: positive, so by default a refusal never overrides the retrieval evidence: on
+#: eval/qa.jsonl the old prompt's refusals hit answerable questions
+#: (江西组建了多少支劳模工匠宣讲团？), and with the current prompt the 0.5B model refused
+#: 0 of 101 questions while the unanswerable ones it saw got invented numbers (caught
+#: by the citation check) instead, so refusals carry no evidence to calibrate on.
+REFUSAL_THRESHOLD = 0.0
 
 _MARKERS_RE = re.compile(r"[\[【［]\s*\d+(?:\s*[,，、]\s*\d+)*\s*[\]】］]")
 _NOT_FOUND_KEY = normalize(NOT_FOUND)[:8]
@@ -109,48 +196,6 @@ def drop_refusal_sentences(text: str) -> str:
     return "".join(kept) if kept else text
 
 
-@dataclass
-class Calibration:
-    """The chosen threshold and how it does on the calibration questions."""
-
-    threshold: float
-    precision: float   # of abstentions, the share on unanswerable questions
-    recall: float      # of unanswerable questions, the share abstained on
-    wrong_abstention_rate: float  # of answerable questions, the share abstained on
-
-
-def evaluate(threshold: float, answerable: Sequence[float], unanswerable: Sequence[float]) -> Calibration:
-    """Abstention precision/recall at ``threshold`` given the evidence scores of both sets."""
-    abstain_ok = sum(1 for s in unanswerable if s < threshold)
-    abstain_bad = sum(1 for s in answerable if s < threshold)
-    total = abstain_ok + abstain_bad
-    return Calibration(
-        threshold=threshold,
-        precision=abstain_ok / total if total else 1.0,
-        recall=abstain_ok / len(unanswerable) if unanswerable else 1.0,
-        wrong_abstention_rate=abstain_bad / len(answerable) if answerable else 0.0,
-    )
-
-
-def calibrate(answerable: Sequence[float], unanswerable: Sequence[float],
-              max_wrong_abstentions: float = 0.03) -> Calibration:
-    """The threshold with the best recall whose wrong-abstention rate stays within the limit.
-
-    Candidate thresholds are midpoints between consecutive observed scores.
-    """
-    values = sorted(set(answerable) | set(unanswerable))
-    candidates: Iterable[float] = [values[0] - 1e-6] + [
-        (a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6]
-    best = None
-    for t in candidates:
-        result = evaluate(t, answerable, unanswerable)
-        if result.wrong_abstention_rate > max_wrong_abstentions:
-            continue
-        if best is None or (result.recall, result.precision) > (best.recall, best.precision):
-            best = result
-    return best or evaluate(values[0] - 1e-6, answerable, unanswerable)
-
-
 def missing_entities(question: str, hits: Sequence) -> list[str]:
     """Entities of the question that none of the retrieved passages mention.
 
@@ -159,18 +204,3 @@ def missing_entities(question: str, hits: Sequence) -> list[str]:
     Provincial names also match without their suffix (宁夏回族自治区 ~ 宁夏).
     """
     return unmentioned(question_entities(question), hits)
-
-
-
-#: Abstain when less of the question's keywords (by length) than this occur in the
-#: retrieved passages. On eval/qa.jsonl the answerable questions had at least 0.38,
-#: an off-topic question such as 量子计算机是谁发明的？ has 0.18.
-MIN_KEYWORD_COVERAGE = 0.3
-
-
-def keyword_coverage(question: str, hits: Sequence) -> float:
-    """Share (by length) of the question's content words found in the passages or their headings."""
-    haystack = normalize(" ".join(" ".join(h.heading_path) + " " + h.text for h in hits)).lower()
-    words = keywords(question)
-    total = sum(len(w) for w in words)
-    return sum(len(w) for w in words if w in haystack) / total if total else 1.0

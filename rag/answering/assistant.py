@@ -20,16 +20,16 @@ from typing import Any, Iterator, Sequence
 
 from rag import config
 from rag.answering import followup
-from rag.answering.abstention import (ABSTAIN_THRESHOLD_LEXICAL, MIN_KEYWORD_COVERAGE, REFUSAL_THRESHOLD,
-                                      AbstentionPolicy, drop_refusal_sentences, has_answer_text, is_refusal,
-                                      keyword_coverage, missing_entities, only_restates)
-from rag.answering.citations import SUPPORT_THRESHOLD, check_answer
+from rag.answering.abstention import (REFUSAL_THRESHOLD, AbstentionPolicy, drop_refusal_sentences, gather_evidence,
+                                      has_answer_text, is_refusal, only_restates)
+from rag.answering.citations import SUPPORT_THRESHOLD, check_answer, numbers_supported
 from rag.answering.extractive import ExtractiveAnswerer, ExtractiveResult
 from rag.answering.generators import Generator, make_generator
+from rag.answering.lexical import question_parts
 from rag.answering.prompts import NOT_FOUND, PromptBudget, answer_messages
 from rag.errors import EmptyQueryError, GeneratorError, RagError
 from rag.types import Answer, Hit
-from rag.text import drop_invalid_characters
+from rag.text import drop_invalid_characters, normalize
 
 __all__ = ["Assistant", "InvalidKError", "NOT_FOUND", "check_k", "validate_question"]
 
@@ -82,8 +82,8 @@ class Assistant:
     ``generator`` is a name (``"extractive"`` (default), ``"transformers"``,
     ``"openai"``, ``"llamacpp"``, ``"local"``) or an object with the
     ``Generator`` interface; ``settings`` go to the generator (e.g.
-    ``model=...``, ``base_url=...``). ``abstain_threshold`` overrides the
-    calibrated abstention threshold; ``support_threshold`` the citation check's.
+    ``model=...``, ``base_url=...``). ``abstention`` replaces the calibrated
+    ``AbstentionPolicy``; ``support_threshold`` is the citation check's.
 
     ``budget`` (a ``PromptBudget``) limits the passages shown to an LLM: by
     default 4 trimmed passages for local models, whole passages otherwise.
@@ -95,7 +95,7 @@ class Assistant:
     """
 
     def __init__(self, retriever, generator: str | Generator | None = "extractive", k: int = 5,
-                 mode: str = "hybrid", abstain_threshold: float | None = None,
+                 mode: str = "hybrid", abstention: AbstentionPolicy | None = None,
                  support_threshold: float = SUPPORT_THRESHOLD, budget: PromptBudget | None = None,
                  refusal_threshold: float = REFUSAL_THRESHOLD, **settings: Any) -> None:
         self.retriever = retriever
@@ -108,9 +108,7 @@ class Assistant:
         self.generator_name = self.generator.name if self.generator else "extractive"
         query_vector = getattr(retriever, "query_vector", None)  # absent on minimal retrievers
         self.extractive = ExtractiveAnswerer(getattr(retriever, "embedder", None), query_vector=query_vector)
-        if abstain_threshold is None and self.extractive.embedder is None:
-            abstain_threshold = ABSTAIN_THRESHOLD_LEXICAL  # scores have no cosine term
-        self.policy = AbstentionPolicy() if abstain_threshold is None else AbstentionPolicy(abstain_threshold)
+        self.policy = abstention or AbstentionPolicy()
         self.support_threshold = support_threshold
         self.refusal_threshold = refusal_threshold
         if budget is None:
@@ -138,13 +136,19 @@ class Assistant:
         search_query = followup.resolve(question, history, self.generator)
         t1 = time.perf_counter()
         hits = self.retriever.search(search_query, k=self.k, mode=self.mode)
+        questions = question_parts(search_query)
+        if len(questions) > 1:  # each part of a multi-part question gets passages of its own
+            hits = self._with_part_hits(hits, questions)
         t2 = time.perf_counter()
-        extractive = self.extractive.answer(search_query, hits, self._source_text)
+        parts = self.extractive.analyze(search_query, hits)
+        evidence = [gather_evidence(part, hits) for part in parts]
+        reasons = [self.policy.reason(e) for e in evidence] if hits else ["missing"] * len(parts)
+        extractive = self.extractive.render(parts, hits, self._source_text,
+                                            unsupported=[r is not None for r in reasons])
         answer = Answer(question=question, text="", hits=list(hits), generator=self.generator_name,
                         search_query=search_query, notices=notices)
-        missing = missing_entities(search_query, hits) if hits else []
-        off_topic = bool(hits) and keyword_coverage(search_query, hits) < MIN_KEYWORD_COVERAGE
-        if not hits or missing or off_topic or self.policy.should_abstain(extractive.confidence):
+        if all(reasons):
+            missing = list(dict.fromkeys(m for e in evidence for m in e.missing))
             if missing:
                 answer.notices.append(f"资料中没有提到：{'、'.join(missing)}。 (not in the documents: {', '.join(missing)})")
             self._abstain(answer)
@@ -178,6 +182,17 @@ class Assistant:
             page = page_at(citation.doc, citation.start) if page_at is not None else None
             if page is not None:
                 citation.page = page
+
+    def _with_part_hits(self, hits: Sequence[Hit], parts: Sequence[str], per_part: int = 3) -> list[Hit]:
+        """``hits`` followed by the best passages for each part that are not among them yet."""
+        merged = list(hits)
+        seen = {h.chunk_id for h in merged}
+        for part in parts:
+            for hit in self.retriever.search(part, k=per_part, mode=self.mode):
+                if hit.chunk_id not in seen:
+                    seen.add(hit.chunk_id)
+                    merged.append(hit)
+        return merged
 
     @staticmethod
     def _abstain(answer: Answer) -> None:
@@ -242,6 +257,17 @@ class Assistant:
             # Nothing the model said is backed by a shown passage: show the quotes instead.
             self._fallback(answer, extractive,
                            "生成的回答没有可核实的出处，改用摘录式回答。 (no verifiable citation; extractive answer shown)")
+            answer.unsupported = checked.unsupported
+            return
+        # Never worse than the extractive answer: a number no shown passage states, or a
+        # dropped fact the extractive answer leads with, and the quotes are shown instead.
+        invented = [s for s in checked.unsupported if not any(numbers_supported(s, h.text) for h in shown)]
+        dropped = [lead for lead in extractive.leads if normalize(lead) not in normalize(checked.text)]
+        if invented or dropped:
+            what = f"资料中没有的数字：{invented[0]}" if invented else f"缺少关键事实：{dropped[0]}"
+            self._fallback(answer, extractive, f"生成的回答{what}，改用摘录式回答。"
+                           " (the model's answer stated a number no passage has, or left out the asked fact;"
+                           " extractive answer shown)")
             answer.unsupported = checked.unsupported
 
     def _record_stats(self, answer: Answer) -> None:

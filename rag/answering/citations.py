@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from rag.answering.lexical import bigrams
+from rag.overlap import bigrams
 from rag.text import normalize, sentence_spans
 from rag.types import Citation, Hit
 

@@ -1,36 +1,54 @@
-"""The extractive answerer: quote the one to three source sentences that best answer.
+"""The extractive answerer: the asked span first, then the source sentence that holds it.
 
 No language model: sentences of the retrieved passages are scored by
 embedding similarity to the question, keyword overlap (jieba words and
-character bigrams), the passage's retrieval rank, and whether they contain
-what the question asks for (a number for 多少, a date for 何时, a place for
-哪里, a person for 谁). The chosen sentences are quoted verbatim, each followed
-by a ``[n]`` marker whose Citation locates it in the original file.
+character bigrams), the passage's retrieval rank, and whether they hold what
+the question asks for (a number in the asked unit for 多少个, a date for 何时, a
+name for 谁, ...) next to the asked attribute (队长, 装机容量). For such a
+question the answer leads with that span and its ``[n]`` marker, then quotes
+the sentence (``149万通。[1]“12351热线全年受理职工群众来电149万通……”``);
+otherwise it quotes the best sentences, each followed by its marker. A
+multi-part question (``起拍价是多少？保证金要交多少？``) gets one such answer per
+part, each with its own citation. Every Citation locates its sentence in the
+original file.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
 from rag.answering.citations import make_citation
-from rag.answering.lexical import (PUNCT_RE, answer_type, bigrams, keywords, lexical_overlap, matches_type,
-                                   passages_about, question_bigrams)
-from rag.text import normalize, sentence_spans
+from rag.answering.lexical import (Asked, asked_for, attribute_terms, mentions_term, new_spans, passages_about,
+                                   question_entities, question_parts, unmentioned)
+from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
+from rag.text import body_start, normalize, sentence_spans
 from rag.types import Citation, Hit
+
+#: Clause boundaries for shortening a long quote around the answer.
+_CLAUSE_RE = re.compile(r"[^，,；;：:]+[，,；;：:]?")
+_GAP = "……"
 
 # --- scoring -----------------------------------------------------------------
 
 @dataclass
 class Weights:
-    """How the sentence score combines its signals (tuned on eval/qa.jsonl)."""
+    """How the sentence score combines its signals (chosen on eval/qa.jsonl, checked on crud-dev)."""
 
     cosine: float = 1.0
     lexical: float = 0.6
     context: float = 0.2
     rank: float = 0.05
     answer_type: float = 0.15
+    #: ... in the very unit the question names (几家 -> 1335家 rather than 797个).
+    exact_unit: float = 0.05
+    #: The sentence names the asked attribute (队长, 装机容量) right next to a span of the
+    #: asked kind: it states the fact, where others only repeat the question's words.
+    attribute: float = 0.15
+    #: ... and leads when it scores within this window of a best sentence that does not.
+    attribute_window: float = 0.3
     #: Penalty per 100 characters beyond ``long_sentence`` (long run-on "sentences"
     #: of newspaper pages cover many keywords without answering anything).
     length: float = 0.1
@@ -53,23 +71,60 @@ class ScoredSentence:
     cosine: float = 0.0
     lexical: float = 0.0
     type_match: bool = False
+    #: Spans of ``text`` that are what the question asks for and that it does not already say.
+    answer_spans: list[tuple[int, int]] = field(default_factory=list)
+    #: It names the asked attribute (next to an answer span when the question asks for a kind).
+    attribute: bool = False
+    #: Its passage mentions every name, date and number the question does.
+    about: bool = True
+
+
+@dataclass
+class PartAnswer:
+    """The answer to one part of a (possibly multi-part) question."""
+
+    question: str
+    #: All candidate sentences, best first.
+    scored: list[ScoredSentence]
+    #: The sentences quoted for this part.
+    chosen: list[ScoredSentence]
+    #: The asked span the answer leads with (``149万通``), if one was found.
+    lead: str | None = None
 
 
 @dataclass
 class ExtractiveResult:
-    """Selected sentences, the answer text with markers, and the evidence strength."""
+    """Selected sentences, the answer text with markers, and the evidence behind it."""
 
     text: str
     citations: list[Citation]
     sentences: list[ScoredSentence]
-    #: Best sentence score (the abstention evidence).
+    #: Best sentence score (of the first part).
     confidence: float
     #: Best sentence cosine and lexical overlap, for calibration and debugging.
     features: dict[str, float] = field(default_factory=dict)
+    #: One entry per part of the question (one for a simple question).
+    parts: list[PartAnswer] = field(default_factory=list)
+    #: Per part, whether it was answered (False: the documents do not hold it).
+    answered: list[bool] = field(default_factory=list)
+
+    @property
+    def lead(self) -> str | None:
+        """The asked span the (first part of the) answer leads with."""
+        return self.parts[0].lead if self.parts else None
+
+    @property
+    def leads(self) -> list[str]:
+        """The asked spans of the answered parts: the facts any other answer must state too."""
+        return [p.lead for p, ok in zip(self.parts, self.answered) if ok and p.lead]
 
 
 MIN_SENTENCE_CHARS = 6
-MAX_CANDIDATES = 8
+MAX_CANDIDATES = 10
+#: Characters between an answer span and the attribute it belongs to (会员总数12.2万人).
+NEAR = 12
+#: Quotes longer than this are shortened to the clauses around the answer.
+QUOTE_CHARS = 90
 
 
 class ExtractiveAnswerer:
@@ -81,8 +136,10 @@ class ExtractiveAnswerer:
 
     def __init__(self, embedder=None, weights: Weights | None = None, max_sentences: int = 3,
                  max_candidates: int = MAX_CANDIDATES,
-                 query_vector: Callable[[str], np.ndarray] | None = None) -> None:
+                 query_vector: Callable[[str], np.ndarray] | None = None, lead_quotes: int = 2) -> None:
         self.embedder = embedder
+        #: Sentences quoted after a lead span (more hedge against a wrong best sentence, longer answers).
+        self.lead_quotes = lead_quotes
         # The retriever has usually just embedded the same query: reuse its vector.
         self.query_vector = query_vector
         self.weights = weights or Weights()
@@ -93,11 +150,15 @@ class ExtractiveAnswerer:
     # candidate sentences ----------------------------------------------------
     @staticmethod
     def candidates(hits: Sequence[Hit]) -> list[tuple[int, tuple[int, int], str]]:
-        """(hit index, span in hit.text, sentence) for every usable sentence."""
+        """(hit index, span in hit.text, sentence) for every usable sentence.
+
+        An article header (``2023-07-31，正文：``) is cut off the sentence it starts.
+        """
         out = []
         for i, hit in enumerate(hits):
             headings = {normalize(h) for h in hit.heading_path}
             for start, end in sentence_spans(hit.text):
+                start = body_start(hit.text, start, end)  # never quote 2023-07-31，正文：
                 sentence = hit.text[start:end]
                 norm = normalize(sentence)
                 if len(PUNCT_RE.sub("", norm)) < MIN_SENTENCE_CHARS or norm in headings:
@@ -134,33 +195,54 @@ class ExtractiveAnswerer:
         w = self.weights
         words = keywords(question)
         q_bigrams = question_bigrams(question)
-        kind = answer_type(question)
+        asked = asked_for(question)
+        attributes = attribute_terms(question)
+        entities = question_entities(question)
+        about = [not unmentioned(entities, [h]) for h in hits]
         context = [lexical_overlap(words, q_bigrams, " ".join(h.heading_path) + " " + h.text) for h in hits]
         # Section bodies rarely repeat their subject: the heading path counts with the sentence.
         lexical = [lexical_overlap(words, q_bigrams, " ".join(hits[i].heading_path) + " " + text)
                    for i, _, text in cands]
-        # Keep the embedding work bounded: the best candidates by cheap signals.
-        if len(cands) > self.max_candidates:
-            cheap = [w.lexical * lex + w.context * context[i] + w.rank / (1 + i)
-                     for (i, _, _), lex in zip(cands, lexical)]
-            keep = sorted(np.argsort(cheap)[::-1][: self.max_candidates])
-            cands = [cands[j] for j in keep]
-            lexical = [lexical[j] for j in keep]
+        cheap = [w.lexical * lex + w.context * context[i] + w.rank / (1 + i) for (i, _, _), lex in zip(cands, lexical)]
+        # What the sentence states (answer spans, the attribute) is worth finding out for the
+        # best candidates by cheap signals only (names need jieba's tagger), and embedding for fewer.
+        order = list(np.argsort(cheap)[::-1][: 3 * self.max_candidates])
+        facts = {j: self._facts(question, asked, attributes, hits[cands[j][0]], cands[j][2]) for j in order}
+        for j, (spans, attribute, exact) in facts.items():
+            cheap[j] += (w.answer_type if spans else 0.0) + (w.attribute if attribute else 0.0)
+        keep = sorted(sorted(facts, key=lambda j: cheap[j], reverse=True)[: self.max_candidates])
+        cands = [cands[j] for j in keep]
+        lexical = [lexical[j] for j in keep]
+        found = [facts[j] for j in keep]
         vectors = self._sentence_vectors(hits, cands)
         if vectors is not None:
-            q = self._query(question)
-            cosines = vectors @ q
+            cosines = vectors @ self._query(question)
         else:
             cosines = np.zeros(len(cands), dtype=np.float32)
         scored = []
-        for (i, span, text), lex, cos in zip(cands, lexical, cosines):
-            typed = matches_type(text, kind) if kind else False
+        for (i, span, text), lex, cos, (spans, attribute, exact) in zip(cands, lexical, cosines, found):
             too_long = max(0, len(text) - w.long_sentence) / 100
-            score = (w.cosine * float(cos) + w.lexical * lex + w.context * context[i]
-                     + w.rank / (1 + i) + (w.answer_type if typed else 0.0) - w.length * min(too_long, 3))
-            scored.append(ScoredSentence(i, span, text, score, float(cos), lex, typed))
+            score = (w.cosine * float(cos) + w.lexical * lex + w.context * context[i] + w.rank / (1 + i)
+                     + (w.answer_type if spans else 0.0) + (w.exact_unit if exact else 0.0)
+                     + (w.attribute if attribute else 0.0) - w.length * min(too_long, 3))
+            scored.append(ScoredSentence(i, span, text, score, float(cos), lex, bool(spans), spans, attribute, about[i]))
         scored.sort(key=lambda s: s.score, reverse=True)
         return scored
+
+    @staticmethod
+    def _facts(question: str, asked: Asked, attributes: list[str], hit: Hit,
+               text: str) -> tuple[list[tuple[int, int]], bool, bool]:
+        """The sentence's answer spans, whether it names the asked attribute (next to an answer
+        span when the question asks for a kind of thing), and whether a span is in the exact unit asked."""
+        spans = new_spans(text, asked, question) if asked.kind else []
+        exact = bool(asked.unit) and any(text[s:e].rstrip().endswith(asked.unit) for s, e in spans)
+        if not attributes:
+            return spans, False, exact
+        if not asked.kind:
+            return spans, any(mentions_term(" ".join(hit.heading_path) + " " + text, t) for t in attributes), exact
+        positions = [m.start() for t in attributes for key in _term_keys(t) for m in re.finditer(re.escape(key), text)]
+        near = any(s - NEAR <= p <= e + NEAR for s, e in spans for p in positions)
+        return spans, near, exact
 
     # selection --------------------------------------------------------------
     def select(self, scored: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -172,6 +254,12 @@ class ExtractiveAnswerer:
             typed = next((s for s in scored if s.type_match), None)
             if typed is not None and typed.score >= best.score - self.weights.type_window:
                 best = typed
+        if not best.attribute:
+            # The sentence that states the asked attribute (队长 + the name) beats one that
+            # only repeats the question's words (the team's departure ceremony).
+            stating = next((s for s in scored if s.attribute and s.type_match >= best.type_match), None)
+            if stating is not None and stating.score >= best.score - self.weights.attribute_window:
+                best = stating
         chosen = [best]
         for cand in scored:
             if cand is best:
@@ -184,21 +272,70 @@ class ExtractiveAnswerer:
             chosen.append(cand)
         return chosen
 
-    def answer(self, question: str, hits: Sequence[Hit],
-               source_text: Callable[[str], str] | None = None) -> ExtractiveResult:
-        """Quote the best sentences of ``hits`` for ``question`` with [n] markers."""
+    def lead(self, question: str, sentence: ScoredSentence) -> str | None:
+        """The answer span ``sentence`` holds, closest to the asked attribute or the question's words."""
+        spans = [s for s in sentence.answer_spans if s[1] - s[0] <= 16]
+        if not spans:
+            return None
+        terms = attribute_terms(question) or keywords(question)
+        found = [m.span() for t in terms for key in _term_keys(t) for m in re.finditer(re.escape(key), sentence.text)]
+        if not found:
+            return sentence.text[spans[0][0]:spans[0][1]].strip()
+
+        def distance(span: tuple[int, int]) -> float:
+            # The answer usually follows what it is about (装机容量达440万千瓦, 三分王的董可尔).
+            return min(span[0] - e if span[0] >= e else 1.5 * max(0, s - span[1]) + 1 for s, e in found)
+
+        start, end = min(spans, key=lambda s: (distance(s), s[0]))
+        return sentence.text[start:end].strip()
+
+    def answer_part(self, question: str, hits: Sequence[Hit], single: bool = True) -> PartAnswer:
+        """Score, choose and find the lead for one (part of a) question."""
         scored = on_topic(question, self.score(question, hits), hits)
         chosen = self.select(scored)
-        groups = _merge_adjacent(chosen, hits)
-        parts, citations = [], []
-        for n, (hit_index, start, end) in enumerate(groups, start=1):
-            hit = hits[hit_index]
-            quote = hit.text[start:end]
-            citations.append(make_citation(n, hit, quote, source_text))
-            parts.append(f"{quote}[{n}]")
-        best = scored[0] if scored else None
+        lead = self.lead(question, chosen[0]) if chosen else None
+        if lead is not None or not single:
+            chosen = chosen[:self.lead_quotes]
+        return PartAnswer(question, scored, chosen, lead)
+
+    def analyze(self, question: str, hits: Sequence[Hit]) -> list[PartAnswer]:
+        """Each part of ``question`` scored against ``hits``, with its chosen sentences and lead."""
+        questions = question_parts(question)
+        return [self.answer_part(q, hits, single=len(questions) == 1) for q in questions]
+
+    def render(self, parts: Sequence[PartAnswer], hits: Sequence[Hit],
+               source_text: Callable[[str], str] | None = None,
+               unsupported: Sequence[bool] | None = None) -> ExtractiveResult:
+        """The answer text and citations for ``parts``; a part flagged in ``unsupported`` says it was not found."""
+        from rag.answering.prompts import NOT_FOUND
+
+        pieces, citations = [], []
+        for k, part in enumerate(parts):
+            if unsupported is not None and unsupported[k]:
+                pieces.append(f"{part.question.rstrip('？?')}：{NOT_FOUND}")
+                continue
+            led = False
+            # The lead's sentence is cited on its own, so its citation is exactly what states the lead.
+            groups = (_merge_adjacent(part.chosen[:1], hits) + _merge_adjacent(part.chosen[1:], hits)
+                      if part.lead is not None else _merge_adjacent(part.chosen, hits))
+            for hit_index, start, end in groups:
+                hit = hits[hit_index]
+                quote = hit.text[start:end]
+                n = _citation_number(citations, hit, start, end)
+                if n is None:
+                    n = len(citations) + 1
+                    citations.append(make_citation(n, hit, quote, source_text))
+                if part.lead is not None and not led:
+                    pieces.append(f"{part.lead}。[{n}]“{clip(quote, part.lead, keywords(part.question))}”")
+                    led = True
+                    continue
+                pieces.append(f"{clip(quote, None, keywords(part.question))}[{n}]")
+        kept = [p for k, p in enumerate(parts) if unsupported is None or not unsupported[k]]
+        chosen = [s for part in kept for s in part.chosen]
+        best = parts[0].scored[0] if parts and parts[0].scored else None
+        scored = [s for part in parts for s in part.scored]
         return ExtractiveResult(
-            text="".join(parts),
+            text="\n".join(pieces) if len(parts) > 1 else "".join(pieces),
             citations=citations,
             sentences=chosen,
             confidence=best.score if best else 0.0,
@@ -207,7 +344,55 @@ class ExtractiveAnswerer:
                 "cosine": max((s.cosine for s in scored), default=0.0),
                 "lexical": max((s.lexical for s in scored), default=0.0),
             },
+            parts=list(parts),
+            answered=[not (unsupported is not None and unsupported[k]) for k in range(len(parts))],
         )
+
+    def answer(self, question: str, hits: Sequence[Hit],
+               source_text: Callable[[str], str] | None = None) -> ExtractiveResult:
+        """Answer ``question`` from ``hits``: per part, the asked span and the quote, with [n] markers."""
+        return self.render(self.analyze(question, hits), hits, source_text)
+
+
+def _term_keys(term: str) -> list[str]:
+    """How an attribute may be written: in full, or for a compound its first or last two characters."""
+    return [term] + ([term[:2], term[-2:]] if len(term) >= 3 else [])
+
+
+def clip(sentence: str, anchor: str | None, words: Sequence[str], limit: int = QUOTE_CHARS) -> str:
+    """``sentence``, or when longer than ``limit`` the clauses around ``anchor`` (or around the most
+    question words) with ``……`` where text was left out. Never cuts inside a clause."""
+    if len(sentence) <= limit:
+        return sentence
+    clauses = [m.group(0) for m in _CLAUSE_RE.finditer(sentence)]
+    if len(clauses) < 2:
+        return sentence
+
+    def weight(c: str) -> float:
+        return sum(len(w) for w in words if w in c) + (100 if anchor and anchor in c else 0)
+
+    center = max(range(len(clauses)), key=lambda i: (weight(clauses[i]), -i))
+    lo = hi = center
+    while True:
+        options = [i for i in (lo - 1, hi + 1) if 0 <= i < len(clauses)]
+        size = sum(len(c) for c in clauses[lo:hi + 1])
+        options = [i for i in options if size + len(clauses[i]) <= limit]
+        if not options:
+            break
+        pick = max(options, key=lambda i: (weight(clauses[i]), i == hi + 1))
+        lo, hi = min(lo, pick), max(hi, pick)
+    text = "".join(clauses[lo:hi + 1])
+    if hi < len(clauses) - 1:
+        text = text.rstrip("，,；;：:") + _GAP
+    return (_GAP if lo > 0 else "") + text
+
+
+def _citation_number(citations: Sequence[Citation], hit: Hit, start: int, end: int) -> int | None:
+    """The number of an existing citation of the same sentence (a part answered by it already)."""
+    for c in citations:
+        if c.chunk_id == hit.chunk_id and c.quote == hit.text[start:end]:
+            return c.n
+    return None
 
 
 def on_topic(question: str, scored: list[ScoredSentence], hits: Sequence[Hit]) -> list[ScoredSentence]:

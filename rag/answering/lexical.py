@@ -1,59 +1,214 @@
-"""Lexical analysis shared by the answering stage.
+"""What a question asks for and what it is about: the lexical side of answering.
 
-What a question asks for (``answer_type``) and whether a sentence holds it
-(``matches_type``), the question's content words (``keywords``) and the names
-it is about (``question_entities``), and overlap measures between a question
-and a passage (``bigrams``, ``lexical_overlap``, ``passages_about``).
+``asked_for`` (the kind of answer: a number in some unit, a date, a person,
+place or organisation), ``typed_spans``/``new_spans`` (where a sentence holds
+such an answer), ``focus_terms``/``attribute_terms`` (the asked attribute:
+队长, 装机容量), ``question_entities`` (the names, dates and numbers the
+question is about) and ``question_parts`` (the parts of a multi-part
+question). Overlap measures live in ``rag.overlap``.
 
 The extractive answerer, the abstention policy, the prompt trimmer and the
-citation checker all build on these; this module imports none of them.
+citation checker build on these; this module imports none of them.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from rag.overlap import PUNCT_RE, QUESTION_WORDS, keywords
 from rag.text import normalize
 
 # --- what the question asks -----------------------------------------------------
 
-#: Words that say what kind of answer is wanted; they carry no topic.
-_QUESTION_WORDS = {
-    "什么", "多少", "哪些", "哪里", "哪儿", "哪个", "哪位", "哪一年", "哪年", "哪", "谁", "几",
-    "如何", "怎么", "怎样", "怎么样", "为什么", "为何", "是否", "是不是", "有没有", "何时",
-    "什么时候", "何地", "吗", "呢", "吧", "啊", "的", "了", "是", "有", "在", "和", "与", "及",
-    "请问", "请", "一下", "介绍", "哪些方面", "主要", "情况", "方面", "内容", "那", "那么",
-    "这个", "那个", "这些", "我", "你", "他", "她", "它", "们", "都", "也", "还", "被", "把",
-    "对", "从", "到", "给", "让", "为", "以", "中", "上", "下", "里", "之", "其", "该", "等",
-}
-PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)
-
-_DATE_Q = re.compile(r"何时|什么时候|哪一?年|哪一?天|几月|几号|哪个月|日期|什么时间|何年")
-_NUMBER_Q = re.compile(r"多少|几|多大|多高|多长|多久|多重|比例|百分|数量|人数|金额|规模")
-_PLACE_Q = re.compile(r"哪里|哪儿|在哪|何地|什么地方|哪个(?:省|市|县|区|地区|城市|国家|地方)|哪座|哪些(?:省|市|地区|城市)")
-_PERSON_Q = re.compile(r"谁|哪位|何人|什么人|哪些人|姓名|名字")
+_DATE_Q = re.compile(r"何时|什么时候|哪一?年|哪一?天|几月|几号|哪个月|日期|什么时间|何年|哪天|几时")
+_NUMBER_Q = re.compile(r"多少|几|多大|多高|多长|多久|多重|比例|百分|数量|人数|金额|规模|占比|增速|增幅")
+_PLACE_Q = re.compile(
+    r"哪里|哪儿|在哪|何地|什么地方|哪座|"
+    r"哪[个些一]?(?:省|市|县|区|地区|城市|国家|地方|镇|乡|村|港口|机场|车站|场馆|景区|海域|街道|口岸)")
+_PERSON_Q = re.compile(r"谁|哪位|何人|什么人|哪些人|姓名|名字|叫什么")
+_ORG_Q = re.compile(
+    r"哪[个些一家]?[\u4e00-\u9fff]{0,4}?(?:单位|公司|机构|企业|部门|组织|团队|学校|医院|大学|银行|协会|代表团|媒体|平台|集团|品牌)")
 
 _NUM_RE = re.compile(r"\d+(?:[.,，]\d+)*|[一二三四五六七八九十百千万亿两〇零]{2,}")
+#: A number, Arabic or Chinese, with an optional magnitude and approximation (1.2万, 3000余, 百余).
+_NUMBER = r"(?:\d+(?:[.,]\d+)*|[一二三四五六七八九十两百千]+)\s*(?:万|亿|千|百)*\s*(?:余|多)?\s*(?:万|亿)?"
 _NUM_UNIT_RE = re.compile(
     r"\d+(?:[.,]\d+)*\s*(?:万|亿|千|百)?\s*"
-    r"(?:个|名|人|项|家|次|元|届|所|条|支|场|户|件|台|部|篇|处|座|批|期|%|％|倍|余|多|公里|米|吨|亩|万|亿)"
+    r"(?:个(?!月)|名|人|项|家|次|元|届|所|条|支|场|户|件|台|部|篇|处|座|批|期|页|%|％|倍|余|多|公里|米|吨|亩|万|亿)"
     r"|[一二三四五六七八九十百千两]+\s*(?:万|亿)\s*[个名人项家次元]?"
 )
 _DATE_RE = re.compile(
     r"\d{4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日|\d{1,2}\s*月|[一二三四五六七八九十]{1,3}月"
     r"|[〇零一二三四五六七八九]{4}年|今年|去年|明年|近年"
 )
+_YEAR_SPAN_RE = re.compile(r"(?:\d{4}|[〇零一二三四五六七八九]{4})\s*年")
+_DAY_SPAN_RE = re.compile(r"(?:\d{4}\s*年\s*)?\d{1,2}\s*月\s*\d{1,2}\s*[日号]"
+                          r"(?:\s*(?:至|到|-|—|－|~)\s*(?:\d{1,2}\s*月\s*)?\d{1,2}\s*[日号])?"
+                          r"|(?<![\d月])\d{1,2}\s*[日号](?![报])"
+                          r"|[一二三四五六七八九十]{1,3}月[一二三四五六七八九十]{1,3}[日号]")
+_MONTH_SPAN_RE = re.compile(r"(?:\d{4}\s*年\s*)?\d{1,2}\s*月(?:\s*\d{1,2}\s*[日号])?|[一二三四五六七八九十]{1,3}月")
+_WHEN_SPAN_RE = re.compile(_DAY_SPAN_RE.pattern + "|" + _MONTH_SPAN_RE.pattern + "|" + _YEAR_SPAN_RE.pattern
+                           + r"|(?:今年|去年|明年|当年|上半年|下半年|年底|年初|月底|月初)")
+_PLACE_SUFFIXES = re.compile(
+    r"(?:省|市|县|区|镇|乡|村|州|旗|盟|岛|港|湾|基地|园区|大会堂|会场|广场|中心|展览馆|机场|车站|口岸|码头|场馆|体育馆"
+    r"|体育场|会展中心|国际会议中心|酒店|大厦|街道|社区)(?![\u4e00-\u9fff]?[长委级])")
 _PLACE_RE = re.compile(
-    r"[\u4e00-\u9fff]{1,8}(?:省|市|县|区|镇|乡|村|州|旗|盟|岛|港|湾|基地|园区|大会堂|会场|广场|中心|展览馆)"
-    r"|(?:在|于|到|赴)(?:北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北"
+    r"(?:在|于|到|赴)(?:北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北"
     r"|湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|内蒙古|广西|西藏|宁夏|新疆|香港|澳门|京)"
 )
+_ORG_SUFFIXES = re.compile(
+    r"(?:公司|集团|银行|大学|学院|医院|协会|学会|委员会|研究院|研究所|研究中心|实验室|基金会|联合会|总工会|工会|政府"
+    r"|法院|检察院|部|厅|局|署|委|办|代表团|俱乐部|学校|小学|中学|幼儿园|电视台|日报|报社|通讯社|新闻网|组委会"
+    r"|办公室|党委|中心|平台|品牌|股份)(?![\u4e00-\u9fff]?[生长员])")
+#: Where a name stops when read leftwards from its suffix (举行成都大运会 -> 成都大运会).
+_NAME_STOP = set("的在了和与及将被把为从于对是等着由向让给举行召开位于来自其这那")
+#: A transliterated foreign name (阿古斯丁·马雷罗, 乔·拜登); the second part stops before a verb or particle.
+_FOREIGN_NAME_RE = re.compile(
+    r"[\u4e00-\u9fff]{1,4}[·•・](?:(?![告表说称指认在是和等的与及对向将也还都于被把为从曾已就则])[\u4e00-\u9fff]){1,5}")
+
+
+#: A name right after a title (中心主任李全民在致辞中, 队长阿古斯丁): Chinese news writes it so.
+_TITLED_NAME_RE = re.compile(
+    r"(?:主任|主席|书记|院长|校长|队长|局长|部长|厅长|处长|科长|经理|董事长|总裁|会长|秘书长|市长|省长|县长|区长|镇长"
+    r"|村长|社长|主编|教授|研究员|院士|民警|医生|发言人|负责人|总统|总理|首相|外长|大使|导演|教练|主持人|创始人)"
+    r"((?:(?![在说表称指认是和等的与及对向将也还都于被把为从曾已就则告介透])[\u4e00-\u9fff]){2,3})")
+#: A quoted or titled name (“川工之家”, 《祖国颂》).
+_QUOTED_RE = re.compile(r"“[^”]{2,16}”|《[^》]{1,20}》|「[^」]{2,16}」")
+
+
+def _suffix_spans(sentence: str, suffixes: re.Pattern, longest: int = 10) -> list[tuple[int, int]]:
+    """Names ending in one of ``suffixes``, read leftwards up to ``longest`` characters or a stop character."""
+    spans = []
+    for m in suffixes.finditer(sentence):
+        start = m.start()
+        while start > 0 and m.start() - start < longest:
+            char = sentence[start - 1]
+            if not ("\u4e00" <= char <= "\u9fff" or char.isalnum() or char in "（）()·") or char in _NAME_STOP:
+                break
+            start -= 1
+        if m.start() - start >= 1:
+            spans.append((start, m.end()))
+    return spans
+
+
+#: Measure words and units a "多少X" / "几X" question can ask a number in.
+_UNITS = sorted(set(
+    "个 名 人 位 项 家 次 元 届 所 条 支 场 户 件 台 部 篇 处 座 批 期 倍 吨 亩 米 岁 天 年 月 日 周 枚 门 辆 艘 架 套 份 块 颗 "
+    "只 头 株 棵 斤 克 升 度 通 笔 起 例 层 间 张 本 册 首 集 轮 款 种 类 票 席 栋 幢 点 分 秒 根 片 箱 包 瓶 袋 口 页 "
+    "公里 千米 公顷 平方米 平方公里 千克 公斤 小时 分钟 人次 批次 架次 班次 车次 万人 千瓦 兆瓦 吉瓦 千瓦时 美元 欧元 "
+    "港元 日元 英镑 卢布 百分点 个月 周岁 立方米 标箱 万吨 亿吨".split()), key=len, reverse=True)
+_MAGNITUDE = "万亿千百十"
+#: Units that count the same thing: a question in 名 is answered by 人 or 人次.
+_UNIT_GROUPS = [
+    {"名", "人", "位", "人次", "万人", "户"},
+    {"元", "美元", "欧元", "港元", "日元", "英镑", "卢布"},
+    {"%", "％", "百分点", "成", "倍"},
+    {"天", "日", "小时", "分钟", "年", "个月", "月", "周", "秒"},
+    {"岁", "周岁"},
+    {"个", "家", "项", "所", "座", "处", "支", "条", "件"},
+]
+_MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格|售价|收入|利润|营收|造价|成本|赔付|赔偿|补贴|奖金|票价|工资|薪|预算|罚款|市值|身价|估值")
+_RATE_Q = re.compile(r"比例|占比|百分|率|增速|增幅|增长了?多少|下降了?多少|上涨了?多少|提高了?多少|降低了?多少")
+_AGE_Q = re.compile(r"多大年纪|年龄|几岁|多少岁")
+_DURATION_Q = re.compile(r"多久|多长时间|多少时间|几天|多少天|几年|多少年|几个月|多少个月|几小时|多少小时")
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a question asks for: the kind of answer and, for numbers, the units it may come in.
+
+    ``kind`` is "number", "date", "person", "place", "org" or None (a phrase:
+    什么/哪些/如何 questions); ``units`` is empty when any number will do;
+    ``date`` narrows a date to "year", "month", "day" or "any".
+    """
+
+    kind: str | None
+    units: frozenset[str] = frozenset()
+    date: str = "any"
+    #: The unit exactly as the question says it (几家 -> 家), when it names one.
+    unit: str | None = None
+
+
+def asked_for(question: str) -> Asked:
+    """The kind of answer ``question`` asks for (see ``Asked``)."""
+    q = normalize(question)
+    kind = answer_type(q)
+    if kind == "date":
+        if re.search(r"哪一?年|何年|几几年", q):
+            return Asked("date", date="year")
+        if re.search(r"哪一?天|几号|几月几日|哪天|几日|日期", q):
+            return Asked("date", date="day")
+        if re.search(r"几月|哪个月", q):
+            return Asked("date", date="month")
+        return Asked("date")
+    if kind != "number":
+        return Asked(kind)
+    if re.search(r"页码|第几页|哪一页|多少页", q):
+        return Asked("number", frozenset({"页"}), unit="页")
+    if _AGE_Q.search(q):
+        return Asked("number", frozenset({"岁", "周岁"}))
+    if _DURATION_Q.search(q):
+        return Asked("number", frozenset(_UNIT_GROUPS[3]))
+    for m in re.finditer(r"(?:多少|几)", q):
+        rest = q[m.end():]
+        if _leading_unit(rest) is None:
+            rest = rest.lstrip(_MAGNITUDE)  # 多少亿元 -> 元, but 多少千瓦 stays 千瓦
+        if _MONEY_Q.match(rest) or rest.startswith("人民币"):
+            return Asked("number", frozenset(_UNIT_GROUPS[1]))
+        unit = _leading_unit(rest)
+        if unit == "个":  # the all-purpose measure word: 多少个来电 is answered in 通
+            return Asked("number", unit=unit)
+        if unit:
+            return Asked("number", _unit_group(unit), unit=unit)
+    if _RATE_Q.search(q):
+        return Asked("number", frozenset(_UNIT_GROUPS[2]))
+    if _MONEY_Q.search(q):
+        return Asked("number", frozenset(_UNIT_GROUPS[1]))
+    return Asked("number")
+
+
+def _leading_unit(text: str) -> str | None:
+    """The measure word or unit ``text`` starts with (个坐席 -> 个, 毫米 -> 毫米, 款物 -> None)."""
+    import jieba
+    import jieba.posseg as pseg
+
+    first = next(iter(pseg.cut(text[:6])), None)
+    if first is not None and first.flag == "q" and len(first.word) <= 3:
+        return first.word  # a unit jieba knows (毫米, 公顷)
+    unit = next((u for u in _UNITS if text.startswith(u)), None)
+    if unit is None:
+        return None
+    # 款物 and 人民币 are nouns, not 款 + 物 or 人 + 民币: the unit must not begin a dictionary word.
+    for extra in (1, 2):
+        word = text[:len(unit) + extra]
+        if len(word) > len(unit) and word not in _UNITS and jieba.dt.FREQ.get(word, 0) >= 5:
+            return None
+    return unit
+
+
+#: A number in any unit (or a percentage).
+_ANY_UNIT_RE = re.compile(
+    rf"{_NUMBER}\s*(?:{'|'.join(map(re.escape, [u for u in _UNITS if u not in _UNIT_GROUPS[3] and u != '周岁']))}|%|％)(?!月)")
+
+
+def _unit_group(unit: str) -> frozenset[str]:
+    for group in _UNIT_GROUPS:
+        if unit in group:
+            return frozenset(group)
+    return frozenset({unit})
 
 
 def answer_type(question: str) -> str | None:
-    """What the question asks for: "date", "number", "place", "person" or None."""
+    """What the question asks for: "date", "number", "place", "person", "org" or None."""
     if _DATE_Q.search(question):
         return "date"
+    if re.search(r"哪几|哪些", question) and not _PLACE_Q.search(question) and not _ORG_Q.search(question):
+        return None  # a list of things (哪几类), not a count
+    if re.search(r"(?:多少|几)[^？?，,。]*?什么(?!时候|地方|时间)", question):
+        return None  # 利用抵达后的几天时间做什么: the last question word is what is asked
+    if _ORG_Q.search(question):
+        return "org"
     if _PLACE_Q.search(question):
         return "place"
     if _PERSON_Q.search(question):
@@ -63,71 +218,234 @@ def answer_type(question: str) -> str | None:
     return None
 
 
-def _has_person(sentence: str) -> bool:
-    import jieba.posseg as pseg  # heavy-ish; only for "who" questions
+def typed_spans(sentence: str, asked: Asked | str | None) -> list[tuple[int, int]]:
+    """Spans of ``sentence`` that are what ``asked`` asks for (numbers in its units, dates, names ...)."""
+    if isinstance(asked, str) or asked is None:
+        asked = Asked(asked)
+    kind = asked.kind
+    if kind is None:
+        return []
+    if kind == "number":
+        if asked.units:
+            units = "|".join(re.escape(u) for u in sorted(asked.units | {"%"} if "%" in asked.units else asked.units,
+                                                           key=len, reverse=True))
+            pattern = re.compile(rf"{_NUMBER}\s*(?:{units})(?!月)")
+        else:
+            pattern = _ANY_UNIT_RE
+        dates = [m.span() for m in _WHEN_SPAN_RE.finditer(sentence)]
+        spans = [m.span() for m in pattern.finditer(sentence) if not any(ds <= m.start() < de for ds, de in dates)]
+        if "页" in asked.units:  # a table-of-contents line ends in its bare page number
+            spans += [m.span(1) for m in re.finditer(r"(\d{1,4})\s*$", sentence)]
+        return spans
+    if kind == "date":
+        pattern = {"year": _YEAR_SPAN_RE, "month": _MONTH_SPAN_RE, "day": _DAY_SPAN_RE}.get(asked.date, _WHEN_SPAN_RE)
+        return [m.span() for m in pattern.finditer(sentence)]
+    if kind == "place":
+        spans = [m.span() for m in _PLACE_RE.finditer(sentence)] + _suffix_spans(sentence, _PLACE_SUFFIXES)
+        spans += _suffix_spans(sentence, _ORG_SUFFIXES)
+        return spans + _tagged_spans(sentence, ("ns", "nt"))
+    if kind == "org":
+        return _suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("nt",))
+    if kind == "person":
+        # 谁 is often an organisation (谁认为… -> 韩国超导低温学会); 叫什么名字 a quoted name.
+        return ([m.span() for m in _FOREIGN_NAME_RE.finditer(sentence)] + _tagged_spans(sentence, ("nr", "nrfg"))
+                + [m.span(1) for m in _TITLED_NAME_RE.finditer(sentence)] + [m.span() for m in _QUOTED_RE.finditer(sentence)]
+                + _suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("nt",)))
+    return []
 
-    return any(p.flag == "nr" and len(p.word) >= 2 for p in pseg.cut(sentence))
+
+def _tagged_spans(sentence: str, flags: tuple[str, ...]) -> list[tuple[int, int]]:
+    import jieba.posseg as pseg  # heavy-ish; only for person/place/organisation questions
+
+    spans, pos = [], 0
+    for pair in pseg.cut(sentence):
+        if pair.flag in flags and len(pair.word) >= 2:
+            spans.append((pos, pos + len(pair.word)))
+        pos += len(pair.word)
+    return spans
+
+
+#: Words that only say what kind of answer is wanted; they are not the asked attribute.
+_TYPE_WORDS = {"名字", "姓名", "时间", "时候", "日期", "比例", "数量", "人数", "金额", "钱", "年纪", "年龄", "地方", "城市",
+               "面积", "长度", "高度", "重量", "体积", "价格", "价钱", "费用", "数额", "总额", "百分之", "页码", "多长", "多大",
+               "国家", "单位", "公司", "机构", "人", "哪些", "哪个", "一天", "一年", "具体", "分别", "大概", "大约", "左右",
+               "多少", "什么", "哪里", "情况", "方面", "内容", "一共", "总共", "共", "主要", "现在", "目前", "现任", "当时"}
+_WH_RE = re.compile(r"多少|几|谁|什么|哪|何时|何地|何人|多大|多高|多长|多久|多重|如何|怎样|怎么")
+_FILLER_RE = re.compile(r"(?:是|有|为|的|了|叫|一共|总共|约|达|达到|在|将|到底|究竟|分别|各|都|还|又|能|可以|要|需要|设有|拥有)+$")
+
+
+def focus_terms(question: str) -> list[str]:
+    """The asked attribute: the words next to the question word (装机容量是多少 -> 装机容量,
+    多少个坐席 -> 坐席, 谁是代表团的队长 -> 队长), without words that only name the answer type."""
+    return [term for term, _ in _focus(question)]
+
+
+def _focus(question: str) -> list[tuple[str, bool]]:
+    """``focus_terms`` with, for each, whether it names the asked attribute: the words
+    counted by 多少个X (多少家国家级的示范职工书屋 -> 示范, 职工, 书屋), the role in 谁是X的Y, or
+    the words right before the question word (装机容量是多少, 职工满意度是多少). Decided by
+    position only: jieba's part-of-speech tags are too unreliable here (选手/v, 满意度/ns)."""
+    import jieba
+
+    q = normalize(question)
+    names = {e.lower() for e in question_entities(question)}
+    out: dict[str, bool] = {}
+    for clause in re.split(r"[，,？?。；;！!：:]", q):
+        m = _WH_RE.search(clause)
+        if not m:
+            continue
+        after = clause[m.end():]
+        if m.group(0) == "哪":
+            after = after.lstrip("个些位家种年天一")
+        elif _leading_unit(after) is None:
+            after = after.lstrip(_MAGNITUDE)
+        unit = _leading_unit(after)
+        if unit:
+            after = after[len(unit):]
+        # 多少个坐席: the counted words are the attribute; 哪位球员: the words after 哪 are the
+        # answer's category, not an attribute of the subject.
+        counted = bool(unit) and m.group(0) != "哪"
+        if after.startswith("是") and "的" in after:  # 谁是X的Y -> Y
+            after, counted = after.split("的")[-1], True
+        after = re.sub(r"^(?:是|为|叫|有|的)+", "", _FILLER_RE.sub("", after))
+        phrase = _words(jieba.lcut(after.split("的")[-1] if counted else after))[:3]
+        for word in phrase:
+            out[word] = out.get(word, False) or counted
+        if phrase and (counted or m.group(0) == "哪"):
+            continue
+        before = _FILLER_RE.sub("", clause[:m.start()]).split("的")[-1]
+        for word in _words(jieba.lcut(before))[-2:]:
+            out[word] = out.get(word, False) or not phrase
+    return [(w, attr) for w, attr in out.items()
+            if not any(w != o and w in o for o in out) and w.lower() not in names]
+
+
+def _words(tokens) -> list[str]:
+    """The content words of a run of tokens (question words, particles, numbers dropped)."""
+    return [t for t in tokens if _content(t)]
+
+
+def _content(word: str) -> bool:
+    word = word.strip()
+    return (len(word) >= 2 and word not in _TYPE_WORDS and word not in QUESTION_WORDS
+            and not PUNCT_RE.fullmatch(word) and not _WH_RE.match(word) and not _NUM_RE.fullmatch(word))
+
+
+#: Attribute nouns too general to be stated next to their value (问题, 方式): an answer
+#: that explains them rarely repeats the word, so they are no evidence either way.
+_ABSTRACT = set(
+    "问题 方式 信息 目标 情况 影响 趋势 理由 作物 东西 工具 措施 方面 内容 原因 主题 作用 意义 特点 举措 领域 方向 手段 "
+    "途径 办法 方法 政策 要求 任务 重点 变化 结果 效果 成效 成果 活动 项目 工作 事件 行动 服务 数量 规模 水平 程度 情形 "
+    "原则 形式 类型 种类 技术 设施 产品 方案 计划 机制 模式 标准 条件 能力 作品 功能 优势 地位 角色 部分 名称 看法 观点 "
+    "态度 建议 做法 经验 表现 安排 进展 状况 背景 过程 特色 亮点 挑战 困难 风险 前景 现象 原理 理念 精神 价值 贡献".split())
+
+
+#: Verbs that carry no attribute of their own (变成多少, 在于什么, 加起来有多少).
+_LIGHT_VERBS = set(
+    "起来 加起来 开始 变成 成为 在于 出现 产生 进行 开展 实现 属于 包括 采用 获得 提供 达到 表示 认为 需要 做 "
+    "发生 形成 带来 推出 举行 举办 召开 完成 参加 参与 上去 下来 出来 用于 用来 涉及 针对 体现".split())
+
+
+#: Nouns a measure word already says (多少篇文章: 篇 counts articles), so text need not repeat them.
+_IMPLIED_NOUNS = {"篇": {"文章", "稿件", "论文", "报道"}, "名": {"人", "人员"}, "位": {"人", "人员"},
+                  "首": {"歌", "歌曲", "诗"}, "部": {"作品", "电影"}}
+
+
+def attribute_terms(question: str) -> list[str]:
+    """The specific nouns among ``focus_terms`` (坐席, 董事长, 装机容量): an answer states them
+    next to its value, so a passage that never names them does not hold the answer. A date
+    question has none: what it dates is an event (启用, 召开), stated anywhere in the sentence."""
+    q = normalize(question)
+    asked = asked_for(q)
+    if asked.kind == "date" or "页" in asked.units or _DURATION_Q.search(q) or _AGE_Q.search(q):
+        return []
+    implied = _IMPLIED_NOUNS.get(asked.unit or "", set())
+    return [term for term, attribute in _focus(question)
+            if attribute and term not in _ABSTRACT and term not in _GENERIC and term not in _LIGHT_VERBS
+            and term not in implied]
+
+
+_SPLIT_PAIR_RE = re.compile(
+    r"(?P<a>(?:\d{4}年|[\u4e00-\u9fff]{2,6}?))(?:和|与|及|、)(?P<b>(?:\d{4}年|[\u4e00-\u9fff]{2,6}?))"
+    r"(?P<rest>(?:各|分别)[^，。？?]*?(?:多少|几|什么|哪)[^，。？?]*)")
+
+
+def question_parts(question: str) -> list[str]:
+    """The sub-questions of a multi-part question, each standalone; ``[question]`` for a simple one.
+
+    ``起拍价是多少？保证金要交多少？`` -> two questions; ``2023年和2024年各开展了多少…`` -> one per
+    year; ``…新增多少会员，2024年又新增多少？`` -> the later clause gets the earlier one's topic.
+    """
+    q = question.strip()
+    m = _SPLIT_PAIR_RE.search(q)
+    if m:
+        head, tail = q[:m.start()], q[m.end():]
+        return [head + m.group(x) + m.group("rest") + tail for x in ("a", "b")]
+    pieces = [p.strip() for p in re.split(r"(?<=[？?])|[；;]|[，,](?=[^，,]*(?:多少|几|谁|什么|哪|何时))", q)
+              if p and p.strip(" ？?。")]
+    asking = [p for p in pieces if _WH_RE.search(p)]
+    if len(asking) < 2:
+        return [question]
+    # Clauses that ask nothing (工会驿站的数量，…) are the topic of every part.
+    topic = "".join(p for p in pieces[:pieces.index(asking[0])] if not _WH_RE.search(p))
+    if not topic and "：" in asking[0]:
+        topic, asking[0] = asking[0].split("：", 1)
+    parts, previous = [], ""
+    for piece in asking:
+        subject = ""
+        if previous and not topic and not question_entities(piece):
+            subject = _subject(previous)  # 保证金要交多少 -> 温州海关…手表 + 保证金要交多少
+            if attribute_terms(piece):  # a new attribute replaces the previous one (起拍价 -> 保证金)
+                for drop in (_TYPE_WORDS, set(focus_terms(previous)[-1:]), _TYPE_WORDS):
+                    term = next((t for t in sorted(drop, key=len, reverse=True)
+                                 if subject.endswith(t) and len(subject) - len(t) >= 4), None)
+                    if term is not None:
+                        subject = subject[: -len(term)]
+                subject = subject.rstrip("的")
+        part = topic + subject + piece
+        if not focus_terms(piece) and previous:
+            part = part.rstrip("？?。") + "".join(attribute_terms(previous))
+        parts.append(part.rstrip("？?。") + "？")
+        previous = part
+    return parts
+
+
+def _subject(question: str) -> str:
+    """What a question is about: its text before the question word (四川工会的手机应用叫什么 -> 四川工会的手机应用)."""
+    m = _WH_RE.search(question)
+    text = question[:m.start()] if m else question
+    return _FILLER_RE.sub("", text)
+
+
+def _has_subject(piece: str) -> bool:
+    m = _WH_RE.search(piece)
+    before = piece[:m.start()] if m else piece
+    return len(PUNCT_RE.sub("", before)) >= 4
+
+
+def mentions_term(text: str, term: str) -> bool:
+    """Whether ``text`` mentions ``term``, or for a compound of 3+ characters its first or last two (装机容量 ~ 容量)."""
+    norm = normalize(text).lower()
+    term = term.lower()
+    if term in norm:
+        return True
+    return len(term) >= 3 and (term[:2] in norm or term[-2:] in norm)
+
+
+def new_spans(sentence: str, asked: Asked, question: str) -> list[tuple[int, int]]:
+    """``typed_spans`` that say something the question does not already say."""
+    q = normalize(question)
+    out = []
+    for s, e in typed_spans(sentence, asked):
+        text = normalize(sentence[s:e])
+        if text and text not in q:
+            out.append((s, e))
+    return out
 
 
 def matches_type(sentence: str, kind: str | None) -> bool:
     """Whether ``sentence`` contains the kind of thing the question asks for."""
-    if kind is None:
-        return False
-    if kind == "number":
-        return bool(_NUM_UNIT_RE.search(sentence))
-    if kind == "date":
-        return bool(_DATE_RE.search(sentence))
-    if kind == "place":
-        return bool(_PLACE_RE.search(sentence))
-    if kind == "person":
-        return _has_person(sentence)
-    return False
-
-
-def keywords(text: str) -> list[str]:
-    """Content words of a question (jieba, search mode), question words dropped."""
-    import jieba
-
-    seen: dict[str, None] = {}
-    for word in jieba.lcut_for_search(normalize(text).lower()):
-        word = word.strip()
-        if not word or word in _QUESTION_WORDS or PUNCT_RE.fullmatch(word):
-            continue
-        if len(word) == 1 and not word.isalnum():
-            continue
-        if len(word) == 1 and "\u4e00" <= word <= "\u9fff":
-            continue  # single Chinese characters match almost anything
-        seen[word] = None
-    return list(seen)
-
-
-def bigrams(text: str) -> set[str]:
-    """Character bigrams of the normalised text, punctuation removed."""
-    clean = PUNCT_RE.sub("", normalize(text).lower())
-    if len(clean) < 2:
-        return {clean} if clean else set()
-    return {clean[i:i + 2] for i in range(len(clean) - 1)}
-
-
-def question_bigrams(question: str) -> set[str]:
-    """Character bigrams of the question without its question words (什么, 多少, ...)."""
-    text = normalize(question)
-    for word in sorted(_QUESTION_WORDS, key=len, reverse=True):
-        if len(word) >= 2:
-            text = text.replace(word, " ")
-    return {b for b in bigrams(text.replace(" ", "|")) if "|" not in b}
-
-
-def lexical_overlap(words: Sequence[str], q_bigrams: set[str], text: str) -> float:
-    """Share of the question's keywords (by length) and bigrams found in ``text``."""
-    norm = normalize(text).lower()
-    total = sum(len(w) for w in words)
-    word_cov = sum(len(w) for w in words if w in norm) / total if total else 0.0
-    if q_bigrams:
-        bigram_cov = len(q_bigrams & bigrams(text)) / len(q_bigrams)
-    else:
-        bigram_cov = word_cov
-    return 0.5 * word_cov + 0.5 * bigram_cov
+    return bool(typed_spans(sentence, Asked(kind))) if kind else False
 
 
 # --- what the question is about --------------------------------------------------
@@ -136,14 +454,19 @@ _PLACE_SUFFIX_RE = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|村|自�
 _PROVINCES = set(
     "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 "
     "四川 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门".split())
-_ORDINAL_RE = re.compile(r"第[一二三四五六七八九十百零〇\d]+[次届期]")
+_ORDINAL_RE = re.compile(r"第[一二三四五六七八九十百零〇\d]+[次届期个轮批]")
 _YEAR_RE = re.compile(r"(?<!\d)\d{4}(?!\d)")
+_MONTH_RE = re.compile(r"(?<![\d.])(1[0-2]|0?[1-9])\s*月(?!\d*日)")
+#: Numbers that name something (the 12351 hotline, train K210, 10.5): 3+ digits or a decimal.
+_CODE_RE = re.compile(r"(?<![\dA-Za-z.])(?:\d{3,}|\d+\.\d+)(?![\d.])")
+_DAY_RE = re.compile(r"(?<!\d)\d{1,2}月\d{1,2}[日号]")
 #: Generic words jieba tags as names that do not pin down what is asked.
-_GENERIC = {"中国", "全国", "工会", "总工会", "职工", "中华", "中华全国总工会", "新时代", "省", "市"}
+_GENERIC = {"中国", "全国", "工会", "总工会", "职工", "中华", "中华全国总工会", "新时代", "省", "市", "城市", "国家", "地方",
+            "政府", "公司", "部门", "单位", "机构", "地区", "全市", "全省", "全区", "当地"}
 
 
 def question_entities(question: str) -> list[str]:
-    """Names, ordinals and years in the question: things an answer must be about."""
+    """Names, ordinals, years, months and long numbers in the question: things an answer must be about."""
     import unicodedata
 
     import jieba.posseg as pseg
@@ -154,6 +477,13 @@ def question_entities(question: str) -> list[str]:
         found[m.group(0)] = None
     for m in _YEAR_RE.finditer(text):
         found[m.group(0)] = None
+    for m in _MONTH_RE.finditer(text):
+        found[m.group(1) + "月"] = None
+    for m in _DAY_RE.finditer(text):
+        found[m.group(0).replace("号", "日")] = None
+    for m in _CODE_RE.finditer(text):
+        if not _YEAR_RE.fullmatch(m.group(0)):
+            found[m.group(0)] = None
     for pair in pseg.cut(text):
         word = pair.word.strip()
         if len(word) < 2 or word in _GENERIC:
@@ -173,21 +503,32 @@ def question_entities(question: str) -> list[str]:
 
 def passages_about(question: str, hits: Sequence) -> set[int]:
     """Indexes of the passages that mention every name (place, organisation,
-    person) in the question. Years and ordinals are left out: a question about
-    2023 and 2024 is answered from two passages, one for each year."""
+    person) in the question. Years, months, numbers and ordinals are left out: a
+    question about 2023 and 2024 is answered from two passages, one for each year."""
     names = [e for e in question_entities(question)
-             if not (_ORDINAL_RE.fullmatch(e) or _YEAR_RE.fullmatch(e))]
+             if not (_ORDINAL_RE.fullmatch(e) or _YEAR_RE.fullmatch(e) or _CODE_RE.fullmatch(e) or e.endswith(("月", "日")))]
     return {i for i, hit in enumerate(hits) if not unmentioned(names, [hit])}
+
+
+#: One-character names of provinces that news text uses on their own (在湘投资, 粤港澳); only
+#: those that rarely mean anything else.
+_PROVINCE_ABBREVIATIONS = {"湖南": "湘", "湖北": "鄂", "广东": "粤", "河南": "豫", "安徽": "皖", "福建": "闽", "江西": "赣",
+                           "河北": "冀", "山西": "晋", "贵州": "黔", "云南": "滇", "甘肃": "陇", "广西": "桂", "上海": "沪",
+                           "重庆": "渝", "海南": "琼"}
 
 
 def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
     """The ``entities`` that no passage of ``hits`` (text or heading path) mentions;
-    provincial names also match without their suffix (宁夏回族自治区 ~ 宁夏)."""
+    provincial names also match without their suffix (宁夏回族自治区 ~ 宁夏) or by their
+    one-character name (湖南 ~ 在湘)."""
     haystack = normalize(" ".join(" ".join(h.heading_path) + " " + h.text for h in hits)).lower()
     missing = []
     for entity in entities:
         key = entity.lower()
         short = re.sub(r"(?:回族自治区|维吾尔自治区|壮族自治区|自治区|省|市)$", "", key)
-        if key not in haystack and (len(short) < 2 or short not in haystack):
-            missing.append(entity)
+        if key in haystack or (len(short) >= 2 and short in haystack):
+            continue
+        if short in _PROVINCE_ABBREVIATIONS and _PROVINCE_ABBREVIATIONS[short] in haystack:
+            continue
+        missing.append(entity)
     return missing

@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from rag.answering.lexical import answer_type, keywords, lexical_overlap, matches_type, question_bigrams
+from rag.answering.lexical import answer_type, matches_type
+from rag.overlap import keywords, lexical_overlap, question_bigrams
 from rag.text import sentence_spans
 from rag.types import Hit
 

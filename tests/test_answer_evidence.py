@@ -1,0 +1,196 @@
+"""Answers that answer, and abstention from what the retrieved text supports.
+
+What the question asks for (kind, unit, attribute), the span an answer leads
+with, multi-part questions, article headers, and the evidence the abstention
+policy decides on. Small fakes (tests/test_answer_fakes.py), no model.
+"""
+from __future__ import annotations
+
+import pytest
+
+from rag.answering.abstention import AbstentionPolicy, Evidence, gather_evidence
+from rag.answering.assistant import Assistant
+from rag.answering.extractive import ExtractiveAnswerer, clip
+from rag.answering.lexical import asked_for, attribute_terms, focus_terms, new_spans, question_parts
+from rag.answering.prompts import NOT_FOUND
+from test_answer_fakes import FakeRetriever
+
+
+def _chunks(*docs: tuple[str, str]) -> list[dict]:
+    return [dict(chunk_id=f"{doc}#1", doc=doc, heading_path=[], text=text, start=0, end=len(text))
+            for doc, text in docs]
+
+
+NEWS = _chunks(
+    ("d0522.txt", "2023-07-31，正文：当天，阿根廷大体联在布宜诺斯艾利斯埃塞萨国际机场举行成都大运会阿根廷代表团出征仪式，"
+                  "57名阿根廷大学生运动员启程前往成都。阿根廷大学生男子篮球队队长阿古斯丁·马雷罗告诉记者，"
+                  "他和队员们都很期待前往中国参加大运会比赛。"),
+    ("d0009.txt", "2023-07-31 15:51，正文：一场失控的野火从美国华盛顿州蔓延至加拿大境内的奥索尤斯镇，当地发布疏散令。"
+                  "目前已有100多人寻求了紧急救助。"),
+    ("d0929.txt", "2023年08月17日 13:18:41，正文：国家能源集团2020年至今在湘投资达123.89亿元，在湘电力总装机达440万千瓦。"),
+)
+
+
+@pytest.fixture
+def news():
+    return Assistant(FakeRetriever(NEWS))
+
+
+# --- what is asked -------------------------------------------------------------------
+
+@pytest.mark.parametrize("question,kind,unit", [
+    ("全国总工会本级热线呼叫中心设有多少个坐席？", "number", "个"),
+    ("有多少名运动员前往成都？", "number", "名"),
+    ("松花江下游面雨量预计会达到多少毫米？", "number", "毫米"),
+    ("各级工会筹了多少款物？", "number", None),          # 款物 is a noun, not 款 + 物
+    ("途虎养车捐款了多少人民币？", "number", None),      # money, not 人
+    ("中挪海员集体协商中期评估会是哪一天举行的？", "date", None),
+    ("廖泽萌在哪个外卖平台当骑手？", "org", None),
+    ("中国市场监管部门发现的不合格食品属于哪几类？", None, None),  # a list, not a count
+])
+def test_the_asked_kind_and_unit_are_read_from_the_question(question, kind, unit):
+    asked = asked_for(question)
+    assert asked.kind == kind and asked.unit == unit
+
+
+def test_money_and_age_questions_accept_their_units_only():
+    text = "帮扶资金185亿元，帮扶2449万人次"
+    assert [text[a:b] for a, b in new_spans(text, asked_for("一共拿出多少钱？"), "一共拿出多少钱？")] == ["185亿元"]
+    age = asked_for("郑久强今年多大年纪？")
+    assert not new_spans("10月7日，郑久强当选代表，工作了20年", age, "郑久强今年多大年纪？")
+    assert new_spans("郑久强今年52岁", age, "郑久强今年多大年纪？")
+
+
+@pytest.mark.parametrize("question,attributes", [
+    ("全国总工会本级12351热线呼叫中心设有多少个坐席？", ["坐席"]),
+    ("甘肃省总工会现任主席是谁？", ["主席"]),
+    ("谁是阿根廷代表团的队长？", ["队长"]),
+    ("雅砻江腊巴山风电项目的装机容量是多少？", ["装机容量"]),
+    ("女篮联赛里三年蝉联投篮远射王的是哪位球员？", []),  # 球员 names the answer's kind
+    ("东湖科学城的目标是什么？", []),                    # too general to be stated next to its value
+])
+def test_the_asked_attribute_is_the_specific_noun_next_to_the_question_word(question, attributes):
+    assert attribute_terms(question) == attributes
+    assert set(attributes) <= set(focus_terms(question))
+
+
+@pytest.mark.parametrize("question,parts", [
+    ("温州海关拍卖的那块百达翡丽手表起拍价是多少？保证金要交多少？",
+     ["温州海关拍卖的那块百达翡丽手表起拍价是多少？", "温州海关拍卖的那块百达翡丽手表保证金要交多少？"]),
+    ("2023年和2024年各开展了多少全国引领性劳动和技能竞赛？",
+     ["2023年各开展了多少全国引领性劳动和技能竞赛？", "2024年各开展了多少全国引领性劳动和技能竞赛？"]),
+    ("四川工会的手机应用叫什么？哪天上线的？", ["四川工会的手机应用叫什么？", "四川工会的手机应用哪天上线的？"]),
+    ("谁是阿根廷代表团的队长？", ["谁是阿根廷代表团的队长？"]),
+])
+def test_multi_part_questions_are_split_into_standalone_parts(question, parts):
+    assert question_parts(question) == parts
+
+
+# --- answers that answer ---------------------------------------------------------------
+
+def test_the_sentence_that_states_the_attribute_wins_over_one_that_repeats_the_question(news):
+    answer = news.ask("谁是阿根廷代表团的队长？")
+    assert answer.text.startswith("阿古斯丁·马雷罗。[1]“")
+    assert "队长" in answer.citations[0].quote and "出征仪式" not in answer.citations[0].quote
+
+
+def test_an_article_header_is_never_quoted(news):
+    answer = news.ask("华盛顿州的野火蔓延至加拿大的哪个镇？")
+    assert "奥索尤斯镇" in answer.text
+    assert "正文" not in answer.text and "2023-07-31" not in answer.text
+    assert all("正文" not in c.quote for c in answer.citations)
+
+
+def test_each_part_of_a_multi_part_question_is_answered_with_its_own_citation(news):
+    answer = news.ask("国家能源集团在湖南的投资金额是多少？在湘电力总装机达到多少千瓦？")
+    first, second = answer.text.split("\n")
+    assert first.startswith("123.89亿元。[1]") and second.startswith("440万千瓦。[")
+    assert not answer.abstained
+
+
+def test_a_part_the_documents_do_not_hold_says_so_and_the_rest_is_answered(news):
+    answer = news.ask("有多少人寻求了紧急救助？奥索尤斯镇的镇长叫什么名字？")
+    assert not answer.abstained
+    first, second = answer.text.split("\n")
+    assert first.startswith("100多人。[1]")
+    assert second.endswith(NOT_FOUND) and "[" not in second
+
+
+def test_long_quotes_are_cut_to_the_clauses_around_the_answer():
+    sentence = ("据了解，葛老溪段项目治理范围从葛老溪入江口起至万发码头止，岸线长3.3公里、面积65公顷，"
+                "以艺术加文旅为主题，打造集民俗体验、亲子游憩、科普教育为一体的艺术休闲水岸，"
+                "项目建设内容包括消落带生态修复、公共空间利用、配套设施完善等多个方面，将逐步向市民开放。")
+    short = clip(sentence, "3.3公里", ["岸线", "长"], limit=60)
+    assert "3.3公里" in short and len(short) < len(sentence) and "……" in short
+    for piece in short.split("……"):
+        assert piece.strip("，") in sentence
+
+
+# --- abstention from evidence ---------------------------------------------------------
+
+def test_names_that_occur_without_the_asked_fact_abstain(news):
+    # The article names the team and its captain, but no age, and no flag bearer.
+    assert news.ask("阿古斯丁·马雷罗今年多大年纪？").abstained
+    assert news.ask("国家能源集团在湖南有多少名员工？").abstained
+
+
+def test_a_year_the_text_does_not_cover_abstains(news):
+    answer = news.ask("国家能源集团2019年在湘投资了多少？")
+    assert answer.abstained and any("2019" in n for n in answer.notices)
+
+
+def test_evidence_records_what_the_passages_state(news):
+    retriever = news.retriever
+    answerer = ExtractiveAnswerer(retriever.embedder)
+    q = "谁是阿根廷代表团的队长？"
+    hits = retriever.search(q)
+    evidence = gather_evidence(answerer.analyze(q, hits)[0], hits)
+    assert evidence.kind == "person" and evidence.typed and evidence.attribute is True and not evidence.missing
+    q = "阿根廷代表团的旗手是谁？"
+    evidence = gather_evidence(answerer.analyze(q, retriever.search(q))[0], retriever.search(q))
+    assert evidence.attribute is False
+
+
+@pytest.mark.parametrize("evidence,reason", [
+    (Evidence("q", ["2019"], "number", True, True, 0.9, 0.9), "missing"),
+    (Evidence("q", [], "number", False, None, 0.0, 0.0), "no_span"),
+    (Evidence("q", [], "person", True, False, 0.3, 0.9), "no_attribute"),
+    (Evidence("q", [], "person", True, False, 0.9, 0.9, named=False), "no_attribute"),  # named nowhere
+    (Evidence("q", [], "person", True, False, 0.9, 0.9), None),   # the attribute paraphrased, the rest covered
+    (Evidence("q", [], None, True, None, 0.01, 0.9), "low_coverage"),
+    (Evidence("q", [], "number", True, True, 0.6, 0.9), None),
+])
+def test_the_policy_names_the_missing_evidence(evidence, reason):
+    assert AbstentionPolicy().reason(evidence) == reason
+
+
+def test_the_lenient_policy_only_checks_names():
+    lenient = AbstentionPolicy.lenient()
+    assert lenient.reason(Evidence("q", [], "number", False, None, 0.0, 0.0)) is None
+    assert lenient.reason(Evidence("q", ["宁夏"], "number", True, True, 1.0, 1.0)) == "missing"
+
+
+# --- the generative path is never worse than the extractive one ------------------------------
+
+GANSU_Q = "甘肃省工会开展了多少项劳动竞赛？"
+
+
+def test_an_llm_answer_that_states_the_fact_is_kept():
+    from test_answer_fakes import ScriptedGenerator
+
+    answer = Assistant(FakeRetriever(), generator=ScriptedGenerator("甘肃各级工会开展劳动竞赛1.2万项[1]。")).ask(GANSU_Q)
+    assert answer.generator == "scripted" and "1.2万项" in answer.text and answer.citations
+
+
+@pytest.mark.parametrize("reply,why", [
+    # a number no passage states, next to a supported sentence
+    ("全省各级工会组织开展各类劳动竞赛1.2万项[1]。参加单位达到9.9万个[1]。", "资料中没有的数字"),
+    ("全省各级工会组织开展各类劳动竞赛[1]。", "缺少关键事实"),   # supported, but the asked number is gone
+])
+def test_an_llm_answer_worse_than_the_quotes_falls_back_to_them(reply, why):
+    from test_answer_fakes import ScriptedGenerator
+
+    answer = Assistant(FakeRetriever(), generator=ScriptedGenerator(reply)).ask(GANSU_Q)
+    assert answer.generator == "extractive"
+    assert answer.text.startswith("1.2万项。[1]")
+    assert any(why in n for n in answer.notices)
