@@ -23,7 +23,7 @@ from rag.tokenize_zh import TOKENIZER_VERSION
 from rag.vocabulary import DENSE_KINDS, FUSION_METHODS, STORES, VIEW_METHODS, check_choice
 
 #: How the passage text is made (recorded for people reading a manifest).
-PASSAGE_TEXT = "heading path joined by ' > ', newline, chunk text"
+PASSAGE_TEXT = "heading path joined by ' > ', newline, chunk text (a scraped article's date/正文： header left out)"
 
 
 def _default_model() -> str:

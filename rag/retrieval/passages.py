@@ -1,14 +1,15 @@
 """The texts an index embeds and keyword-indexes for a chunk.
 
 ``passage_text``: heading path header, newline, chunk text (a table-of-contents
-entry written out as ``标题 第N页``). ``sentence_views``: the chunk's sentences, each
+entry written out as ``标题 第N页``; a scraped article's ``2023-07-31，正文：`` header
+left out). ``sentence_views``: the chunk's sentences, each
 with the same header, embedded too, so one sentence that answers a question is not
 drowned by the rest of a 400-character chunk; ``view_spans`` locates them inside the
 passage text for late chunking.
 """
 from __future__ import annotations
 
-from rag.text import sentence_spans
+from rag.text import body_start, sentence_spans
 from rag.types import Chunk
 
 #: Separator between the heading path levels in the embedded text.
@@ -24,14 +25,19 @@ def passage_text(chunk: Chunk) -> str:
     path carries it into both indexes.
     """
     header = HEADING_SEPARATOR.join(h for h in chunk.heading_path if h)
-    body = toc_entry_text(chunk) or chunk.text
+    body = toc_entry_text(chunk) or chunk.text[body_start(chunk.text):]
     return f"{header}\n{body}" if header else body
 
 
 def _view_groups(chunk: Chunk) -> list[tuple[int, int]]:
-    """Spans in ``chunk.text`` of its sentence views (see ``sentence_views``)."""
+    """Spans in ``chunk.text`` of its sentence views (see ``sentence_views``); an article
+    header (``2023-07-31，正文：``) is left out of the first."""
     groups: list[list[int]] = []
+    body = body_start(chunk.text)
     for start, end in sentence_spans(chunk.text):
+        start = max(start, body)
+        if start >= end:
+            continue
         if groups and groups[-1][1] - groups[-1][0] < MIN_VIEW_CHARS:
             groups[-1][1] = end
         else:
@@ -59,7 +65,7 @@ def view_spans(chunk: Chunk) -> list[tuple[int, int]]:
     if toc_entry_text(chunk) is not None:
         return []
     header = HEADING_SEPARATOR.join(h for h in chunk.heading_path if h)
-    shift = len(header) + 1 if header else 0
+    shift = (len(header) + 1 if header else 0) - body_start(chunk.text)
     return [(a + shift, b + shift) for a, b in _view_groups(chunk)]
 
 

@@ -53,6 +53,7 @@ from rag.index_store import (
     write_index,
 )
 from rag.retrieval.fusion import CANDIDATES, fuse as fuse_lists
+from rag.retrieval.refine import refine
 from rag.retrieval.passages import passage_text
 from rag.text import drop_invalid_characters, normalize
 from rag.types import Chunk, Hit
@@ -374,8 +375,8 @@ class Retriever:
         else:
             depth = max(CANDIDATES, 2 * k)
             qvec = self.query_vector(query)
-            ranked = self._fuse(store, query, qvec, store.dense_candidates(qvec, depth),
-                                store.keyword_candidates(query, depth))
+            ranked = refine(query, self._fuse(store, query, qvec, store.dense_candidates(qvec, depth),
+                                              store.keyword_candidates(query, depth)))
         return [Hit.from_chunk(chunk, score, mode) for chunk, score in _dedupe(ranked, k)], notices
 
     def dense_candidates(self, query: str | np.ndarray, depth: int = CANDIDATES) -> list[Scored]:
