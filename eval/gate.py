@@ -9,9 +9,9 @@ A metric fails when it is missing or undefined, or falls more than its
 tolerance (absolute) below its baseline; for rates where lower is better
 (``false_abstention_rate``) when it rises more than that above it. The
 tolerance is ``tolerances[metric]`` when the baseline names one, else
-``tolerance``. Abstention precision/recall rest on the few unanswerable
-questions (9 in eval/qa.jsonl), where one question moves them by ~0.11, so
-they get one question's worth instead of 0.03.
+``tolerance``. Abstention precision/recall rest on fewer questions (46
+unanswerable in eval/qa.jsonl, 52 in the crud-dev subset), where one question
+moves them by ~0.02, so they get two questions' worth instead of 0.03.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ DEFAULT_BASELINE = Path(__file__).resolve().parent / "baseline.json"
 DEFAULT_TOLERANCE = 0.03
 #: Per-metric tolerances written into new baselines (see the module docstring).
 DEFAULT_TOLERANCES = {
-    "answer.extractive.abstention_precision": 0.12,
-    "answer.extractive.abstention_recall": 0.12,
+    "answer.extractive.abstention_precision": 0.05,
+    "answer.extractive.abstention_recall": 0.05,
 }
 LOWER_IS_BETTER = {"false_abstention_rate"}
 HEADLINE_METRICS = (

@@ -17,7 +17,8 @@ from eval.scorer import ANSWER_KEYS, RETRIEVAL_KEYS
 
 ANSWER_SHORT = {"key_fact_accuracy": "key facts", "char_f1": "char F1", "citation_hit": "cite hit", "citation_precision": "cite prec",
                 "grounded": "grounded", "abstention_precision": "abst P", "abstention_recall": "abst R",
-                "false_abstention_rate": "false abst"}
+                "false_abstention_rate": "false abst", "answer_chars_p50": "length p50",
+                "shown_extractive": "as quotes"}
 
 
 def fmt(value: Any) -> str:
@@ -25,7 +26,7 @@ def fmt(value: Any) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{value:.0f}" if value >= 10 else f"{value:.3f}"
     return str(value)
 
 
@@ -104,8 +105,8 @@ def write_chart(result: dict[str, Any], path: str | Path) -> Path:
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     _bars(axes[0], result["retrieval"], list(RETRIEVAL_KEYS), "Retrieval")
-    _bars(axes[1], result["answer"], list(ANSWER_KEYS), "Answers",
-          labels=[ANSWER_SHORT[k] for k in ANSWER_KEYS])
+    rates = [k for k in ANSWER_KEYS if k != "answer_chars_p50"]  # a length, not a 0..1 rate
+    _bars(axes[1], result["answer"], rates, "Answers", labels=[ANSWER_SHORT[k] for k in rates])
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from eval import metrics as M
-from eval.qa import TYPES, QAItem, gold_spans, load_qa, load_sources, sources_from_index
+from eval.qa import TYPES, QAItem, gold_spans, load_qa, load_sources, source_key, sources_from_index
 from rag.errors import RagError
 
 DEFAULT_MODES = ("dense", "bm25", "hybrid")
 DEFAULT_GENERATORS = ("extractive",)
 RETRIEVAL_KEYS = ("R@1", "R@3", "R@5", "R@10", "MRR@10", "nDCG@10")
 ANSWER_KEYS = ("key_fact_accuracy", "char_f1", "citation_hit", "citation_precision", "grounded",
-               "abstention_precision", "abstention_recall", "false_abstention_rate")
+               "abstention_precision", "abstention_recall", "false_abstention_rate", "answer_chars_p50",
+               "shown_extractive")
 TOP_HITS_IN_FAILURES = 3
 
 AssistantFactory = Callable[[Any, str], Any]
@@ -74,15 +75,29 @@ class RagEvaluator:
                            f"(run `rag eval --validate` on the Q&A file)")
 
     @classmethod
-    def from_files(cls, qa_path: str | Path, docs_dir: str | Path, **options: Any) -> "RagEvaluator":
-        """An evaluator for the Q&A file ``qa_path`` over the documents in ``docs_dir``."""
-        return cls(load_qa(qa_path), load_sources(docs_dir), name=str(qa_path), **options)
+    def from_files(cls, qa_path: str | Path | Sequence[str | Path], docs_dir: str | Path,
+                   **options: Any) -> "RagEvaluator":
+        """An evaluator for the Q&A file(s) ``qa_path`` (several are scored as one set) over
+        the documents in ``docs_dir``."""
+        paths = _paths(qa_path)
+        return cls(_load_all(paths), load_sources(docs_dir), name=",".join(map(str, paths)), **options)
 
     @classmethod
-    def from_index(cls, qa_path: str | Path, retriever: Any, **options: Any) -> "RagEvaluator":
+    def from_index(cls, qa_path: str | Path | Sequence[str | Path], retriever: Any, **options: Any) -> "RagEvaluator":
         """An evaluator whose gold spans are found in the texts the index stores: for a
         corpus of PDF, Word, HTML or scanned files (matched to the Q&A file by stem)."""
-        return cls(load_qa(qa_path), sources_from_index(retriever), name=str(qa_path), **options)
+        paths = _paths(qa_path)
+        return cls(_load_all(paths), sources_from_index(retriever), name=",".join(map(str, paths)), **options)
+
+    def check_index(self, retriever: Any) -> None:
+        """Raise when the index does not hold the documents the questions' evidence is in
+        (an index of another corpus would score every question as a miss)."""
+        indexed = {source_key(d) for d in getattr(retriever, "documents", [])}
+        needed = {g.source for golds in self.golds.values() for g in golds}
+        if indexed and needed and not needed & indexed:
+            where = getattr(retriever, "index_dir", "the index")
+            raise RagError(f"the index at {where} holds none of the documents the Q&A set's evidence is in "
+                           f"(e.g. {sorted(needed)[0]}); build one of them with --docs and a new --index")
 
     # --- running ---------------------------------------------------------------
 
@@ -160,6 +175,7 @@ class RagEvaluator:
             "id": item.id, "type": item.type, "answerable": item.answerable,
             "abstained": abstained, "latency_ms": latency_ms, "error": error,
             "text": text,
+            "answered_by": str(getattr(answer, "generator", "") or "") if answer is not None else "",
             "citations": [{"doc": c[0], "start": c[1], "end": c[2], "quote": str(getattr(cit, "quote", ""))}
                           for cit, c in ((cit, _span(cit)) for cit in citations)],
             "top": [_hit_summary(h, golds) for h in hits[:TOP_HITS_IN_FAILURES]],
@@ -195,6 +211,13 @@ class RagEvaluator:
             # answered answerable questions that cite something
             "citation_precision": M.mean(r.get("citation_precision") for r in answerable),
             "grounded": M.mean(None if r["grounded"] is None else float(r["grounded"]) for r in records),
+            # how long the answers are (characters, [n] markers left out), next to how often they are right
+            "answer_chars_p50": M.percentile([len(M.strip_markers(r["text"])) for r in answerable
+                                              if not r["abstained"] and r["text"]], 50),
+            # share of answers shown as extractive quotes: for an LLM generator, those it fell back on
+            # (a refusal, an invented number, a dropped fact, no verifiable citation)
+            "shown_extractive": M.mean(1.0 if r.get("answered_by") == "extractive" else 0.0
+                                               for r in records if not r["abstained"] and r.get("answered_by")),
         }
         out.update(M.abstention_scores([r["abstained"] for r in records], [r["answerable"] for r in records]))
         return out
@@ -272,3 +295,16 @@ class RagEvaluator:
                     "top_hits": r["top"],
                 })
         return out
+
+
+def _paths(qa_path: str | Path | Sequence[str | Path]) -> list[Path]:
+    return [Path(qa_path)] if isinstance(qa_path, (str, Path)) else [Path(p) for p in qa_path]
+
+
+def _load_all(paths: Sequence[Path]) -> list[QAItem]:
+    items = [item for path in paths for item in load_qa(path)]
+    seen: set[str] = set()
+    duplicates = [i.id for i in items if i.id in seen or seen.add(i.id)]
+    if duplicates:
+        raise RagError(f"question ids repeat across the Q&A files: {', '.join(duplicates[:10])}")
+    return items

@@ -187,7 +187,7 @@ def test_a_per_metric_tolerance_overrides_the_default():
 def test_new_baselines_carry_the_abstention_tolerances():
     run = {"answer": {"extractive": {"abstention_recall": 0.78, "key_fact_accuracy": 0.86}}}
     base = gate.make_baseline(run)
-    assert base["tolerances"] == {"answer.extractive.abstention_recall": 0.12}
+    assert base["tolerances"] == {"answer.extractive.abstention_recall": 0.05}
 
 
 def test_gate_fails_on_missing_or_undefined_metric():

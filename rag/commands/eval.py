@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +27,8 @@ def register(subparsers) -> None:
             "(R@k, MRR, nDCG per mode), answer (key facts, char F1, citations, grounding, "
             "abstention) and latency metrics. Builds the index of --docs when it is missing."),
     )
-    parser.add_argument("--qa", metavar="FILE", default=None, help="Q&A file in the eval schema (default: eval/qa.jsonl)")
+    parser.add_argument("--qa", metavar="FILES", type=_csv, default=None,
+                        help="comma-separated Q&A files in the eval schema, scored as one set (default: eval/qa.jsonl)")
     parser.add_argument("--generator", metavar="NAMES", type=_csv, default=["extractive"],
                         help="comma-separated answer generators (default: extractive)")
     parser.add_argument("--modes", metavar="MODES", type=_csv, default=["dense", "bm25", "hybrid"],
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     docs = Path(args.docs) if args.docs else DEFAULT_DOCS_DIR
     if args.validate:
         return _validate(Path(args.validate), docs, not args.no_minimums)
-    return _evaluate(args, Path(args.qa) if args.qa else DEFAULT_QA_FILE, docs)
+    return _evaluate(args, [Path(q) for q in args.qa] if args.qa else [DEFAULT_QA_FILE], docs)
 
 
 def _validate(path: Path, docs: Path, minimums: bool) -> int:
@@ -75,22 +78,28 @@ def _validate(path: Path, docs: Path, minimums: bool) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace, qa_path: Path, docs: Path) -> int:
+def _evaluate(args: argparse.Namespace, qa_paths: list[Path], docs: Path) -> int:
     from eval import gate
+    from eval.qa import DEFAULT_DOCS_DIR
     from eval.report import console_table, write_outputs
     from eval.scorer import RagEvaluator
     from rag import Retriever, config
 
     options = {"modes": args.modes, "generators": args.generator, "show_progress": not args.no_progress}
+    if args.index is None and docs.resolve() != DEFAULT_DOCS_DIR.resolve() and not os.environ.get("RAG_INDEX"):
+        # Another corpus gets its own index, never the default one of seeds/.
+        index_dir = eval_index_dir(docs)
+    else:
+        index_dir = config.index_dir(args.index)
     text_only = all(p.suffix.lower() in (".txt", ".md") for p in docs.rglob("*") if p.is_file())
+    retriever = Retriever.load_or_build(index_dir, [docs])
     if text_only:
-        evaluator = RagEvaluator.from_files(qa_path, docs, **options)
-        retriever = Retriever.load_or_build(config.index_dir(args.index), [docs])
+        evaluator = RagEvaluator.from_files(qa_paths, docs, **options)
     else:  # PDF, Word, HTML, scans: the gold spans are found in the text the index extracted
-        retriever = Retriever.load_or_build(config.index_dir(args.index), [docs])
-        evaluator = RagEvaluator.from_index(qa_path, retriever, **options)
+        evaluator = RagEvaluator.from_index(qa_paths, retriever, **options)
+    evaluator.check_index(retriever)
     result = evaluator(retriever)
-    result["meta"]["qa_file"] = qa_path.name
+    result["meta"]["qa_file"] = ",".join(p.name for p in qa_paths)
     paths = write_outputs(result, args.out, args.json)
     print(console_table(result))
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
@@ -107,3 +116,9 @@ def _evaluate(args: argparse.Namespace, qa_path: Path, docs: Path) -> int:
             return 1
         print(f"quality gate passed ({baseline_path})")
     return 0
+
+
+def eval_index_dir(docs: Path) -> Path:
+    """Where ``rag eval --docs DOCS`` keeps the index of a corpus other than seeds/ (``.rag/eval/NAME-HASH``)."""
+    digest = hashlib.sha256(str(docs.resolve()).encode("utf-8")).hexdigest()[:8]
+    return Path(".rag") / "eval" / f"{docs.resolve().name}-{digest}"
