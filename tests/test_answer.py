@@ -394,6 +394,7 @@ def test_entities_are_names_ordinals_dates_and_numbers_not_generic_words():
     assert question_entities("2023年6月银行结汇多少亿美元？") == ["2023", "6月"]
     assert question_entities("第33个世界母乳喂养周的活动主题是什么？") == ["第33个"]
     assert question_entities("K210次列车上的招聘会提供了多少个岗位？") == ["K210"]
+    assert question_entities("长江全长多少公里？") == ["长江"]  # rivers, lakes, mountains are places too
 
 
 def test_english_questions_are_not_rejected_as_unknown_names():

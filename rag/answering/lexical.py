@@ -450,7 +450,7 @@ def matches_type(sentence: str, kind: str | None) -> bool:
 
 # --- what the question is about --------------------------------------------------
 
-_PLACE_SUFFIX_RE = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|村|自治区)$")
+_PLACE_SUFFIX_RE = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|村|自治区|江|河|湖|山|海|岛)$")
 _PROVINCES = set(
     "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 "
     "四川 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门".split())
