@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bench.stats import median_of_runs, percentiles_ms, time_each
+from rag.index_store import peek_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -434,7 +435,7 @@ def _query_index(quick: bool, log) -> Path:
     """An index of the seeds for query timing (reuses the index section's cache)."""
     work = _workdir()
     index = work / "index-query"
-    if not (index / "manifest.json").exists():
+    if peek_manifest(index) is None:
         cache = work / "cache-index"
         cache.mkdir(parents=True, exist_ok=True)
         r = _build_in_child(_doc_dir(quick), index, cache)

@@ -55,8 +55,12 @@ def to_markdown(result: dict[str, Any], max_failures: int = 30) -> str:
     meta = result.get("meta", {})
     per_type = ", ".join(f"{k} {v}" for k, v in meta.get("per_type", {}).items())
     lines = [f"# Evaluation: {meta.get('qa_file', '')}", "",
-             f"{meta.get('questions', 0)} questions ({per_type}); top k = {meta.get('k', 10)}.", "",
-             "## Retrieval (answerable questions)", ""]
+             f"{meta.get('questions', 0)} questions ({per_type}); top k = {meta.get('k', 10)}.", ""]
+    index = meta.get("index")
+    if index:
+        where = f", Milvus collection {index.get('collection')}" if index.get("store") == "milvus" else ""
+        lines += [f"Index {index.get('dir')}: {index.get('store')} store{where}, model {index.get('model')}.", ""]
+    lines += ["## Retrieval (answerable questions)", ""]
     lines += _table(["mode", *RETRIEVAL_KEYS], retrieval_rows(result))
     if result.get("multi_both"):
         lines += ["", "Multi questions, both evidences retrieved:", ""]

@@ -320,13 +320,14 @@ def manifest_checksum(manifest: dict[str, Any]) -> str:
 
 def manifest_identity(manifest: dict[str, Any]) -> tuple[int, str | None]:
     """``(generation, write_id)``: differs between any two writes of an index."""
-    return int(manifest.get("generation") or 0), manifest.get("write_id")
+    return IndexInfo.from_manifest(manifest).identity
 
 
 def _generation_on_disk(target: Path) -> int:
+    manifest = peek_manifest(target)
     try:
-        return int(json.loads((target / MANIFEST).read_text(encoding="utf-8")).get("generation") or 0)
-    except (OSError, ValueError, AttributeError, TypeError):
+        return manifest_identity(manifest)[0] if manifest is not None else 0
+    except RagError:
         return 0
 
 
@@ -473,6 +474,49 @@ def _restore_backup(target: Path, locked: bool = False) -> bool:
 
 # --------------------------------------------------------------------------- reading
 
+@dataclass(frozen=True)
+class IndexInfo:
+    """What a manifest records about the index as written, besides its settings
+    (those are ``rag.index.settings.IndexSettings.from_manifest``): format version, when
+    and by which write it was made, counts, the dense index kind the build made (``auto``
+    resolved), and the store's own section (e.g. Milvus's collection and generations).
+
+    With ``IndexSettings.from_manifest`` this is the one place a manifest's fields are read.
+    """
+
+    format_version: int | None = None
+    created: str | None = None
+    generation: int = 0
+    write_id: str | None = None
+    documents: int = 0
+    chunks: int | None = None
+    views: int = 0
+    dense_built: str = "flat"
+    store_section: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> tuple[int, str | None]:
+        """``(generation, write_id)``: differs between any two writes of an index."""
+        return self.generation, self.write_id
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> "IndexInfo":
+        counts = manifest.get("counts") or {}
+        dense = manifest.get("dense") or {}
+        store = manifest.get("store")
+        chunks = counts.get("chunks")
+        try:
+            return cls(format_version=manifest.get("format_version"), created=manifest.get("created"),
+                       generation=int(manifest.get("generation") or 0), write_id=manifest.get("write_id"),
+                       documents=int(counts.get("documents") or 0),
+                       chunks=None if chunks is None else int(chunks), views=int(counts.get("views") or 0),
+                       dense_built=str(dense.get("kind") or "flat"),
+                       store_section=dict(store) if isinstance(store, dict) else {})
+        except (TypeError, ValueError) as exc:
+            raise CorruptIndexError(f"the index manifest has a malformed count or generation ({exc}); "
+                                    "rebuild the index with `rag index`") from exc
+
+
 @dataclass
 class StoredIndex:
     """The verified index directory: its manifest and document records (the store's
@@ -481,6 +525,10 @@ class StoredIndex:
     root: Path
     manifest: dict[str, Any]
     sources: dict[str, SourceRecord]
+
+    @property
+    def info(self) -> IndexInfo:
+        return IndexInfo.from_manifest(self.manifest)
 
 
 def read_manifest(index_dir: str | Path, locked: bool = False) -> dict[str, Any]:
@@ -500,7 +548,18 @@ def read_manifest(index_dir: str | Path, locked: bool = False) -> dict[str, Any]
     return manifest
 
 
-def _read_manifest_file(root: Path) -> dict[str, Any]:
+def peek_manifest(index_dir: str | Path) -> dict[str, Any] | None:
+    """The manifest at ``index_dir`` as written, without any check (an older format, a
+    damaged index): None when there is none or it is not JSON. For callers that only
+    want to know what an index was built with, e.g. to rebuild it the same way."""
+    try:
+        return _parse_manifest_file(Path(index_dir))
+    except RagError:
+        return None
+
+
+def _parse_manifest_file(root: Path) -> dict[str, Any]:
+    """The one function that reads ``manifest.json``: parsed, not yet checked."""
     path = root / MANIFEST
     if not path.exists():
         raise IndexNotFoundError(f"{root} holds no index ({MANIFEST} missing): "
@@ -509,7 +568,15 @@ def _read_manifest_file(root: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptIndexError(f"{path} is unreadable ({exc}); rebuild the index with `rag index`") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+    if not isinstance(manifest, dict):
+        raise CorruptIndexError(f"{path} is not a rag index manifest; rebuild the index with `rag index`")
+    return manifest
+
+
+def _read_manifest_file(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    manifest = _parse_manifest_file(root)
+    if manifest.get("format") != FORMAT_NAME:
         raise CorruptIndexError(f"{path} is not a rag index manifest; rebuild the index with `rag index`")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
@@ -523,19 +590,19 @@ def _read_manifest_file(root: Path) -> dict[str, Any]:
     return manifest
 
 
-def check_model(manifest: dict[str, Any], model: str | None = None, dim: int | None = None,
-                where: str = "the index") -> None:
-    """Raise ``IndexMismatchError`` if ``model``/``dim`` differ from what the index was built with."""
-    built = manifest.get("model", {})
-    if model is not None and model != built.get("name"):
+def check_model(settings, model: str | None = None, dim: int | None = None, where: str = "the index") -> None:
+    """Raise ``IndexMismatchError`` if ``model``/``dim`` differ from what the index was
+    built with (``settings``: its ``rag.index.settings.IndexSettings``)."""
+    built_model, built_dim = settings.model, settings.dim
+    if model is not None and model != built_model:
         raise IndexMismatchError(
-            f"{where} was built with embedding model {built.get('name')!r} "
+            f"{where} was built with embedding model {built_model!r} "
             f"but the model in use is {model!r}; rebuild it with `rag index PATH --model {model}` "
-            f"or use model {built.get('name')!r}"
+            f"or use model {built_model!r}"
         )
-    if dim is not None and int(dim) != int(built.get("dim", -1)):
+    if dim is not None and (built_dim is None or int(dim) != int(built_dim)):
         raise IndexMismatchError(
-            f"{where} holds vectors of dimension {built.get('dim')} (model {built.get('name')!r}) "
+            f"{where} holds vectors of dimension {built_dim} (model {built_model!r}) "
             f"but the model in use makes vectors of dimension {dim}; rebuild the index with `rag index`"
         )
 

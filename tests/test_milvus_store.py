@@ -169,6 +169,19 @@ def test_the_assistant_answers_over_milvus_with_citations(milvus_retriever):
     assert answer.citations[0].doc == "hotline.md" and "2023年12月29日" in answer.text + answer.citations[0].quote
 
 
+def test_a_knowledge_base_over_milvus_reports_its_store_and_model_from_the_index_settings(milvus_retriever):
+    from rag.server.knowledge_bases import KnowledgeBase
+
+    status = KnowledgeBase("kb", milvus_retriever).status()
+    assert status["store"] == "milvus" and status["dense_index"] == "milvus-flat"
+    assert status["model"] == "fake/char-bigram" and status["dimension"] == 64
+    assert status["chunks"] == len(milvus_retriever) and status["documents"] == 4
+    assert status["sentence_views"] == milvus_retriever.store.describe()["views"] > 0
+    milvus_retriever.delete_documents("panda.md")  # the status follows the index as written
+    after = KnowledgeBase("kb", milvus_retriever).status()
+    assert after["documents"] == 3 and after["sentence_views"] == milvus_retriever.store.describe()["views"]
+
+
 def test_cli_index_into_milvus_then_search_without_flags(monkeypatch, tmp_path, small_corpus, fake_embedder, capsys):
     import rag.index.embedding as embedding_module
     from rag import config

@@ -230,6 +230,8 @@ def test_status_search_and_ask(client, small_retriever):
     [status] = client.get("/api/knowledge-bases").json()
     assert status["name"] == "small" and status["documents"] == 4 and status["chunks"] == len(small_retriever)
     assert status["model"] == "fake/char-bigram" and status["writing"] is False
+    assert status["store"] == "local" and status["dimension"] == 64 and status["dense_index"] == "flat"
+    assert status["sentence_views"] == len(small_retriever.store.views) > 0
     assert client.get("/api/knowledge-bases/small").json() == status
     assert client.get("/api/knowledge-bases/other").status_code == 404
 

@@ -100,6 +100,9 @@ def _evaluate(args: argparse.Namespace, qa_paths: list[Path], docs: Path) -> int
     evaluator.check_index(retriever)
     result = evaluator(retriever)
     result["meta"]["qa_file"] = ",".join(p.name for p in qa_paths)
+    settings = retriever.settings
+    result["meta"]["index"] = {"dir": str(index_dir), "store": settings.store, "model": settings.model,
+                               "collection": settings.collection}
     paths = write_outputs(result, args.out, args.json)
     print(console_table(result))
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")

@@ -40,6 +40,7 @@ from rag.index.settings import IndexSettings
 from rag.index.stores import create_store, open_store
 from rag.index.stores.base import NewChunks, Scored, Store
 from rag.index_store import (
+    IndexInfo,
     IndexLock,
     IndexNotFoundError,
     SourceRecord,
@@ -47,6 +48,7 @@ from rag.index_store import (
     load_index,
     manifest_identity,
     original_path,
+    peek_manifest,
     read_manifest,
     read_source_text,
     sha256_file,
@@ -105,6 +107,11 @@ class IndexState:
     sources: dict[str, SourceRecord]
     source_texts: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def info(self) -> IndexInfo:
+        """Counts, format, write identity and the store's section, from the manifest."""
+        return IndexInfo.from_manifest(self.manifest)
+
 
 class Retriever:
     """Hybrid (dense + BM25) retrieval over an index. See the module docstring.
@@ -127,7 +134,7 @@ class Retriever:
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_cache_lock = threading.Lock()
         if embedder is not None:
-            check_model(self.manifest, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
+            check_model(self.settings, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
 
     # ---------------------------------------------------------------- building and loading
 
@@ -192,7 +199,7 @@ class Retriever:
         """
         index_dir = config.index_dir(index_dir)
         if model is not None:
-            check_model(read_manifest(index_dir), model, where=f"index at {index_dir}")
+            check_model(IndexSettings.from_manifest(read_manifest(index_dir)), model, where=f"index at {index_dir}")
         retriever = cls(index_dir, _load_state(index_dir, cache), embedder=embedder, fusion=fusion)
         retriever.cache = cache
         return retriever
@@ -332,12 +339,12 @@ class Retriever:
             on_disk = manifest_identity(read_manifest(self.index_dir, locked=True))
         except IndexNotFoundError:
             return state  # deleted meanwhile: nothing newer to lose; the write makes it anew
-        if on_disk == manifest_identity(state.manifest):
+        if on_disk == state.info.identity:
             return state
         fresh = _load_state(self.index_dir, self.cache)
         embedder = self._embedder
         if embedder is not None:
-            check_model(fresh.manifest, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
+            check_model(fresh.settings, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
         self._state = fresh
         self._clear_query_cache()
         return fresh
@@ -448,6 +455,12 @@ class Retriever:
         return self._state.settings
 
     @property
+    def index_info(self) -> IndexInfo:
+        """What the manifest records about the index as written: counts, format version,
+        when it was written, the dense index kind built (see ``rag.index_store.IndexInfo``)."""
+        return self._state.info
+
+    @property
     def store(self) -> Store:
         """The store now served (a snapshot: an add swaps in a new one)."""
         return self._state.store
@@ -459,7 +472,7 @@ class Retriever:
             with self._embedder_lock:
                 if self._embedder is None:
                     embedder = _embedding.load_embedder(self.settings.model)
-                    check_model(self.manifest, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
+                    check_model(self.settings, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
                     self._embedder = embedder
         return self._embedder
 
@@ -577,19 +590,19 @@ def _load_state_once(index_dir: Path, cache) -> IndexState:
     stored = load_index(index_dir)
     settings = IndexSettings.from_manifest(stored.manifest)
     token_cache = cache if isinstance(cache, EmbeddingCache) else None
-    store = open_store(index_dir, settings, stored.manifest, token_cache=token_cache)
+    store = open_store(index_dir, settings, stored.info, token_cache=token_cache)
     return IndexState(manifest=stored.manifest, settings=settings, store=store, sources=stored.sources)
 
 
 def _previous_settings(index_dir: Path) -> IndexSettings | None:
     """The settings in the manifest at ``index_dir`` even when the index cannot be loaded
     (older format, another model); None when there is none or it is unreadable."""
-    import json
-
+    manifest = peek_manifest(index_dir)
+    if manifest is None:
+        return None
     try:
-        manifest = json.loads((Path(index_dir) / "manifest.json").read_text(encoding="utf-8"))
         return IndexSettings.from_manifest(manifest)
-    except (OSError, ValueError, TypeError, AttributeError, RagError):
+    except (ValueError, TypeError, AttributeError, RagError):
         return None
 
 

@@ -202,22 +202,18 @@ class KnowledgeBase:
 
     def status(self) -> dict[str, Any]:
         """What the index holds and how it was built (for ``GET /api/knowledge-bases/NAME``)."""
-        manifest = getattr(self.retriever, "manifest", {}) or {}
-        counts = manifest.get("counts", {})
-        model = manifest.get("model", {})
-        dense = manifest.get("dense", {})
-        store = manifest.get("store") or {}
+        settings, info = self.retriever.settings, self.retriever.index_info
         return {
             "name": self.name,
             "documents": len(self.retriever.documents),
             "chunks": len(self.retriever),
-            "sentence_views": int(counts.get("views", 0) or 0),
-            "model": model.get("name"),
-            "dimension": model.get("dim"),
-            "dense_index": dense.get("kind"),
-            "store": store.get("kind", "local") if isinstance(store, dict) else str(store),
-            "format_version": manifest.get("format_version"),
-            "updated": manifest.get("created"),
+            "sentence_views": info.views,
+            "model": settings.model,
+            "dimension": settings.dim,
+            "dense_index": info.dense_built,
+            "store": settings.store,
+            "format_version": info.format_version,
+            "updated": info.created,
             "writing": self.writing,
         }
 

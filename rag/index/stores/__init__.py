@@ -8,8 +8,6 @@ which one it uses, and these two functions make or open it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 from rag.index.stores.base import NewChunks, Scored, Store
 
 __all__ = ["NewChunks", "Scored", "Store", "create_store", "open_store"]
@@ -28,19 +26,19 @@ def create_store(settings, token_cache=None) -> Store:
                             nprobe=settings.nprobe, bigrams=settings.bigrams, token_cache=token_cache)
 
 
-def open_store(index_dir: Path, settings, manifest: dict[str, Any], token_cache=None) -> Store:
-    """The store of the index at ``index_dir`` (its files already verified)."""
+def open_store(index_dir: Path, settings, info, token_cache=None) -> Store:
+    """The store of the index at ``index_dir`` (its files already verified), from its
+    ``settings`` (IndexSettings) and ``info`` (rag.index_store.IndexInfo: counts, the
+    dense kind built, the store's own manifest section)."""
     if settings.store == "milvus":
         from rag.index.stores.milvus import MilvusStore
 
-        return MilvusStore.open(manifest.get("store", {}), settings.model, int(settings.dim),
+        return MilvusStore.open(info.store_section, settings.model, int(settings.dim),
                                 with_views=settings.views)
     from rag.index.stores.local import LocalStore
 
-    counts = manifest.get("counts", {})
-    return LocalStore.load(Path(index_dir), dim=int(settings.dim), chunks_count=counts.get("chunks"),
-                           views_count=int(counts.get("views", 0)),
-                           dense_kind=manifest.get("dense", {}).get("kind", "flat"),
+    return LocalStore.load(Path(index_dir), dim=int(settings.dim), chunks_count=info.chunks,
+                           views_count=info.views, dense_kind=info.dense_built,
                            requested_kind=settings.dense_kind, ef_search=settings.ef_search,
                            nprobe=settings.nprobe, bigrams=settings.bigrams, tokenizer=settings.tokenizer,
                            token_cache=token_cache)
