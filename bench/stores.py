@@ -1,23 +1,28 @@
 """Store comparison: the same documents in the local store (FAISS + bm25s) and in Milvus.
 
 For each store: build time (embeddings from a warm cache, so the figure is ingestion
-plus writing the store), load time, query latency per mode (query vectors cached:
-what the store and the fusion cost), and retrieval quality on a Q&A set (R@1, R@5,
-MRR@10 per mode). For Milvus it also scores Milvus's own hybrid search (RRF over the
-chunk vectors and BM25 inside Milvus) against our z-score fusion over its two lists.
+plus writing the store; ``embedded`` says how many were not cached), load time, query
+latency per mode (query vectors cached: what the store and the fusion cost; p50/p95),
+for Milvus the calls per search and where their time goes, and retrieval quality on a
+Q&A set (R@1, R@5, MRR@10 per mode). For Milvus it also scores Milvus's own hybrid
+search (RRF over the chunk vectors and BM25 inside Milvus) against our z-score fusion
+over its two lists.
 
     python -m bench.stores --docs seeds --qa eval/qa.jsonl --work /tmp/stores-seeds
     python -m bench.stores --docs DIR --work DIR [--qa FILE] [--no-views] [--milvus-uri URI]
+    python -m bench.stores --docs news-1k.txt --one-doc-per-line --questions QA.jsonl --work DIR
 
 Without ``--milvus-uri`` Milvus Lite runs in a file under ``--work``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +103,54 @@ class HashEmbedder:
         return self._vectors(texts)
 
 
+class CallCounter:
+    """Stands in for a ``MilvusClient``: counts and times every call it passes on."""
+
+    def __init__(self, client):
+        self._client = client
+        self.calls: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self.calls[name] += 1
+                self.seconds[name] += time.perf_counter() - started
+
+        return counted
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.seconds.clear()
+
+    def per_search(self, searches: int) -> dict[str, Any]:
+        """Calls per search, and milliseconds per search, by client method."""
+        return {"calls": round(sum(self.calls.values()) / searches, 2),
+                "by_method": {m: {"calls": round(n / searches, 2),
+                                  "ms": round(1000 * self.seconds[m] / searches, 1)}
+                              for m, n in sorted(self.calls.items())}}
+
+
 def _log(message: str) -> None:
     print(message, flush=True)
 
 
+def _build_context(one_doc_per_line: bool):
+    from rag.ingest.records import one_doc_per_line as lines
+
+    return lines() if one_doc_per_line else contextlib.nullcontext()
+
+
 def run_store(store: str, docs: Path, work: Path, questions: list[str], evaluator=None, views: bool = True,
-              milvus_uri: str | None = None, modes=MODES, embedder=None, log=_log) -> dict[str, Any]:
+              milvus_uri: str | None = None, modes=MODES, embedder=None, log=_log,
+              one_doc_per_line: bool = False, flush: bool = False) -> dict[str, Any]:
     from rag.index.embedding import DEFAULT_CACHE
     from rag.retrieval.retriever import Retriever
 
@@ -117,27 +164,46 @@ def run_store(store: str, docs: Path, work: Path, questions: list[str], evaluato
             milvus_uri = str(work / "milvus" / "bench.db")
         options.update(milvus_uri=milvus_uri, collection="bench_" + docs.name.replace("-", "_"))
     started = time.perf_counter()
-    built = Retriever.build([docs], index_dir, show_progress=False, embedder=embedder,
-                            cache=None if embedder is not None else DEFAULT_CACHE, **options)
+    with _build_context(one_doc_per_line):
+        built = Retriever.build([docs], index_dir, show_progress=False, embedder=embedder,
+                                cache=None if embedder is not None else DEFAULT_CACHE, **options)
     build_s = time.perf_counter() - started
     summary = built.build_summary
+    if store == "milvus":
+        if flush:  # seal what the build wrote, as a `rag index` process does when it exits
+            for name in (built.store.collection, built.store.views_collection):
+                built.store.client.flush(name)
+        built.store.close()
+    del built
     started = time.perf_counter()
     retriever = Retriever.load(index_dir, embedder=embedder)
     load_s = time.perf_counter() - started
     for q in questions:  # embed every query once: latency below is store + fusion
         retriever.query_vector(q)
-    latency = {}
+    counter = None
+    if store == "milvus":
+        counter = retriever.store.client = CallCounter(retriever.store.client)
+    latency, calls = {}, {}
     for mode in MODES:
         retriever.search(questions[0], k=5, mode=mode)  # warm-up
+        if counter is not None:
+            counter.reset()
         latency[mode] = percentiles_ms(time_each(lambda q: retriever.search(q, k=5, mode=mode), questions))
+        if counter is not None:
+            calls[mode] = counter.per_search(len(questions))
     row: dict[str, Any] = {
         "store": store, "documents": summary.documents, "chunks": summary.chunks, "views": summary.views,
         "embedded": summary.embedded, "build_s": round(build_s, 2), "load_s": round(load_s, 3),
         "latency": latency,
     }
+    if calls:
+        row["milvus_calls"] = calls
     log(f"  {store:<7} build {build_s:7.1f} s (embedded {summary.embedded}, {summary.chunks} chunks, "
         f"{summary.views} views)  load {load_s:.2f} s  "
-        + "  ".join(f"{m} p50 {latency[m]['p50_ms']:.1f} ms" for m in MODES))
+        + "  ".join(f"{m} p50 {latency[m]['p50_ms']:.1f} p95 {latency[m]['p95_ms']:.1f} ms" for m in MODES))
+    for mode, per in calls.items():
+        log(f"          {mode}: {per['calls']} Milvus calls per search ("
+            + ", ".join(f"{m} {v['calls']}x {v['ms']} ms" for m, v in per["by_method"].items()) + ")")
     if evaluator is not None:
         row["quality"] = _quality(evaluator, retriever, modes)
         log(f"          " + "  ".join(f"{m} R@1 {q['R@1']:.3f} R@5 {q['R@5']:.3f} MRR {q['MRR@10']:.3f}"
@@ -158,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", required=True, type=Path)
     parser.add_argument("--work", required=True, type=Path)
     parser.add_argument("--qa", type=Path, default=None, help="Q&A file for R@1 (optional)")
+    parser.add_argument("--questions", type=Path, default=None,
+                        help="time these questions (a Q&A .jsonl) without scoring them")
+    parser.add_argument("--one-doc-per-line", action="store_true", help="--docs is one document per line")
+    parser.add_argument("--flush", action="store_true",
+                        help="flush the Milvus collections after the build (stores that do not flush "
+                             "themselves leave Milvus Lite's rows in memory until the process exits)")
+
     parser.add_argument("--queries", type=int, default=100, help="questions timed per mode")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N answerable questions")
     parser.add_argument("--no-views", action="store_true")
@@ -172,15 +245,23 @@ def main(argv: list[str] | None = None) -> int:
     evaluator = _evaluator(args.qa, args.docs, args.limit) if args.qa else None
     if args.qa:
         questions = [item.question for item in evaluator.items][: args.queries]
+    elif args.questions:
+        from eval.qa import load_qa
+
+        questions = [item.question for item in load_qa(args.questions)][: args.queries]
     else:
         questions = benchmark_questions(args.queries)
     desc = machine.describe()
     _log(f"machine: {desc['cpu_model']}, {desc['cores']} cores, {' '.join(desc['simd'])}, load {desc['load_avg']}")
     rows = [run_store(s, args.docs, args.work, questions, evaluator, views=not args.no_views,
                       milvus_uri=args.milvus_uri, modes=tuple(args.modes.split(",")),
-                      embedder=HashEmbedder() if args.hash_embedder else None)
+                      embedder=HashEmbedder() if args.hash_embedder else None,
+                      one_doc_per_line=args.one_doc_per_line, flush=args.flush)
             for s in args.stores.split(",")]
+    desc_end = machine.describe()
+    _log(f"load at the end: {desc_end['load_avg']}")
     result = {"docs": str(args.docs), "qa": str(args.qa) if args.qa else None, "queries": len(questions),
+              "load_avg_end": desc_end["load_avg"],
               "scored_questions": len(evaluator.items) if evaluator else 0,
               "views": not args.no_views, "hash_embedder": args.hash_embedder, "machine": desc, "stores": rows}
     if args.json:

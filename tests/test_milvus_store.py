@@ -169,6 +169,42 @@ def test_the_assistant_answers_over_milvus_with_citations(milvus_retriever):
     assert answer.citations[0].doc == "hotline.md" and "2023年12月29日" in answer.text + answer.citations[0].quote
 
 
+def test_the_fusion_pool_scores_are_exact_and_what_the_candidate_lists_hold_costs_no_call(
+        milvus_retriever, make_retriever, small_corpus, tmp_path, fake_embedder, monkeypatch):
+    local = make_retriever([small_corpus], tmp_path / "local-index")
+    every = [c.id for c in local.chunks]
+    store = milvus_retriever.store
+    fresh = Retriever.load(milvus_retriever.index_dir, embedder=fake_embedder).store  # has listed nothing
+    for query in ["12351热线什么时候全面建成运行？", "大熊猫吃什么", "龙井茶的价格"]:
+        qvec = milvus_retriever.query_vector(query)
+        store.dense_candidates(qvec, 2)  # short lists: most of the pool lies below their floors
+        store.keyword_candidates(query, 2)
+        dense = store.dense_scores(every, qvec)
+        expected = local.store.dense_scores(every, qvec)  # exact: every vector and view at hand
+        assert dense.keys() == set(every)
+        assert all(abs(dense[c] - expected[c]) < 1e-5 for c in every), (dense, expected)
+        assert store.keyword_scores(every, query) == pytest.approx(fresh.keyword_scores(every, query))
+
+    calls = []
+
+    class Counting:
+        def __init__(self, client):
+            self.client = client
+
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(self.client, name)
+
+    query = "大熊猫吃什么"
+    qvec = milvus_retriever.query_vector(query)
+    store.dense_candidates(qvec, 50)  # the small corpus fits in both lists whole
+    store.keyword_candidates(query, 50)
+    monkeypatch.setattr(store, "client", Counting(store.client))
+    assert store.dense_scores(every, qvec) == pytest.approx(local.store.dense_scores(every, qvec))
+    store.keyword_scores(every, query)
+    assert calls == []
+
+
 def test_a_knowledge_base_over_milvus_reports_its_store_and_model_from_the_index_settings(milvus_retriever):
     from rag.server.knowledge_bases import KnowledgeBase
 

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -56,10 +59,34 @@ CONSISTENCY = "Strong"
 QUERY_WINDOW = 16_384
 
 CHUNK_FIELDS = ["chunk_id", "doc", "heading_path", "page", "start", "end", "text"]
+#: First-stage results remembered per query (for the exact scores of its fusion pool).
+REMEMBERED_QUERIES = 16
 
 
 class MilvusStoreError(IndexError_):
     """The Milvus server is unreachable, refuses us, or holds something else."""
+
+
+@dataclass(frozen=True)
+class _DenseFirstStage:
+    """What one query vector's two dense searches established: the exact cosine of each
+    listed chunk's own vector and the best cosine of each chunk with a listed view.
+    No unlisted chunk (view) scores above ``chunk_floor`` (``view_floor``); -inf when
+    the search returned every row there is."""
+
+    chunk_ip: dict[str, float]
+    view_best: dict[str, float]
+    chunk_floor: float
+    view_floor: float
+
+
+@dataclass(frozen=True)
+class _KeywordFirstStage:
+    """One query's BM25 search: the listed scores; ``complete`` when every chunk with a
+    positive score is listed (so every other one scores 0)."""
+
+    scores: dict[str, float]
+    complete: bool
 
 
 def _quiet_pymilvus() -> None:
@@ -153,6 +180,12 @@ class MilvusStore:
         self.tombstones = tuple(tombstones)  # "doc@gen" of rows to delete (and never show)
         self._count: int | None = None
         self._chunk_cache: dict[str, Chunk] = {}
+        self._vectors: dict[str, np.ndarray] = {}  # chunk vectors that came with search hits
+        # Hybrid search asks for candidates, then for exact scores of their pool: what the
+        # candidate searches already established is remembered per query, so only the
+        # unknown scores cost a call (see dense_scores, keyword_scores).
+        self._first_stage: OrderedDict[Any, Any] = OrderedDict()
+        self._first_stage_lock = threading.Lock()
 
     # ------------------------------------------------------------------ opening
 
@@ -228,9 +261,9 @@ class MilvusStore:
         missing = [i for i in dict.fromkeys(ids) if i not in self._chunk_cache]
         if missing:
             rows = self.client.query(self.collection, filter=f"{self._visible()} and {_in('chunk_id', missing)}",
-                                     output_fields=CHUNK_FIELDS, consistency_level=CONSISTENCY)
+                                     output_fields=CHUNK_FIELDS + ["dense"], consistency_level=CONSISTENCY)
             for row in rows:
-                self._remember(_chunk(row))
+                self._remember_row(row)
         return {i: self._chunk_cache[i] for i in ids if i in self._chunk_cache}
 
     def _remember(self, chunk: Chunk) -> Chunk:
@@ -238,6 +271,26 @@ class MilvusStore:
             self._chunk_cache.clear()
         self._chunk_cache[chunk.id] = chunk
         return chunk
+
+    def _remember_row(self, row: dict) -> Chunk:
+        """The chunk of a row with CHUNK_FIELDS, remembering its vector when it has one."""
+        chunk = self._remember(_chunk(row))
+        if row.get("dense") is not None:
+            if len(self._vectors) > 20_000:
+                self._vectors.clear()
+            self._vectors[chunk.id] = np.asarray(row["dense"], dtype=np.float32)
+        return chunk
+
+    def _recall(self, key) -> Any:
+        with self._first_stage_lock:
+            return self._first_stage.get(key)
+
+    def _keep(self, key, value) -> None:
+        with self._first_stage_lock:
+            self._first_stage[key] = value
+            self._first_stage.move_to_end(key)
+            while len(self._first_stage) > REMEMBERED_QUERIES:
+                self._first_stage.popitem(last=False)
 
     def _search(self, collection: str, data, field: str, depth: int, metric: str, expr: str,
                 output: list[str]) -> list[dict]:
@@ -249,58 +302,111 @@ class MilvusStore:
         return list(result[0]) if result else []
 
     def dense_candidates(self, query_vector: np.ndarray, depth: int) -> list[Scored]:
-        qvec = np.asarray(query_vector, dtype=np.float32).tolist()
-        best: dict[str, float] = {}
-        for hit in self._search(self.collection, qvec, "dense", depth, "IP", self._visible(), CHUNK_FIELDS):
-            chunk = self._remember(_chunk(hit["entity"]))
-            best[chunk.id] = float(hit["distance"])
+        qvec = np.asarray(query_vector, dtype=np.float32)
+        limit = min(depth, QUERY_WINDOW)
+        hits = self._search(self.collection, qvec.tolist(), "dense", limit, "IP", self._visible(), CHUNK_FIELDS)
+        chunk_ip = {self._remember(_chunk(h["entity"])).id: float(h["distance"]) for h in hits}
+        chunk_floor = min(chunk_ip.values()) if len(hits) >= limit > 0 else -np.inf
+        view_best: dict[str, float] = {}
+        view_floor = -np.inf
         if self.with_views:
             # Views crowd the list (a chunk may place several), so ask for more.
-            for hit in self._search(self.views_collection, qvec, "dense", depth * 4, "IP", self._visible(),
-                                    ["chunk_id"]):
+            view_limit = min(depth * 4, QUERY_WINDOW)
+            view_hits = self._search(self.views_collection, qvec.tolist(), "dense", view_limit, "IP",
+                                     self._visible(), ["chunk_id"])
+            for hit in view_hits:
                 cid, score = hit["entity"]["chunk_id"], float(hit["distance"])
-                if score > best.get(cid, -np.inf):
-                    best[cid] = score
+                if score > view_best.get(cid, -np.inf):
+                    view_best[cid] = score
+            if len(view_hits) >= view_limit > 0:
+                view_floor = min(float(h["distance"]) for h in view_hits)
+        self._keep(qvec.tobytes(), _DenseFirstStage(chunk_ip, view_best, chunk_floor, view_floor))
+        best = dict(chunk_ip)
+        for cid, score in view_best.items():
+            if score > best.get(cid, -np.inf):
+                best[cid] = score
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:depth]
         chunks = self._fetch_chunks([cid for cid, _ in ranked])
         return [(chunks[cid], score) for cid, score in ranked if cid in chunks]
 
     def dense_scores(self, chunk_ids: Sequence[str], query_vector: np.ndarray) -> dict[str, float]:
+        """Exact, as the local store's. A chunk's score is the best of its own and its views'
+        cosine; what the candidate searches of this query vector listed (and the vectors that
+        came with hits) settles most of the pool: an unlisted part can only matter when its
+        list's floor is above what is known of the chunk. Only those parts are fetched."""
         ids = list(dict.fromkeys(chunk_ids))
         if not ids:
             return {}
         qvec = np.asarray(query_vector, dtype=np.float32)
-        expr = f"{self._visible()} and {_in('chunk_id', ids)}"
-        scores: dict[str, float] = {}
-        for collection in [self.collection] + ([self.views_collection] if self.with_views else []):
-            rows = self.client.query(collection, filter=expr, output_fields=["chunk_id", "dense"],
-                                     consistency_level=CONSISTENCY)
-            if not rows:
-                continue
-            values = np.asarray([r["dense"] for r in rows], dtype=np.float32) @ qvec
-            for row, value in zip(rows, values.tolist()):
-                cid = row["chunk_id"]
-                if value > scores.get(cid, -np.inf):
-                    scores[cid] = value
-        return scores
+        known = self._recall(qvec.tobytes())
+        unbounded = np.inf
+        own: dict[str, float] = {}     # chunk's own cosine, where known
+        views: dict[str, float] = {}   # best view cosine, where known (-inf: no views)
+        for cid in ids:
+            if known is not None and cid in known.chunk_ip:
+                own[cid] = known.chunk_ip[cid]
+            elif cid in self._vectors:
+                own[cid] = float(self._vectors[cid] @ qvec)
+            if not self.with_views:
+                views[cid] = -np.inf
+            elif known is not None and cid in known.view_best:
+                views[cid] = known.view_best[cid]
+
+        def lower(cid: str) -> float:
+            return max(own.get(cid, -np.inf), views.get(cid, -np.inf))
+
+        chunk_floor = known.chunk_floor if known is not None else unbounded
+        need_own = [cid for cid in ids if cid not in own and chunk_floor > lower(cid)]
+        if need_own:
+            rows = self.client.query(self.collection, filter=f"{self._visible()} and {_in('chunk_id', need_own)}",
+                                     output_fields=["chunk_id", "dense"], consistency_level=CONSISTENCY)
+            for row in rows:
+                own[row["chunk_id"]] = float(np.asarray(row["dense"], dtype=np.float32) @ qvec)
+        view_floor = known.view_floor if known is not None else unbounded
+        need_views = [cid for cid in ids if cid not in views and cid in own and view_floor > own[cid]]
+        if need_views:
+            rows = self.client.query(self.views_collection,
+                                     filter=f"{self._visible()} and {_in('chunk_id', need_views)}",
+                                     output_fields=["chunk_id", "dense"], consistency_level=CONSISTENCY)
+            for cid in need_views:
+                views[cid] = -np.inf
+            if rows:
+                values = np.asarray([r["dense"] for r in rows], dtype=np.float32) @ qvec
+                for row, value in zip(rows, values.tolist()):
+                    views[row["chunk_id"]] = max(views[row["chunk_id"]], value)
+        return {cid: lower(cid) for cid in ids if cid in own or views.get(cid, -np.inf) > -np.inf}
 
     def keyword_candidates(self, query: str, depth: int) -> list[Scored]:
-        query = keyword_text(query)
-        if not query:
+        text = keyword_text(query)
+        if not text:
             return []
-        hits = self._search(self.collection, query, "sparse", depth, "BM25", self._visible(), CHUNK_FIELDS)
+        limit = min(depth, QUERY_WINDOW)
+        # The vectors come along: hybrid search needs these chunks' dense scores next.
+        hits = self._search(self.collection, text, "sparse", limit, "BM25", self._visible(),
+                            CHUNK_FIELDS + ["dense"])
         # Milvus Lite reports BM25 as a negative distance, a server as a positive score.
-        out = [(self._remember(_chunk(h["entity"])), abs(float(h["distance"]))) for h in hits]
-        return [(c, s) for c, s in out if s > 0]
+        out = [(self._remember_row(h["entity"]), abs(float(h["distance"]))) for h in hits]
+        positive = [(c, s) for c, s in out if s > 0]
+        self._keep(("bm25", query), _KeywordFirstStage({c.id: s for c, s in positive},
+                                                       complete=len(hits) < limit or len(positive) < len(out)))
+        return positive
 
     def keyword_scores(self, chunk_ids: Sequence[str], query: str) -> dict[str, float]:
+        """Exact BM25 scores: those the candidate search of ``query`` listed, 0 for the rest
+        when it listed every match, else fetched by one filtered search."""
         ids = list(dict.fromkeys(chunk_ids))
         scores = dict.fromkeys(ids, 0.0)
-        query = keyword_text(query)
-        if not ids or not query:
+        text = keyword_text(query)
+        if not ids or not text:
             return scores
+        known = self._recall(("bm25", query))
+        if known is not None:
+            scores.update((cid, known.scores[cid]) for cid in ids if cid in known.scores)
+            ids = [] if known.complete else [cid for cid in ids if cid not in known.scores]
+            if not ids:
+                return scores
         expr = f"{self._visible()} and {_in('chunk_id', ids)}"
-        for hit in self._search(self.collection, query, "sparse", len(ids), "BM25", expr, ["chunk_id"]):
+        for hit in self._search(self.collection, text, "sparse", len(ids), "BM25", expr, ["chunk_id"]):
             scores[hit["entity"]["chunk_id"]] = abs(float(hit["distance"]))
         return scores
 
@@ -316,6 +422,7 @@ class MilvusStore:
         if new is not None and len(new.chunks):
             gen = uuid.uuid4().hex[:12]
             self._insert(gen, new)
+            self._seal()
             doc_gens.update({c.doc: gen for c in new.chunks})
         return MilvusStore(self.client, self.uri, self.collection, self.dim, self.model, doc_gens,
                            self.with_views, tombstones)
@@ -373,6 +480,19 @@ class MilvusStore:
             logging.getLogger(__name__).warning("Milvus cleanup failed (%s); left for the next write", exc)
             return
         self.tombstones = ()
+        self._seal()
+
+    def _seal(self) -> None:
+        """Flush both collections after a write, so the written rows move into sealed
+        segments. Milvus Lite keeps unflushed rows (up to 128 MB) in an in-memory table
+        that every search scans row by row, rebuilding its BM25 index each time; sealed
+        segments keep their indexes between searches. Only a speed-up: a failure (e.g. a
+        server's flush rate limit) is logged, never raised."""
+        for collection in (self.collection, self.views_collection):
+            try:
+                self.client.flush(collection)
+            except Exception as exc:
+                logging.getLogger(__name__).info("Milvus flush of %s skipped (%s)", collection, exc)
 
     def view_count(self) -> int:
         if not self.with_views or not self.doc_gens:
