@@ -3,11 +3,11 @@ transformers model, and the generator registry."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from serving import free_port
 
 from rag.answering.assistant import Assistant
 from rag.answering.generators import make_generator
@@ -76,12 +76,6 @@ def fake_openai():
     server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_openai_generator_streams_the_reply_pieces(fake_openai):
     fake_openai.reply = "全省各级工会组织开展各类劳动竞赛1.2万项[1]。"
     gen = OpenAICompatGenerator(base_url=fake_openai.base_url, model="m1", api_key="secret")
@@ -106,7 +100,7 @@ def test_openai_settings_come_from_the_environment(monkeypatch, fake_openai):
 
 
 def test_openai_endpoint_down_is_a_clear_generator_error():
-    gen = OpenAICompatGenerator(base_url=f"http://127.0.0.1:{_free_port()}/v1", connect_timeout=2)
+    gen = OpenAICompatGenerator(base_url=f"http://127.0.0.1:{free_port()}/v1", connect_timeout=2)
     with pytest.raises(GeneratorError, match="cannot reach the chat endpoint"):
         collect(gen, [{"role": "user", "content": "x"}])
 
@@ -142,7 +136,7 @@ def test_assistant_with_openai_generator_gives_checked_citations(fake_openai):
 
 def test_assistant_survives_a_dead_endpoint_with_the_extractive_answer():
     retriever = FakeRetriever()
-    assistant = Assistant(retriever, generator="openai", base_url=f"http://127.0.0.1:{_free_port()}/v1")
+    assistant = Assistant(retriever, generator="openai", base_url=f"http://127.0.0.1:{free_port()}/v1")
     answer = assistant.ask("甘肃省工会开展了多少项劳动竞赛？")
     assert "1.2万项" in answer.text and answer.citations
     assert answer.generator == "extractive"

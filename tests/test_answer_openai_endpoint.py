@@ -6,20 +6,14 @@ the seeds through plain HTTP, exactly as it would ask Ollama or vLLM.
 """
 from __future__ import annotations
 
-import socket
 import urllib.request
 
 import pytest
+from serving import free_port
 
 from rag.answering.assistant import Assistant
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +24,7 @@ def llama_http_server():
     params = xllamacpp.CommonParams()
     params.model.path = str(ensure_local_gguf())
     params.n_ctx = 4096
-    params.port = _free_port()
+    params.port = free_port()
     params.hostnames = ["127.0.0.1"]
     params.verbosity = 0
     server = xllamacpp.Server(params)  # listens until garbage-collected

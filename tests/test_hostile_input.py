@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from serving import rag_serve, server_env
 
 from test_index_safety import FAKE_RAG, ROOT, run_rag
 
@@ -52,41 +51,14 @@ def test_rag_ask_drops_an_undecodable_byte(fake_index, tmp_path):
     assert "2023年12月29日" in result.stdout.decode("utf-8")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(fake_index, small_corpus, tmp_path):
     """`rag serve` (fake model, extractive answers) in its own process."""
-    port = _free_port()
     log = tmp_path / "serve.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_CACHE_DIR": str(tmp_path / "cache"),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, str(FAKE_RAG), "serve", "--index", str(fake_index), "--docs",
-                                 str(small_corpus), "--port", str(port), "--generator", "extractive"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-            try:
-                with urllib.request.urlopen(url, timeout=5):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-                time.sleep(0.5)
-        yield url, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    env = server_env(PYTHONPATH=str(ROOT), RAG_CACHE_DIR=str(tmp_path / "cache"))
+    with rag_serve(["--index", str(fake_index), "--docs", str(small_corpus), "--generator", "extractive"], log,
+                   env=env, program=(sys.executable, str(FAKE_RAG)), timeout=180) as base:
+        yield base + "/", log
 
 
 def _post_json(url: str, body: bytes):

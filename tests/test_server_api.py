@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-import threading
 
 import pytest
+from serving import SlowGenerator
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -163,25 +163,8 @@ def test_a_full_queue_is_a_429_with_retry_after(small_retriever, tmp_path):
     assert ok.status_code == 200
 
 
-class SlowGenerator:
-    """A stand-in LLM that streams only after ``release`` is set (no sleeps)."""
-
-    name = "slow-llm"
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.release = threading.Event()
-
-    def stream(self, messages):
-        self.started.set()
-        if not self.release.wait(60):
-            raise RuntimeError("test never released the slow generator")
-        yield "2023年12月29日，全国总工会宣布：12351工会服务职工热线"
-        yield "全面建成运行 [1]。"
-
-
 def test_a_language_model_streams_its_draft_as_reasoning_then_the_checked_answer(small_retriever, tmp_path):
-    slow = SlowGenerator()
+    slow = SlowGenerator("2023年12月29日，全国总工会宣布：12351工会服务职工热线", "全面建成运行 [1]。")
     slow.release.set()
     client = make_client(small_retriever, tmp_path,
                          settings=ServeSettings(generators=("extractive", "local")),

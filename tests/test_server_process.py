@@ -7,77 +7,26 @@ is tested in test_ui_app.py.)
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
+from serving import rag_serve
 
 pytestmark = pytest.mark.slow
 openai = pytest.importorskip("openai")
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY = "process-test-key-0123456789"
 # From eval/qa.jsonl (q033): the answer is in seeds/004 ("149万通").
 QUESTION = "2024年12351热线全年接了多少个职工群众来电？"
 EXPECTED = "149万"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "rag.cli", "serve", *args]
-
-
-def server_env() -> dict[str, str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    for name in ("RAG_API_KEY", "RAG_UI_AUTH"):
-        env.pop(name, None)
-    return env
-
-
-def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"rag serve exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers (401: the key is required)
-        except OSError:
-            time.sleep(1)
-    pytest.fail(f"rag serve did not answer at {url} within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(seeds_index, tmp_path_factory):
-    port = free_port()
     log = tmp_path_factory.mktemp("serve-api") / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(serve_command("--index", f"seeds={seeds_index}", "--host", "127.0.0.1",
-                                              "--port", str(port), "--api-key", KEY),
-                                stdout=out, stderr=subprocess.STDOUT, env=server_env(), cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base}/v1/models", proc, log)
+    with rag_serve(["--index", f"seeds={seeds_index}", "--api-key", KEY], log, ready_path="/v1/models") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from pathlib import Path
 
 import pytest
+from serving import SlowGenerator, free_port, stop
 
 from rag.errors import RagError
 from rag.types import Answer
@@ -25,28 +25,6 @@ NEW_DOC = """# 海洋观测站
 
 南海观测站于2019年5月建成，共布设浮标四十二个，用于监测海水温度。
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class SlowGenerator:
-    """A stand-in LLM that streams only after ``release`` is set (no sleeps)."""
-
-    name = "slow-llm"
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.release = threading.Event()
-
-    def stream(self, messages):
-        self.started.set()
-        if not self.release.wait(60):
-            raise RuntimeError("test never released the slow generator")
-        yield "热线于2023年12月29日全面建成运行 [1]。"
 
 
 @pytest.fixture
@@ -412,8 +390,7 @@ def test_rag_serve_with_insecure_no_auth_starts_and_warns(small_retriever, tmp_p
             assert time.monotonic() < deadline, log.read_text(errors="replace")
             time.sleep(0.2)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop(proc)
     text = log.read_text(errors="replace")
     assert "WARNING: --insecure-no-auth" in text
     assert text.index("WARNING") < text.index("chat UI:")

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from serving import rag_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -33,50 +29,12 @@ UNANSWERABLE = "量子计算机的工作原理是什么？"
 ANSWER_TIMEOUT_MS = 240_000  # the first question loads the embedding model
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"rag serve exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    pytest.fail(f"rag serve did not answer at {url} within {timeout:.0f} s:\n"
-                f"{log.read_text(errors='replace')[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(seeds_index, tmp_path_factory):
     """`rag serve` as a user starts it, on a free port, against the seeds index."""
-    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--index", str(seeds_index),
-             "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_up(url, proc, log)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with rag_serve(["--index", str(seeds_index)], log) as base:
+        yield base + "/"
 
 
 @pytest.fixture
@@ -185,26 +143,10 @@ def docs_server(seeds_index, tmp_path_factory):
     index, other = root / "index", root / "other"
     shutil.copytree(seeds_index, index)
     shutil.copytree(seeds_index, other)
-    port = free_port()
     log = root / "serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--index", f"seeds={index}", "--index", f"other={other}",
-             "--host", "127.0.0.1",
-             "--port", str(port), "--auth", ":".join(LOGIN)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[1],
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_up(url, proc, log)
-        yield url, index
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with rag_serve(["--index", f"seeds={index}", "--index", f"other={other}", "--auth", ":".join(LOGIN)],
+                   log) as base:
+        yield base + "/", index
 
 
 def choose(page, dropdown: str, name: str) -> None:

@@ -7,19 +7,13 @@ Authorization header of every request they get.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from openai_recorder import recording_endpoint
+from serving import launched_apps, rag_serve, server_env
 
 pytest.importorskip("gradio")
-from ui.app import build_app, launch  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "12351热线是什么时候建成的？"
 SERVER_KEY = "sk-server-secret-0123456789"
 USER_KEY = "sk-user-typed-key"
@@ -34,24 +28,10 @@ def endpoints():
 @pytest.fixture
 def serve_app(small_retriever, monkeypatch):
     """Serve build_app(small_retriever, **settings) on a free port; yields a gradio_client factory."""
-    from gradio_client import Client
-
-    from test_ui_app import free_port
-
     monkeypatch.setenv("RAG_OPENAI_API_KEY", SERVER_KEY)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    apps = []
-
-    def start(**settings):
-        app = build_app(small_retriever, k=3, local_available=False, **settings)
-        port = free_port()
-        launch(app, port=port, block=False, quiet=True)
-        apps.append(app)
-        return Client(f"http://127.0.0.1:{port}/", verbose=False)
-
-    yield start
-    for app in apps:
-        app.close()
+    with launched_apps(small_retriever) as start:
+        yield start
 
 
 def _chat(client, url: str, key: str = "") -> str:
@@ -113,29 +93,16 @@ def test_rag_serve_sends_its_environment_key_to_its_endpoint_only(seeds_index, t
     """`rag serve` as started by an operator: key in the environment, --allow-user-endpoints."""
     from gradio_client import Client
 
-    from test_ui_app import free_port
-    from test_ui_browser import wait_until_up
-
     own, typed = endpoints
-    port = free_port()
     log = tmp_path / "serve.log"
-    env = {**os.environ, "OPENAI_API_KEY": SERVER_KEY, "HF_HUB_OFFLINE": "1"}
+    env = server_env(OPENAI_API_KEY=SERVER_KEY)
     env.pop("RAG_OPENAI_API_KEY", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--index", str(seeds_index), "--port", str(port),
-             "--base-url", own.base_url, "--allow-user-endpoints"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        wait_until_up(url, proc, log)
-        client = Client(url, verbose=False)
+    with rag_serve(["--index", str(seeds_index), "--base-url", own.base_url, "--allow-user-endpoints"], log,
+                   env=env) as base:
+        client = Client(base + "/", verbose=False)
         question = "2024年12351热线全年接了多少个职工群众来电？"
         typed_answer = client.predict(question, "openai", "hybrid", 5, typed.base_url, api_name="/ask")
         own_answer = client.predict(question, "openai", api_name="/ask")
-    finally:
-        proc.terminate()
-        proc.wait(30)
     assert not typed_answer["abstained"] and not own_answer["abstained"], (typed_answer, own_answer)
     assert typed.authorizations == [None]
     assert own.authorizations == [f"Bearer {SERVER_KEY}"]

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from serving import launched_apps, rag_serve, server_env
 
 from rag.errors import RagError
 from rag.uploads import UploadStore, UploadTooLargeError, safe_name
@@ -136,24 +137,8 @@ def test_upload_over_the_limit_is_refused_before_anything_is_stored(small_retrie
 def served_app(small_retriever, tmp_path):
     """build_app(small_retriever, **settings) served on 127.0.0.1; yields a starter."""
     pytest.importorskip("gradio")
-    from gradio_client import Client
-
-    from test_ui_app import free_port
-    from ui.app import build_app, launch
-
-    apps = []
-
-    def start(**settings):
-        app = build_app(small_retriever, k=3, local_available=False, uploads_dir=tmp_path / "uploads",
-                        **settings)
-        port = free_port()
-        launch(app, port=port, block=False, quiet=True)
-        apps.append(app)
-        return Client(f"http://127.0.0.1:{port}/", verbose=False)
-
-    yield start
-    for app in apps:
-        app.close()
+    with launched_apps(small_retriever, uploads_dir=tmp_path / "uploads") as start:
+        yield start
 
 
 def _files_under(folder: Path) -> set[Path]:
@@ -308,8 +293,6 @@ def test_kill_9_between_storing_and_indexing_is_repaired_by_rag_serve(seeds_inde
     from gradio_client import Client
 
     from rag.retriever import Retriever
-    from test_ui_app import free_port
-    from test_ui_browser import wait_until_up
 
     index = tmp_path / "index"
     shutil.copytree(seeds_index, index)
@@ -323,19 +306,9 @@ def test_kill_9_between_storing_and_indexing_is_repaired_by_rag_serve(seeds_inde
     assert [p.name for p in uploads.iterdir()] == ["ocean.md"]  # stored before indexing ...
     assert "ocean.md" not in Retriever.load(index).documents   # ... and the index never got it
 
-    port = free_port()
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index),
-                                 "--docs", str(SEEDS), "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/", proc, log)
-        answer = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
-            "南海观测站哪一年建成？", api_name="/ask")
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    with rag_serve(["--index", str(index), "--docs", str(SEEDS)], log, env=server_env(PYTHONPATH=str(ROOT))) as base:
+        answer = Client(base + "/", verbose=False).predict("南海观测站哪一年建成？", api_name="/ask")
     assert "uploads: indexed upload missing from the index: ocean.md" in log.read_text(errors="replace")
     assert answer["citations"] and answer["citations"][0]["doc"] == "ocean.md"
 
