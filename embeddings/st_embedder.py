@@ -277,17 +277,29 @@ def _cuda_bf16_supported() -> bool:
 
 
 def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bfloat16 in hardware (AVX512-BF16 or AMX); elsewhere
-    bf16 is emulated and slower than fp32."""
+    """True when the CPU computes bfloat16 in hardware (AVX512-BF16 or AMX) and torch's
+    oneDNN may use it; elsewhere bf16 is emulated and slower than fp32.
+
+    ``ONEDNN_MAX_CPU_ISA=AVX2`` (how an AVX2-only server is imitated on a newer CPU) caps
+    oneDNN below its bf16 kernels: bf16 then runs ~500x slower than fp32, so it must not
+    be chosen even though /proc/cpuinfo still lists the flag.
+    """
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
             for line in f:
                 if line.startswith("flags"):
                     flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+                    break
+            else:
+                return False
     except OSError:
-        pass
-    return False
+        return False
+    if not flags & {"avx512_bf16", "amx_bf16"}:
+        return False
+    try:
+        return bool(_torch().ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without the check: trust the flags
+        return True
 
 
 def _torch():

@@ -1,12 +1,16 @@
 """Behaviour of the embedding models behind ``embeddings.load_embedder``."""
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from embeddings import Embedder, load_embedder
 from rag.errors import RagError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +99,18 @@ def test_precision_auto_follows_the_cpu_and_explicit_choices_are_kept(monkeypatc
     assert st_embedder.resolve_precision("auto") == "fp32"
     assert st_embedder.resolve_precision("BF16") == "bf16"
     assert st_embedder.resolve_precision("fp32") == "fp32"
+
+
+def test_precision_auto_is_fp32_when_onednn_is_capped_below_bf16():
+    """``ONEDNN_MAX_CPU_ISA=AVX2`` makes a bf16 CPU behave like an AVX2-only one: bf16 kernels
+    are gone (emulated bf16 ran ~500x slower than fp32), so "auto" must pick fp32 there."""
+    code = ("from embeddings.st_embedder import cpu_has_native_bf16, resolve_precision;"
+            "print(cpu_has_native_bf16(), resolve_precision('auto'))")
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "PYTHONPATH": str(ROOT)}
+    env.pop("RAG_EMBED_PRECISION", None)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "fp32"]
 
 
 def test_an_unknown_precision_is_a_clear_error():
