@@ -194,3 +194,22 @@ def test_an_llm_answer_worse_than_the_quotes_falls_back_to_them(reply, why):
     assert answer.generator == "extractive"
     assert answer.text.startswith("1.2万项。[1]")
     assert any(why in n for n in answer.notices)
+
+
+# --- questions about something the documents never mention ---------------------------
+
+UNION_WORK = _chunks(
+    ("003.txt", "全国总工会制定《加快工会数字化建设工作方案》《全国总工会广泛运用人工智能行动》等文件，"
+                "启动应用人工智能行动，让科技为工会工作赋能。值得关注的是，“工会+”已经成为维权服务工作的“新常态”。"),
+    ("002.txt", "省工会十二大以来，全省各级工会坚持围绕省委省政府中心工作，大力弘扬劳模精神、劳动精神、工匠精神。"
+                "投资300余万元建成工会户外劳动者服务驿站350个，让户外劳动者渴了有水喝、累了能休息。"),
+    ("004.txt", "货车司机刘师傅从工会媒体上看到了这则新闻，但他并没有意识到，这些工程和行动能给自己带来什么利好。"),
+)
+
+
+@pytest.mark.parametrize("question", ["量子计算机的工作原理是什么？", "火星上有没有水？"])
+def test_a_question_about_a_topic_no_passage_mentions_is_declined(question):
+    """The passages share only everyday words with the question (工作, 没有, 水): its topic
+    (量子计算机, 火星) is in none of them, so there is nothing to answer from."""
+    answer = Assistant(FakeRetriever(UNION_WORK)).ask(question)
+    assert answer.abstained and answer.text.startswith(NOT_FOUND), answer.text
