@@ -32,6 +32,7 @@ trash, not yet deleted).
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -43,7 +44,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rag.errors import CorruptIndexError, IndexError_, IndexMismatchError, RagError
 
@@ -228,6 +229,7 @@ def write_index(
     sources: list[SourceRecord],
     manifest_extra: dict[str, Any],
     locked: bool = False,
+    staged_sources: Path | None = None,
 ) -> dict[str, Any]:
     """Write a complete index to ``index_dir`` atomically; return its manifest.
 
@@ -237,14 +239,18 @@ def write_index(
     at ``index_dir``, if any, stays untouched until the new one is fully written and
     flushed, and is then replaced by two renames.
     ``locked``: the caller holds ``IndexLock(index_dir)``; otherwise it is taken
-    here (``IndexBusyError`` when another writer has it). The manifest's
+    here (``IndexBusyError`` when another writer has it). ``staged_sources``: a folder
+    (on the same filesystem) already holding the sources' texts as ``<sha256>.txt``,
+    moved in as the index's ``sources/`` (a streaming build writes them as it reads;
+    its records carry no text). The manifest's
     ``generation`` is one more than the replaced index's, and ``write_id`` is new
     for every write, so a process holding an older copy can tell (``manifest_identity``).
     """
     target = Path(index_dir)
     if not locked:
         with IndexLock(target):
-            return write_index(target, store=store, sources=sources, manifest_extra=manifest_extra, locked=True)
+            return write_index(target, store=store, sources=sources, manifest_extra=manifest_extra, locked=True,
+                               staged_sources=staged_sources)
     _check_replaceable(target)
     manifest_extra = {**manifest_extra, "generation": _generation_on_disk(target) + 1,
                       "write_id": uuid.uuid4().hex}
@@ -255,7 +261,8 @@ def write_index(
     tmp = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
-        manifest = _write_components(tmp, store=store, sources=sources, manifest_extra=manifest_extra)
+        manifest = _write_components(tmp, store=store, sources=sources, manifest_extra=manifest_extra,
+                                     staged_sources=staged_sources)
         _fsync_tree(tmp)
         fault_point("written")
         _swap_into_place(tmp, target)
@@ -271,6 +278,17 @@ def write_index(
     return manifest
 
 
+@contextlib.contextmanager
+def writing_into(target: str | Path) -> Iterator[None]:
+    """Inside this block an OSError (disk full, file too large, no permission) while writing
+    files for the index at ``target`` becomes ``write_index``'s ``IndexWriteError``."""
+    try:
+        yield
+    except OSError as exc:
+        raise IndexWriteError(f"cannot write the index at {target}: {_os_reason(exc)}; "
+                              "the previous index, if any, is unchanged") from exc
+
+
 def _os_reason(exc: OSError) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return "the disk is full (no space left on device)"
@@ -279,9 +297,12 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _write_components(root: Path, *, store, sources, manifest_extra) -> dict:
+def _write_components(root: Path, *, store, sources, manifest_extra, staged_sources: Path | None = None) -> dict:
     section = store.save(root)
-    (root / SOURCES_DIR).mkdir()
+    if staged_sources is not None:
+        os.rename(staged_sources, root / SOURCES_DIR)
+    else:
+        (root / SOURCES_DIR).mkdir()
     for source in sources:
         path = root / source.text_file
         if not path.exists():
@@ -352,6 +373,21 @@ def _copy_originals(root: Path, sources: list[SourceRecord]) -> None:
             target.unlink(missing_ok=True)
             continue
         source.original = rel
+
+
+def staging_dir(target: str | Path) -> Path:
+    """A fresh folder beside ``target`` for a build to write into before ``write_index``
+    (same filesystem, so its files are moved in by renames). Named like ``write_index``'s
+    own temporary folders: if the build's process dies, the next writer removes it."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
+
+
+def check_replaceable(target: str | Path) -> None:
+    """Raise ``RagError`` now if ``write_index`` would refuse to replace ``target`` (a build
+    that takes hours checks this before it starts)."""
+    _check_replaceable(Path(target))
 
 
 def _check_replaceable(target: Path) -> None:

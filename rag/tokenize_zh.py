@@ -16,12 +16,13 @@ The jieba dictionary is loaded once, on first use (about 1 s).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 import unicodedata
 from functools import lru_cache
-from typing import Iterable
+from typing import Any, Iterable, Iterator
 
 #: Bumped whenever the tokens produced for the same text change: an index built
 #: with other tokens cannot be queried correctly, so the manifest records this.
@@ -126,12 +127,15 @@ _TASK_TEXTS = 500
 
 
 def tokenize_many(texts: Iterable[str], bigrams: bool = False, workers: int | None = None,
-                  show_progress: bool = False, parallel_min: int | None = None) -> list[list[str]]:
+                  show_progress: bool = False, parallel_min: int | None = None,
+                  pool=None) -> list[list[str]]:
     """``tokenize`` applied to each text; the same tokens, in order.
 
     With ``parallel_min`` (default ``PARALLEL_MIN_TEXTS``) texts or more and more than one
     core, the work is split over ``workers`` processes (default: the usable cores);
-    ``show_progress`` shows a bar with rate and ETA.
+    ``show_progress`` shows a bar with rate and ETA. ``pool``: a ``tokenizer_pool()``
+    kept across calls (a streaming build tokenizes batch after batch), so its workers
+    start once, not for every batch.
     """
     texts = list(texts)
     workers = workers or _usable_cores()
@@ -140,25 +144,62 @@ def tokenize_many(texts: Iterable[str], bigrams: bool = False, workers: int | No
 
     with tqdm(total=len(texts), desc="tokenizing for BM25", unit="passage",
               disable=not show_progress or len(texts) < 1000) as bar:
-        if workers <= 1 or len(texts) < max(threshold, 2):
+        if (pool is None and workers <= 1) or len(texts) < max(threshold, 2):
             out = []
             for text in texts:
                 out.append(tokenize(text, bigrams=bigrams))
                 bar.update(1)
             return out
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
         from functools import partial
 
         tasks = [texts[i:i + _TASK_TEXTS] for i in range(0, len(texts), _TASK_TEXTS)]
-        # spawn, not fork: the parent may hold torch/OpenMP threads and open SQLite handles
-        context = multiprocessing.get_context("spawn")
         out = []
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+        with contextlib.ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(tokenizer_pool(min(workers, len(tasks))))
             for tokens in pool.map(partial(_tokenize_task, bigrams=bigrams), tasks):
                 out.extend(tokens)
                 bar.update(len(tokens))
         return out
+
+
+@contextlib.contextmanager
+def tokenizer_pool(workers: int | None = None) -> Iterator[Any]:
+    """Worker processes for ``tokenize_many(..., pool=)``, started on first use (a small
+    build never starts them) and shut down when the block ends; None (tokenize in this
+    process) when only one core is usable."""
+    workers = workers or _usable_cores()
+    if workers <= 1:
+        yield None
+        return
+    pool = _LazyPool(workers)
+    try:
+        yield pool
+    finally:
+        pool.shutdown()
+
+
+class _LazyPool:
+    """A spawn-process pool whose processes start with its first ``map``."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._executor = None
+
+    def map(self, fn, tasks):
+        if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn, not fork: the parent may hold torch/OpenMP threads and open SQLite handles
+            self._executor = ProcessPoolExecutor(max_workers=self.workers,
+                                                 mp_context=multiprocessing.get_context("spawn"))
+        return self._executor.map(fn, tasks)
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
 
 
 def _tokenize_task(texts: list[str], bigrams: bool) -> list[list[str]]:

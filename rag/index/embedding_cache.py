@@ -236,22 +236,25 @@ def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None 
 
 
 def tokenize_passages(texts: Sequence[str], bigrams: bool = False,
-                      cache: EmbeddingCache | None = None, show_progress: bool = False) -> list[list[str]]:
+                      cache: EmbeddingCache | None = None, show_progress: bool = False,
+                      pool=None) -> list[list[str]]:
     """BM25 tokens of ``texts``, from the cache when the same tokenizer already saw them.
 
     jieba is the slowest step of a rebuild after the embeddings, so its output is
     cached next to them, keyed by tokenizer version (+ bigrams) and content hash.
-    Many new texts are tokenized in parallel processes (``tokenize_many``).
+    Many new texts are tokenized in parallel processes (``tokenize_many``; ``pool``:
+    a ``tokenizer_pool()`` kept across calls).
     """
     from rag.tokenize_zh import TOKENIZER_VERSION, tokenize_many
 
     if cache is None:
-        return tokenize_many(texts, bigrams=bigrams, show_progress=show_progress)
+        return tokenize_many(texts, bigrams=bigrams, show_progress=show_progress, pool=pool)
     tokenizer = f"{TOKENIZER_VERSION}{'+bigrams' if bigrams else ''}"
     hashes = [content_hash(t) for t in texts]
     known = cache.get_tokens(tokenizer, hashes)
     todo = {h: t for h, t in zip(hashes, texts) if h not in known}
-    fresh = dict(zip(todo, tokenize_many(list(todo.values()), bigrams=bigrams, show_progress=show_progress)))
+    fresh = dict(zip(todo, tokenize_many(list(todo.values()), bigrams=bigrams, show_progress=show_progress,
+                                         pool=pool)))
     if fresh:
         cache.put_tokens(tokenizer, fresh)
         known.update(fresh)

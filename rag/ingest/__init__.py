@@ -16,9 +16,12 @@ The one entry point the retriever, ``rag chunks`` and uploads use::
     from rag.ingest import ingest
     result = ingest(["seeds/"])            # IngestResult
     result.chunks, result.problems, result.reports
+
+An index build reads a collection as a stream instead: ``for batch in IngestStream(paths)``
+(batches of whole documents, each released once yielded; same chunks and ids).
 """
 from __future__ import annotations
 
-from rag.ingest.pipeline import FileReport, IngestResult, chunk_document, ingest
+from rag.ingest.pipeline import FileReport, IngestResult, IngestStream, chunk_document, ingest
 
-__all__ = ["FileReport", "IngestResult", "chunk_document", "ingest"]
+__all__ = ["FileReport", "IngestResult", "IngestStream", "chunk_document", "ingest"]

@@ -20,6 +20,7 @@ import bisect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from rag.errors import DocumentError, RagError
 
@@ -281,16 +282,45 @@ def load_documents(paths: list[str | os.PathLike] | str | os.PathLike,
     documents: list[Document] = []
     with show_progress(progress):
         for path, name in pairs:
-            try:
-                documents.extend(load_file(path, name))
-            except DocumentError as exc:
-                problems.append(Problem(path, str(exc)))
-            except MemoryError:
-                problems.append(Problem(path, f"{path}: too large to read in memory; skipped"))
-            except Exception as exc:  # a parser bug on one odd file must not stop the others
-                problems.append(Problem(path, f"{path}: cannot read the file "
-                                              f"({type(exc).__name__}: {exc}); skipped"))
+            documents.extend(load_or_note(path, name, problems))
     return documents, problems
+
+
+def iter_or_note(path: Path, name: str, problems: list[Problem]) -> Iterator[Document]:
+    """The documents of one file as they are read, for a loader that can stream (one
+    record per line: ``iter_load``), else ``load_or_note``'s list. A failure becomes a
+    ``Problem`` in ``problems`` (documents read before it have been yielded)."""
+    from rag.ingest.loaders import loader_for
+
+    loader = loader_for(path)
+    if loader is None or not hasattr(loader, "iter_load"):
+        yield from load_or_note(path, name, problems)
+        return
+    try:
+        if path.stat().st_size == 0:
+            raise DocumentError(f"{path}: the file is empty (0 bytes, no text to index); skipped")
+        yield from loader.iter_load(path, name)
+    except DocumentError as exc:
+        problems.append(Problem(path, str(exc)))
+    except OSError as exc:
+        problems.append(Problem(path, f"{path}: cannot read the file ({exc.strerror or exc}); skipped"))
+    except MemoryError:
+        problems.append(Problem(path, f"{path}: too large to read in memory; skipped"))
+
+
+def load_or_note(path: Path, name: str, problems: list[Problem]) -> list[Document]:
+    """``load_file(path, name)``, or no documents and a ``Problem`` naming the file appended
+    to ``problems`` (one bad file never stops the others)."""
+    try:
+        return load_file(path, name)
+    except DocumentError as exc:
+        problems.append(Problem(path, str(exc)))
+    except MemoryError:
+        problems.append(Problem(path, f"{path}: too large to read in memory; skipped"))
+    except Exception as exc:  # a parser bug on one odd file must not stop the others
+        problems.append(Problem(path, f"{path}: cannot read the file "
+                                      f"({type(exc).__name__}: {exc}); skipped"))
+    return []
 
 
 class TextBuilder:

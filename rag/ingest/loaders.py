@@ -14,7 +14,9 @@ folder it was found in); a loader that makes several documents from one file
 names each uniquely, e.g. ``f"{name}#{n}"``. On failure a loader raises
 ``DocumentError`` with a message naming the file and the reason (encrypted,
 corrupt, no text...). Loader modules import their parsing libraries inside
-``load``, so registering them keeps ``import rag`` light.
+``load``, so registering them keeps ``import rag`` light. A loader of files holding
+many records may also offer ``iter_load(path, name)``: the same documents, one at a
+time, so an index build reads such a file as a stream (``rag.ingest.records``).
 """
 from __future__ import annotations
 

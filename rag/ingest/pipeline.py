@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from rag.ingest.chunking import ChunkSettings, assign_ids, chunk_sections
-from rag.ingest.documents import Document, Problem, load_documents
+from rag.ingest.documents import Document, Problem, collect_paths, iter_or_note, load_documents
 from rag.ingest.headings import Heading, Structure, analyse
 from rag.types import Chunk
 
@@ -110,3 +111,51 @@ def ingest(paths: list[str | os.PathLike] | str | os.PathLike,
         result.reports.append(report(document, structure, chunks))
     assign_ids(result.chunks)
     return result
+
+
+class IngestStream:
+    """``ingest`` in batches, for collections too big to hold at once (an index build).
+
+    Iterating yields ``IngestResult`` batches (documents, their chunks and reports; no
+    structures) of whole documents, each batch closed once it holds ``batch_chunks``
+    chunks or more. Files are read one at a time, and a file of one record per line
+    (``--one-doc-per-line`` text, JSON Lines) record by record, so memory holds one
+    batch of documents and chunks (plus one file's documents for the other formats
+    that make several documents of a file). Chunk ids are exactly those ``ingest``
+    gives the same paths. ``problems`` fills up as files are read; ``documents_seen``
+    counts the documents read so far (a progress total).
+    """
+
+    def __init__(self, paths: list[str | os.PathLike] | str | os.PathLike,
+                 settings: ChunkSettings | None = None, progress: bool = False, batch_chunks: int = 4096):
+        self.settings = settings or ChunkSettings()
+        self.progress = progress
+        self.batch_chunks = max(1, int(batch_chunks))
+        self._pairs, self.problems = collect_paths(paths)
+        self.documents_seen = 0
+
+    def __iter__(self) -> Iterator[IngestResult]:
+        from rag.ingest.loaders import show_progress
+
+        seen_ids: set[str] = set()
+        batch = IngestResult()
+        with show_progress(self.progress):
+            for path, name in self._pairs:
+                first: tuple[Document, FileReport] | None = None
+                for document in iter_or_note(path, name, self.problems):
+                    self.documents_seen += 1
+                    structure = analyse(document)
+                    chunks = _chunks(document, structure, self.settings)
+                    assign_ids(chunks, seen_ids)
+                    batch.documents.append(document)
+                    batch.chunks.extend(chunks)
+                    batch.reports.append(report(document, structure, chunks))
+                    first = first or (document, batch.reports[-1])
+                    del structure, document
+                    if len(batch.chunks) >= self.batch_chunks:
+                        yield batch
+                        batch = IngestResult()
+                if first is not None:  # a record file notes its skipped lines once it is read
+                    first[1].notes = list(first[0].notes)
+        if batch.documents:
+            yield batch

@@ -93,6 +93,72 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         yield line_no, line
 
 
+def _streamed_lines(path: Path) -> Iterator[tuple[int, str]] | None:
+    """``_lines(path)`` read line by line instead of whole, for a UTF-8 file (BOM or not);
+    None for any other encoding (those go through the whole-file decoder). A first pass
+    checks that the whole file decodes and is not binary, exactly as ``read_text_file``
+    would, so both give the same lines or the same error."""
+    import codecs
+
+    from rag.ingest.plaintext import _MAX_CONTROL_SHARE
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                return None
+            encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+            decoder = codecs.getincrementaldecoder(encoding)()
+            fh.seek(0)
+            chars = controls = 0
+            nul = False
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                text = decoder.decode(block)
+                chars += len(text)
+                nul = nul or "\x00" in text
+                controls += sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f\v")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    except OSError as exc:
+        raise DocumentError(f"{path}: cannot read the file ({exc.strerror or exc}); skipped") from exc
+    if nul or controls > _MAX_CONTROL_SHARE * max(chars, 1):
+        raise DocumentError(f"{path}: looks like binary data, not text (decoded as {encoding}); skipped")
+
+    def lines() -> Iterator[tuple[int, str]]:
+        line_no = 0
+        # newline="": lines end at \n, \r or \r\n as splitlines() has them; splitlines() then
+        # splits what else it splits at (\u2028, \x1c, ...), so the numbering is _lines'.
+        with open(path, encoding=encoding, newline="") as fh:
+            for physical in fh:
+                for line in physical.splitlines():
+                    line_no += 1
+                    yield line_no, line
+
+    return lines()
+
+
+def stream_records(loader, path: Path, name: str) -> Iterator[Document]:
+    """``loader.load(path, name)`` one document at a time, reading the file line by line
+    (a UTF-8 file; others are read whole). The notes about skipped records go to the
+    first document once the file is read (so a caller that reports on it must look at
+    its notes after the last document); a file without any usable record raises the
+    same ``DocumentError`` as ``load``."""
+    lines = _streamed_lines(path)
+    if lines is None:
+        yield from loader.load(path, name)
+        return
+    records = _Records(path, name, loader.kind)
+    first: Document | None = None
+    for _ in loader.read(records, lines):
+        while records.documents:
+            document = records.documents.pop()
+            first = first or document
+            yield document
+    records.documents = [first] if first is not None else []
+    records.result()  # raises for a file without documents; adds the notes to the first one
+
+
 class JsonlLoader:
     """``.jsonl``: one JSON object per line, ``{"text": ..., "id"?, "title"?, "metadata"?}``."""
 
@@ -101,7 +167,18 @@ class JsonlLoader:
 
     def load(self, path: Path, name: str) -> list[Document]:
         records = _Records(path, name, self.kind)
-        for line_no, line in _lines(path):
+        for _ in self.read(records, _lines(path)):
+            pass
+        return records.result()
+
+    def iter_load(self, path: Path, name: str) -> Iterator[Document]:
+        """``load``, one document at a time (see ``stream_records``)."""
+        return stream_records(self, path, name)
+
+    def read(self, records: _Records, lines: Iterator[tuple[int, str]]) -> Iterator[None]:
+        """Add the records of ``lines`` to ``records``, pausing at each line."""
+        for line_no, line in lines:
+            yield
             if not line.strip():
                 continue
             try:
@@ -127,7 +204,7 @@ class JsonlLoader:
                 continue
             records.add(line_no, text, None if record_id is None else str(record_id),
                         " ".join(title.split()), metadata)
-        return records.result()
+        yield
 
 
 class LinesLoader:
@@ -138,7 +215,17 @@ class LinesLoader:
 
     def load(self, path: Path, name: str) -> list[Document]:
         records = _Records(path, name, self.kind)
-        for line_no, line in _lines(path):
+        for _ in self.read(records, _lines(path)):
+            pass
+        return records.result()
+
+    def iter_load(self, path: Path, name: str) -> Iterator[Document]:
+        """``load``, one document at a time (see ``stream_records``)."""
+        return stream_records(self, path, name)
+
+    def read(self, records: _Records, lines: Iterator[tuple[int, str]]) -> Iterator[None]:
+        """Add the records of ``lines`` to ``records``, pausing after each line."""
+        for line_no, line in lines:
             if not line.strip():
                 continue
             match = _LINE_ID_RE.match(line)
@@ -146,7 +233,7 @@ class LinesLoader:
                 records.add(line_no, line[match.end():], match.group(1))
             else:
                 records.add(line_no, line)
-        return records.result()
+            yield
 
 
 _mode = threading.local()

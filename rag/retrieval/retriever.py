@@ -19,7 +19,9 @@ The stages are public, so benchmarks time the product's own code:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -162,6 +164,15 @@ class Retriever:
         index_dir = config.index_dir(index_dir)
         settings = _complete_store_settings(IndexSettings.from_options(settings, **options), index_dir)
         with IndexLock(index_dir, wait=lock_wait):
+            if settings.store == "local":
+                cache_db = open_cache(cache)
+                embedder = embedder or LazyEmbedder(settings.model, cache_db)
+                state, summary = _build_streaming(paths, index_dir, settings, embedder, cache_db, show_progress)
+                retriever = cls(index_dir, state, embedder=embedder)
+                retriever.cache = cache_db
+                summary.seconds = round(time.perf_counter() - started, 3)
+                retriever.build_summary = summary
+                return retriever
             result, problems = _ingest(paths, settings.chunking, progress=show_progress)
             chunks = list(result.chunks)
             if not chunks:
@@ -555,6 +566,110 @@ def _embed(embedder, chunks: Sequence[Chunk], views: bool, view_method: str | No
     return new, embedded, views_embedded, method
 
 
+#: A streaming build (``_build_streaming``) embeds, tokenizes and writes documents in
+#: batches of about this many chunks (whole documents): big enough to keep both cores
+#: busy tokenizing and the model's batches full, small enough to hold (~4k chunks and
+#: their ~20k sentence views: ~40 MB of vectors).
+BUILD_BATCH_CHUNKS = int(config.env("RAG_BUILD_BATCH_CHUNKS") or 4096)
+
+
+def _build_streaming(paths, index_dir: Path, settings: IndexSettings, embedder, cache,
+                     show_progress: bool) -> tuple[IndexState, BuildSummary]:
+    """A new local index at ``index_dir``, built as a stream (the caller holds the lock).
+
+    Documents are read file by file (``IngestStream``), chunked, embedded through the
+    cache (committed as they are computed, so a killed build resumes) and written in
+    batches of ``BUILD_BATCH_CHUNKS`` chunks: each batch's texts go to a staging folder
+    beside the index, its vectors and chunks to the store's files there
+    (``LocalStoreWriter``), and nothing of it stays in memory but keyword token ids and
+    one small record per document. The staged files then become the index the usual
+    way (``write_index``: atomic, the previous index untouched until the swap).
+    """
+    from rag.index.stores.local import LocalStoreWriter
+    from rag.index_store import SOURCES_DIR, check_replaceable, staging_dir, writing_into
+    from rag.ingest import IngestStream
+
+    paths_list = [Path(p) for p in _as_list(paths)]
+    if not paths_list:
+        raise DocumentError("no documents given: pass one or more files or folders")
+    check_replaceable(index_dir)
+    stream = IngestStream(paths_list, settings.chunking, progress=show_progress, batch_chunks=BUILD_BATCH_CHUNKS)
+    with writing_into(index_dir):
+        staging = staging_dir(index_dir)
+    texts_dir = staging / SOURCES_DIR
+    sources: list[SourceRecord] = []
+    reports: list = []
+    seen_ids: set[str] = set()
+    counts = {"chunks": 0, "embedded": 0, "cached": 0, "views": 0, "views_embedded": 0}
+    method: str | None = None
+    from tqdm.auto import tqdm
+
+    try:
+        with contextlib.ExitStack() as stack:
+            writer = None
+            bar = stack.enter_context(tqdm(desc="indexing", unit="doc", disable=not show_progress,
+                                           dynamic_ncols=True, smoothing=0.05))
+            with writing_into(index_dir):
+                texts_dir.mkdir()
+            for batch in stream:
+                for document in batch.documents:
+                    source = _source_record(document)
+                    path = staging / source.text_file
+                    if not path.exists():
+                        with writing_into(index_dir):
+                            path.write_text(source.text, encoding="utf-8")
+                    source.text = ""
+                    sources.append(source)
+                reports.extend(batch.reports)
+                if batch.chunks:
+                    _check_unique_ids(batch.chunks, seen_ids)
+                    new, embedded, views_embedded, used = _embed(embedder, batch.chunks, settings.views,
+                                                                 method or settings.view_method, cache,
+                                                                 show_progress)
+                    if writer is None:
+                        method = used
+                        settings = settings.replace(model=embedder.name, dim=int(embedder.dim), view_method=used,
+                                                    views=used is not None)
+                        with writing_into(index_dir):
+                            writer = stack.enter_context(LocalStoreWriter(
+                                staging / "store", int(embedder.dim), dense_kind=settings.dense_kind,
+                                ef_search=settings.ef_search, nprobe=settings.nprobe, bigrams=settings.bigrams,
+                                token_cache=cache))
+                    elif used != method:
+                        raise RagError(f"sentence views were embedded {method!r} for the first documents but "
+                                       f"{used!r} later (the embedder changed?); rebuild with --no-cache")
+                    with writing_into(index_dir):
+                        writer.add(new)
+                    counts["chunks"] += len(new.chunks)
+                    counts["views"] += len(new.views)
+                    for key, result in (("embedded", embedded), ("views_embedded", views_embedded)):
+                        counts[key] += result.embedded
+                    counts["cached"] += embedded.cached
+                    del new
+                bar.total = stream.documents_seen
+                bar.update(len(batch.documents))
+                bar.set_postfix(chunks=counts["chunks"], refresh=False)
+                del batch
+            problems = [str(p) for p in stream.problems]
+            if writer is None:
+                detail = f": {'; '.join(problems)}" if problems else ""
+                raise DocumentError(f"no text to index in {', '.join(map(str, paths_list))}{detail}")
+            with writing_into(index_dir):
+                store = writer.finish()
+        manifest = write_index(index_dir, store=store, sources=sources, locked=True, staged_sources=texts_dir,
+                               manifest_extra=settings.to_manifest(dense_kind=store.dense_kind))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    store = open_store(index_dir, settings, IndexInfo.from_manifest(manifest), token_cache=cache)
+    state = IndexState(manifest=manifest, settings=settings, store=store, sources={s.doc: s for s in sources})
+    summary = BuildSummary(
+        index_dir=str(index_dir), documents=len(sources), chunks=counts["chunks"], embedded=counts["embedded"],
+        cached=counts["cached"], seconds=0.0, dense_kind=store.describe()["dense_kind"], views=counts["views"],
+        views_embedded=counts["views_embedded"], problems=problems, files=reports,
+        added=[s.doc for s in sources], store="local")
+    return state, summary
+
+
 def _commit(index_dir: Path, settings: IndexSettings, store: Store, sources: list[SourceRecord]) -> IndexState:
     """Write the index directory around ``store`` (atomically: the manifest naming the
     new snapshot replaces the old one whole), then let the store drop what only older
@@ -647,8 +762,9 @@ def _source_record(document) -> SourceRecord:
                         original_from=Path(path) if path and Path(path).is_file() else None)
 
 
-def _check_unique_ids(chunks: Sequence[Chunk]) -> None:
-    seen: set[str] = set()
+def _check_unique_ids(chunks: Sequence[Chunk], seen: set[str] | None = None) -> None:
+    """``DocumentError`` if two chunks share an id (``seen``: ids of earlier batches, updated)."""
+    seen = set() if seen is None else seen
     for chunk in chunks:
         if chunk.id in seen:
             raise DocumentError(f"two chunks share the id {chunk.id!r}: two documents are named "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -113,6 +113,24 @@ class DenseIndex:
         with _threads(None):  # training and adding use every core
             return cls(_new_index(vectors, kind, ef_search, nprobe), kind)
 
+    @classmethod
+    def build_in_parts(cls, parts: Callable[[], Iterable[np.ndarray]], n: int, dim: int, kind: str = "flat",
+                       ef_search: int = HNSW_EF_SEARCH, nprobe: int = IVF_NPROBE) -> "DenseIndex":
+        """``build`` over ``n`` vectors that ``parts()`` yields part by part (read from disk by a
+        streaming build), so nothing but FAISS's own copy is held whole. ``ivf`` trains on
+        all of them, so for it the parts are joined first."""
+        kind = resolve_kind(kind, n)
+        with _threads(None):
+            if kind == "ivf":
+                vectors = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts()] or
+                                         [np.zeros((0, dim), np.float32)])
+                return cls(_new_index(vectors, kind, ef_search, nprobe), kind)
+            index = _new_index(np.zeros((0, dim), np.float32), kind, ef_search, nprobe)
+            for part in parts():
+                if len(part):
+                    index.add(np.ascontiguousarray(part, dtype=np.float32))
+        return cls(index, kind)
+
     @property
     def ntotal(self) -> int:
         return int(self.index.ntotal)
@@ -132,13 +150,17 @@ class DenseIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def save(self, path: str | Path) -> None:
-        """Write the index to ``path``. Serialised in memory and written by Python, so a
-        full disk raises OSError: faiss's own file writer only prints a close error
-        and leaves a truncated file behind."""
+        """Write the index to ``path``, written by Python piece by piece (no serialised copy
+        of a 1.5 GB index in memory), so a full disk raises OSError: faiss's own file
+        writer only prints a close error and leaves a truncated file behind."""
         import faiss
 
         with open(path, "wb") as fh:
-            fh.write(faiss.serialize_index(self.index).tobytes())
+            writer = faiss.PyCallbackIOWriter(fh.write)
+            try:
+                faiss.write_index(self.index, writer)
+            finally:
+                del writer
 
     @classmethod
     def load(cls, path: str | Path, kind: str, ef_search: int = HNSW_EF_SEARCH,

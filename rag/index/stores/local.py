@@ -12,19 +12,26 @@ Files (see rag.index_store for the directory around them)::
 A ``LocalStore`` is immutable: ``updated`` builds a new one (FAISS and BM25 are
 rebuilt over the kept and the new chunks; vectors are reused, never re-embedded),
 so searches running meanwhile keep reading the old one, whole.
+
+A new index is built by ``LocalStoreWriter`` instead: batch by batch, straight into
+these files (vectors appended to disk, keyword tokens kept as compact ids), so the
+memory a build needs does not grow with the collection's text (see the class).
 """
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from array import array
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from rag.errors import CorruptIndexError, IndexMismatchError
 from rag.index.embedding_cache import EmbeddingCache, tokenize_passages
 from rag.index.stores.base import NewChunks, Scored
-from rag.index.stores.bm25_keyword import KeywordIndex, top_k
+from rag.index.stores.bm25_keyword import KeywordIndex, KeywordIndexBuilder, top_k
 from rag.index.stores.faiss_dense import DenseIndex
 from rag.retrieval.passages import passage_text
 from rag.types import Chunk
@@ -238,3 +245,151 @@ class LocalStore:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "local", "dense_kind": self.dense.kind, "chunks": len(self), "views": len(self.views)}
+
+
+# --------------------------------------------------------------------------- streaming build
+
+#: Vectors read back from disk per FAISS add.
+_READ_ROWS = 65_536
+
+
+class LocalStoreWriter:
+    """Writes a new local store's files batch by batch into ``directory`` (a staging folder).
+
+    ``add`` appends each batch's chunks to ``chunks.jsonl`` and its vectors and views to
+    files on disk, and keeps only the batch's keyword tokens, as ids
+    (``KeywordIndexBuilder``); ``finish`` then builds the BM25 index from those ids and
+    the FAISS index from the vectors read back part by part. So what a build holds
+    grows by ~4 bytes per keyword token and a few bytes per chunk, not by the
+    chunks' text and vectors: news-63k (150k chunks, 850k views) was measured in
+    README "Indexing news-63k". The files are exactly ``LocalStore.save``'s.
+    Use as a context manager: the tokenizer's worker processes stop at the end.
+    """
+
+    def __init__(self, directory: Path, dim: int, *, dense_kind: str = "flat", ef_search: int | None = None,
+                 nprobe: int | None = None, bigrams: bool = False, token_cache: EmbeddingCache | None = None):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.dim = int(dim)
+        self.dense_kind = dense_kind
+        self.dense_params = {k: v for k, v in (("ef_search", ef_search), ("nprobe", nprobe)) if v is not None}
+        self.token_cache = token_cache
+        self.keyword = KeywordIndexBuilder(bigrams=bigrams)
+        self.chunks = 0
+        self.views = 0
+        self._view_counts = array("q")
+        self._chunks_file = open(self.directory / CHUNKS, "w", encoding="utf-8")
+        self._vectors_file = open(self.directory / (VECTORS + ".part"), "wb")
+        self._views_file = open(self.directory / (VIEWS + ".part"), "wb")
+        self._pool_context = None
+        self._pool = None
+        self.final_kind: str | None = None
+
+    def __enter__(self) -> "LocalStoreWriter":
+        from rag.tokenize_zh import tokenizer_pool
+
+        self._pool_context = tokenizer_pool()
+        self._pool = self._pool_context.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close_files(quiet=exc[0] is not None)  # a failed write must not hide the first error
+        self._stop_pool()
+
+    def _stop_pool(self) -> None:
+        if self._pool_context is not None:
+            context, self._pool_context, self._pool = self._pool_context, None, None
+            context.__exit__(None, None, None)
+
+    def add(self, new: NewChunks) -> None:
+        """Write one batch: its chunks, vectors, views and keyword tokens."""
+        vectors = np.ascontiguousarray(new.vectors, dtype=np.float32).reshape(-1, self.dim)
+        views = np.ascontiguousarray(new.views, dtype=np.float32).reshape(-1, self.dim)
+        for chunk in new.chunks:
+            self._chunks_file.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+        self._vectors_file.write(vectors.tobytes())
+        self._views_file.write(views.tobytes())
+        self._view_counts.extend(np.diff(np.asarray(new.view_offsets, dtype=np.int64)).tolist())
+        self.keyword.add(tokenize_passages(list(new.keyword_texts), bigrams=self.keyword.bigrams,
+                                           cache=self.token_cache, pool=self._pool))
+        self.chunks += len(new.chunks)
+        self.views += len(views)
+
+    def finish(self) -> "StagedStore":
+        """Close the files, build the keyword and dense indexes; the staged store to write."""
+        self._close_files()
+        self._stop_pool()  # no more tokenizing: the workers' memory is not needed for the rest
+        offsets = np.concatenate([[0], np.cumsum(np.frombuffer(self._view_counts, dtype=np.int64))]).astype(np.int64)
+        np.save(self.directory / VIEW_OFFSETS, offsets)
+        keyword = self.keyword.build()
+        self.keyword = KeywordIndexBuilder(bigrams=self.keyword.bigrams)  # its ids are no longer needed
+        (self.directory / BM25_DIR).mkdir()
+        keyword.save(self.directory / BM25_DIR)
+        del keyword
+        dense = DenseIndex.build_in_parts(self._vector_parts, self.chunks + self.views, self.dim,
+                                          self.dense_kind, **self.dense_params)
+        dense.save(self.directory / DENSE)
+        self.final_kind = dense.kind
+        del dense
+        for name, rows in ((VECTORS, self.chunks), (VIEWS, self.views)):
+            _npy_from_raw(self.directory / (name + ".part"), self.directory / name, rows, self.dim)
+        return StagedStore(self.directory, chunks=self.chunks, views=self.views, dense_kind=self.final_kind)
+
+    def _vector_parts(self) -> Iterator[np.ndarray]:
+        """The chunk vectors, then the views (FAISS's order), read from disk part by part
+        (plain reads, not a memory map: mapped pages would count as the build's memory)."""
+        for name in (VECTORS, VIEWS):
+            with open(self.directory / (name + ".part"), "rb") as fh:
+                while True:
+                    part = np.fromfile(fh, dtype=np.float32, count=_READ_ROWS * self.dim)
+                    if not part.size:
+                        break
+                    yield part.reshape(-1, self.dim)
+
+    def _close_files(self, quiet: bool = False) -> None:
+        for fh in (self._chunks_file, self._vectors_file, self._views_file):
+            if not fh.closed:
+                try:
+                    fh.close()
+                except OSError:
+                    if not quiet:
+                        raise
+
+
+class StagedStore:
+    """A local store whose files a ``LocalStoreWriter`` wrote into a staging folder; what
+    ``rag.index_store.write_index`` needs of a store to put it into the new index."""
+
+    kind = "local"
+    FILES = (CHUNKS, VECTORS, VIEWS, VIEW_OFFSETS, DENSE, BM25_DIR)
+
+    def __init__(self, directory: Path, *, chunks: int, views: int, dense_kind: str):
+        self.directory = Path(directory)
+        self._chunks, self._views, self.dense_kind = chunks, views, dense_kind
+
+    def __len__(self) -> int:
+        return self._chunks
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        for name in self.FILES:  # same filesystem: renames, no copies
+            os.replace(self.directory / name, Path(directory) / name)
+        return {"kind": "local"}
+
+    def commit(self) -> None:
+        """Nothing to drop (see ``LocalStore.commit``)."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "local", "dense_kind": self.dense_kind, "chunks": self._chunks, "views": self._views}
+
+
+def _npy_from_raw(raw: Path, target: Path, rows: int, dim: int) -> None:
+    """``target`` as a .npy file of float32 (rows, dim) holding ``raw``'s bytes; ``raw`` removed."""
+    expected = rows * dim * 4
+    if raw.stat().st_size != expected:
+        raise RuntimeError(f"{raw} holds {raw.stat().st_size} bytes, expected {expected}")
+    with open(target, "wb") as out, open(raw, "rb") as src:
+        np.lib.format.write_array_header_1_0(
+            out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                  "shape": (rows, dim)})
+        shutil.copyfileobj(src, out, 1 << 22)
+    raw.unlink()
