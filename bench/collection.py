@@ -1,8 +1,23 @@
-"""A big collection through the keyword side of a build: read, chunk, tokenize, BM25.
+"""A big collection (news-63k): builds measured end to end, serving on the result, extrapolations.
 
-No embedding (that is measured per token by the ``index`` section, and a dense build of
-tens of thousands of articles takes hours on a CPU): this times everything else a build
-does, with peak RSS, and extrapolates the dense part from a given embedding rate::
+``rag bench --only collection`` (opt-in: never part of the default or ``--quick`` runs; a
+dense build of 10,000 articles takes about half an hour on 2 cores):
+
+* a keyword-only build (read, chunk, BM25-tokenize, BM25 index; the product's own
+  streaming pieces, no embedding) of the first ``--limit`` articles of ``--collection``
+  (a one-document-per-line file, ``.xz`` read as is; ``--limit all``: the whole file),
+  in a child process: wall time and peak RSS of its process tree;
+* with ``--collection-dense``: the real ``rag index FILE --one-doc-per-line`` of the same
+  slice (embedding through the configured cache; the passages that came from the cache
+  are reported), wall time, tokens/s, peak RSS of the tree; then hybrid search latency
+  with the query embedding and ``rag serve`` RSS after the questions, on that index;
+* an extrapolation of a full dense build of the whole file on this CPU (measured
+  keyword side of the slice scaled by characters, plus embedding at the measured rate)
+  and on a GPU (labelled: not measured here).
+
+Builds of earlier runs in the same ``--out`` are kept (by kind and slice), so the
+BM25-only build of all 63,668 articles and a 10k dense build can be run separately.
+Alone, the keyword side only::
 
     python -m bench.collection news-63k.txt --one-doc-per-line [--limit 10000] \
         [--tokens-per-s 6000] [--out bench/out/collection.json]
@@ -11,71 +26,327 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import os
+import re
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_COLLECTION = ROOT.parent / "shared" / "corpora" / "news-63k.txt.xz"
+CRUD_QUESTIONS = ROOT.parent / "shared" / "crud-dev" / "qa.jsonl"
 #: Model tokens per character of embedded text (XLM-R unigram on seeds/: 118,616 tokens
 #: for 176,246 characters of chunk passages).
 TOKENS_PER_CHAR = 0.67
+#: e5-small's exact shape with random weights, bf16, one H200 (issue 12; NOT measured
+#: in this project: no GPU was lent). Used only for the labelled GPU extrapolation.
+GPU_TOKENS_PER_S = 5.2e6
 
 
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def slice_of(path: Path, limit: int | None, workdir: Path) -> Path:
+    """The first ``limit`` lines of ``path`` (decompressed if ``.xz``) as a plain .txt file;
+    ``path`` itself when it is plain text and no limit is given."""
+    if not limit and path.suffix != ".xz":
+        return path
+    stem = path.name.removesuffix(".xz").removesuffix(".txt")
+    target = workdir / f"{stem}-{limit or 'all'}.txt"
+    if target.exists():
+        return target
+    opener = lzma.open if path.suffix == ".xz" else open
+    part = target.with_suffix(".part")
+    with opener(path, "rt", encoding="utf-8") as fin, open(part, "w", encoding="utf-8") as fout:
+        for n, line in enumerate(fin):
+            if limit and n >= limit:
+                break
+            fout.write(line)
+    part.rename(target)
+    return target
+
+
 def run(path: Path, one_doc_per_line: bool, limit: int | None, tokens_per_s: float | None,
         log=print) -> dict[str, Any]:
+    """The keyword side of a build, as the product's streaming build does it (``IngestStream``
+    batches, BM25 tokens in a kept worker pool, ids in a ``KeywordIndexBuilder``), timed per
+    stage, with this process's peak RSS."""
     from bench import machine
-    from rag.index.stores.bm25_keyword import KeywordIndex
-    from rag.ingest import ingest
+    from rag.index.stores.bm25_keyword import KeywordIndexBuilder
+    from rag.ingest import IngestStream
     from rag.ingest.records import one_doc_per_line as lines_mode
     from rag.retrieval.passages import passage_text, sentence_views
-    from rag.tokenize_zh import tokenize_many
+    from rag.retrieval.retriever import BUILD_BATCH_CHUNKS
+    from rag.tokenize_zh import tokenize_many, tokenizer_pool
 
-    source = path
-    if limit:
-        source = Path(os.environ.get("TMPDIR", "/tmp")) / f"{path.stem}-{limit}{path.suffix}"
-        with open(path, encoding="utf-8") as fin, open(source, "w", encoding="utf-8") as fout:
-            for n, line in enumerate(fin):
-                if n >= limit:
-                    break
-                fout.write(line)
-    stages: dict[str, float] = {}
+    source = slice_of(path, limit, Path(os.environ.get("TMPDIR", "/tmp")))
+    stages = {"read + chunk": 0.0, "BM25 tokenize (parallel)": 0.0, "BM25 index": 0.0}
+    counts = {"documents": 0, "characters": 0, "chunks": 0, "views": 0, "characters_to_embed": 0}
+    builder = KeywordIndexBuilder()
+    with lines_mode(one_doc_per_line), tokenizer_pool() as pool:
+        stream = IngestStream([source], progress=True, batch_chunks=BUILD_BATCH_CHUNKS)
+        t0 = time.perf_counter()
+        for batch in stream:
+            t1 = time.perf_counter()
+            stages["read + chunk"] += t1 - t0
+            texts = [passage_text(c) for c in batch.chunks]
+            views = [v for c in batch.chunks for v in sentence_views(c)]
+            counts["documents"] += len(batch.documents)
+            counts["characters"] += sum(len(d.text) for d in batch.documents)
+            counts["chunks"] += len(texts)
+            counts["views"] += len(views)
+            counts["characters_to_embed"] += sum(map(len, texts)) + sum(map(len, views))
+            builder.add(tokenize_many(texts, pool=pool))
+            del batch, texts, views
+            t0 = time.perf_counter()
+            stages["BM25 tokenize (parallel)"] += t0 - t1
+    log(f"  {counts['documents']:,} documents, {counts['characters']:,} characters -> {counts['chunks']:,} "
+        f"chunks, {counts['views']:,} sentence views; {builder.tokens:,} BM25 tokens, "
+        f"vocabulary {len(builder.vocab):,}")
     t0 = time.perf_counter()
-    with lines_mode(one_doc_per_line):
-        result = ingest([source], progress=True, keep_structures=False)
-    stages["read + chunk"] = time.perf_counter() - t0
-    chars = sum(len(d.text) for d in result.documents)
-    texts = [passage_text(c) for c in result.chunks]
-    view_chars = sum(len(v) for c in result.chunks for v in sentence_views(c))
-    views = sum(len(sentence_views(c)) for c in result.chunks)
-    log(f"  {len(result.documents):,} documents, {chars:,} characters -> {len(texts):,} chunks, "
-        f"{views:,} sentence views in {stages['read + chunk']:.0f} s")
-    t0 = time.perf_counter()
-    tokens = tokenize_many(texts, show_progress=True)
-    stages["BM25 tokenize (parallel)"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    KeywordIndex.build(texts, tokens=tokens)
+    builder.build()
     stages["BM25 index"] = time.perf_counter() - t0
-    embed_chars = sum(map(len, texts)) + view_chars
     out: dict[str, Any] = {
-        "machine": machine.describe(), "file": str(path), "limit": limit,
-        "documents": len(result.documents), "characters": chars, "chunks": len(texts), "views": views,
-        "characters_to_embed": embed_chars, "stages_s": stages, "peak_rss_mib": _rss_mib(),
-        "seconds_per_million_characters_without_embedding": sum(stages.values()) / chars * 1e6,
+        "machine": machine.describe(), "file": str(path), "limit": limit, **counts,
+        "bm25_tokens": builder.tokens, "stages_s": stages, "peak_rss_mib": _rss_mib(),
+        "seconds_per_million_characters_without_embedding": sum(stages.values()) / max(counts["characters"], 1) * 1e6,
     }
     if tokens_per_s:
-        out["extrapolated_embedding_s"] = embed_chars * TOKENS_PER_CHAR / tokens_per_s
-        out["extrapolation"] = (f"{embed_chars:,} characters x {TOKENS_PER_CHAR} tokens/char / "
+        out["extrapolated_embedding_s"] = counts["characters_to_embed"] * TOKENS_PER_CHAR / tokens_per_s
+        out["extrapolation"] = (f"{counts['characters_to_embed']:,} characters x {TOKENS_PER_CHAR} tokens/char / "
                                 f"{tokens_per_s:,.0f} tokens/s (not measured end to end)")
     for name, seconds in stages.items():
         log(f"  {name:<26} {seconds:8.1f} s")
     log(f"  peak RSS {out['peak_rss_mib']:.0f} MiB; load {os.getloadavg()}")
     return out
+
+
+# ----------------------------------------------------------------------------- child processes
+
+def measured_child(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+                   log_path: Path | None = None) -> dict[str, Any]:
+    """Run ``cmd`` to completion: wall time, peak RSS of its whole process tree (sampled
+    every 0.2 s: tokenizer workers included), its output, the load before and after."""
+    from bench.memory import PeakSampler
+
+    load_before = list(os.getloadavg())
+    t0 = time.perf_counter()
+    with open(log_path or os.devnull, "w") as err:
+        proc = subprocess.Popen(cmd, env=env, cwd=str(cwd or ROOT), stdout=subprocess.PIPE, stderr=err, text=True)
+        sampler = PeakSampler(proc.pid, interval=0.2)
+        sampler.start()
+        stdout, _ = proc.communicate()
+        peak = sampler.stop()
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-2000:] if log_path else ""
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... exited with {proc.returncode}: {tail}")
+    return {"wall_s": wall, "peak_rss_tree_mib": peak / 2 ** 20, "stdout": stdout,
+            "load_before": load_before, "load_after": list(os.getloadavg())}
+
+
+def _cpu_label() -> str:
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return f"{isa} (emulated: ONEDNN_MAX_CPU_ISA)" if isa else "native"
+
+
+def keyword_build(source: Path, log, workdir: Path) -> dict[str, Any]:
+    """``run`` in a child process (so its peak RSS is the build's alone)."""
+    out = workdir / f"keyword-{source.stem}.json"
+    r = measured_child([sys.executable, "-m", "bench.collection", str(source), "--one-doc-per-line",
+                        "--out", str(out)], env={**os.environ, "TMPDIR": str(workdir)},
+                       log_path=workdir / f"keyword-{source.stem}.log")
+    figures = json.loads(out.read_text())
+    row = {"kind": "keyword only (BM25)", "documents": figures["documents"], "characters": figures["characters"],
+           "chunks": figures["chunks"], "views": figures["views"],
+           "characters_to_embed": figures["characters_to_embed"], "wall_s": r["wall_s"],
+           "stages_s": figures["stages_s"], "peak_rss_tree_mib": r["peak_rss_tree_mib"],
+           "peak_rss_main_mib": figures["peak_rss_mib"], "load_before": r["load_before"],
+           "load_after": r["load_after"], "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "cpu": "native"}
+    log(f"  keyword-only build of {row['documents']:,} articles: {row['wall_s']:.0f} s, "
+        f"peak RSS {row['peak_rss_tree_mib']:.0f} MiB (tree); load {row['load_before']} -> {row['load_after']}")
+    return row
+
+
+def dense_build(source: Path, index: Path, log, workdir: Path) -> dict[str, Any]:
+    """The real ``rag index SOURCE --one-doc-per-line`` (dense + BM25) in a child process."""
+    rag = Path(sys.executable).with_name("rag")
+    cmd = ([str(rag)] if rag.exists() else [sys.executable, "-m", "rag.cli"]) + [
+        "index", str(source), "--one-doc-per-line", "--index", str(index), "--quiet"]
+    r = measured_child(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+                       log_path=workdir / f"dense-{source.stem}.log")
+    found = re.search(r"indexed (\d+) documents, (\d+) chunks.*?embedded (\d+) passages, (\d+) from the cache; "
+                      r"(\d+) sentence views \((\d+) embedded", r["stdout"], re.S)
+    if not found:
+        raise RuntimeError(f"unexpected rag index output: {r['stdout'][-500:]}")
+    documents, chunks, embedded, cached, views, views_embedded = map(int, found.groups())
+    row = {"kind": "dense + BM25 (rag index)", "documents": documents, "chunks": chunks, "views": views,
+           "embedded": embedded + views_embedded, "from_cache": cached + (views - views_embedded),
+           "wall_s": r["wall_s"], "peak_rss_tree_mib": r["peak_rss_tree_mib"], "load_before": r["load_before"],
+           "load_after": r["load_after"], "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "cpu": _cpu_label(), "index": str(index)}
+    log(f"  dense build of {documents:,} articles: {row['wall_s']:.0f} s, peak RSS "
+        f"{row['peak_rss_tree_mib']:.0f} MiB (tree), {row['from_cache']:,} of {chunks + views:,} passages "
+        f"from the cache; load {row['load_before']} -> {row['load_after']}")
+    return row
+
+
+def serving(index: Path, log) -> dict[str, Any]:
+    """Hybrid search latency with the query embedding (in-process, warm) and ``rag serve``
+    RSS after the questions, on the built index; news questions (crud-dev) when present."""
+    from bench import memory, pipeline
+    from rag.retrieval.retriever import Retriever
+
+    questions = pipeline.benchmark_questions(pipeline.n_queries(False), qa_file=CRUD_QUESTIONS)
+    retriever = Retriever.load(index)
+    for q in questions[:5]:
+        retriever.search(q)
+
+    def search_uncached(q):
+        retriever.clear_query_cache()
+        return retriever.search(q, k=5)
+
+    runs = [pipeline.percentiles_ms(pipeline.time_each(search_uncached, questions)) for _ in range(3)]
+    latency = pipeline.median_of_runs(runs)
+    log(f"  hybrid search incl. query embedding over {len(retriever):,} chunks: p50 {latency['p50_ms']:.1f} ms, "
+        f"p95 {latency['p95_ms']:.1f} ms")
+    del retriever
+    serve = memory.serve_rss(index, questions, log)
+    return {"chunks_questions": len(questions), "search": latency, "serve": serve,
+            "load": list(os.getloadavg())}
+
+
+# ----------------------------------------------------------------------------- the section
+
+def _limits() -> list[int | None]:
+    raw = os.environ.get("RAG_BENCH_COLLECTION_LIMIT") or "10000"
+    return [None if part.strip() in ("all", "0") else int(part) for part in raw.split(",") if part.strip()]
+
+
+def run_section(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from bench.pipeline import _workdir
+    from bench.run import SectionSkipped
+
+    if quick:
+        raise SectionSkipped("collection builds take tens of minutes; not part of --quick")
+    path = Path(os.environ.get("RAG_BENCH_COLLECTION") or DEFAULT_COLLECTION)
+    if not path.exists():
+        raise SectionSkipped(f"{path} not found (--collection FILE)")
+    workdir = Path(os.environ.get("RAG_BENCH_COLLECTION_WORKDIR") or _workdir() / "collection")
+    workdir.mkdir(parents=True, exist_ok=True)
+    builds, serve = [], None
+    for limit in _limits():
+        source = slice_of(path, limit, workdir)
+        builds.append({**keyword_build(source, log, workdir), "slice": limit or "all"})
+        if os.environ.get("RAG_BENCH_COLLECTION_DENSE"):
+            row = dense_build(source, workdir / f"index-{source.stem}", log, workdir)
+            builds.append({**row, "slice": limit or "all"})
+            try:  # a failure here must not lose the build figures above
+                serve = {"slice": limit or "all", **serving(Path(row["index"]), log)}
+            except Exception as exc:
+                log(f"  serving figures failed: {type(exc).__name__}: {exc}")
+                serve = None
+    return finish_section({"file": str(path), "builds": builds, "serving": serve,
+                           "full_file_characters": _characters(path)})
+
+
+def _characters(path: Path) -> int:
+    opener = lzma.open if path.suffix == ".xz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return sum(len(line.rstrip("\n")) for line in fh)
+
+
+def merge(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``current`` plus the builds (and serving figures) of ``previous`` it did not redo."""
+    redone = {(b["kind"], str(b["slice"])) for b in current.get("builds", [])}
+    kept = [b for b in previous.get("builds", []) if (b["kind"], str(b["slice"])) not in redone]
+    merged = {**current, "builds": kept + current.get("builds", [])}
+    if not merged.get("serving") and previous.get("serving"):
+        merged["serving"] = previous["serving"]
+    return finish_section(merged)
+
+
+def finish_section(section: dict[str, Any]) -> dict[str, Any]:
+    """Tables and the extrapolation from the builds the section holds."""
+    builds = section.get("builds", [])
+    rows = []
+    for b in builds:
+        tokens = b.get("characters_to_embed") or _to_embed(builds, b)
+        rate = tokens * TOKENS_PER_CHAR / b["wall_s"] if "dense" in b["kind"] and tokens else None
+        rows.append([b["kind"], b["slice"], b["documents"], b.get("chunks"), b.get("views"), b["wall_s"] / 60,
+                     b.get("characters") and b["wall_s"] / b["characters"] * 1e6, rate, b["peak_rss_tree_mib"],
+                     b.get("from_cache"), b.get("cpu"), f"{b['load_before'][0]:.1f} -> {b['load_after'][0]:.1f}",
+                     b.get("when")])
+    tables = [{"title": "Builds of news-63k (slices: first N articles); s/M chars = wall seconds per million "
+                        "characters of articles; tokens/s = model tokens of chunks + views (0.67 per character) "
+                        "over the whole build's wall time; RSS = peak of the process tree",
+               "headers": ["build", "slice", "articles", "chunks", "views", "wall min", "s / M chars",
+                           "tokens/s", "peak RSS MiB", "from cache", "CPU", "load 1-min", "when"],
+               "rows": rows}]
+    serve = section.get("serving")
+    if serve:
+        s = serve["serve"]
+        tables.append({"title": f"Serving the {serve['slice']}-article dense index ({serve['chunks_questions']} "
+                                f"crud-dev questions; load {serve['load'][0]:.1f})",
+                       "headers": ["measure", "value"],
+                       "rows": [["hybrid search incl. query embedding p50 ms", serve["search"]["p50_ms"]],
+                                ["hybrid search incl. query embedding p95 ms", serve["search"]["p95_ms"]],
+                                ["rag serve RSS after load MB", s["rss_after_load_mb"]],
+                                [f"rag serve RSS after {s['questions']} questions MB", s["rss_after_queries_mb"]],
+                                ["rag serve peak RSS MB", s["peak_rss_mb"]],
+                                ["HTTP /ask p50 / p95 ms", f"{s['http_p50_ms']:.0f} / {s['http_p95_ms']:.0f}"]]})
+    extrapolation = _extrapolate(builds, section.get("full_file_characters"))
+    if extrapolation:
+        section["extrapolation"] = extrapolation
+        tables.append({"title": "Full dense build of the whole file, extrapolated (NOT measured end to end)",
+                       "headers": ["where", "hours", "how"], "rows": extrapolation})
+    section["tables"] = tables
+    return section
+
+
+def _to_embed(builds, build) -> int | None:
+    """Characters a dense build embedded: from the keyword build of the same slice."""
+    for b in builds:
+        if b["slice"] == build["slice"] and b.get("characters_to_embed"):
+            build.setdefault("characters", b["characters"])
+            return b["characters_to_embed"]
+    return None
+
+
+def _extrapolate(builds, full_chars: int | None) -> list[list[Any]]:
+    keyword = {str(b["slice"]): b for b in builds if "keyword" in b["kind"]}
+    dense = [b for b in builds if "dense" in b["kind"] and str(b["slice"]) in keyword]
+    if not dense or not full_chars:
+        return []
+    d = max(dense, key=lambda b: b["documents"])
+    k = keyword[str(d["slice"])]
+    full_keyword = keyword.get("all")
+    keyword_s = (full_keyword["wall_s"] if full_keyword else k["wall_s"] * full_chars / k["characters"])
+    embed_ratio = k["characters_to_embed"] / k["characters"]
+    fresh = d["embedded"] / max(d["embedded"] + d["from_cache"], 1)
+    embed_s = max(d["wall_s"] - k["wall_s"], 1.0) / max(fresh, 1e-9)  # cold-equivalent embedding time
+    per_char = embed_s / k["characters_to_embed"]
+    full_embed_chars = (full_keyword or {}).get("characters_to_embed") or full_chars * embed_ratio
+    cpu_h = (keyword_s + full_embed_chars * per_char) / 3600
+    gpu_embed_s = full_embed_chars * TOKENS_PER_CHAR / GPU_TOKENS_PER_S
+    how_keyword = ("measured keyword-only build of the whole file" if full_keyword
+                   else f"keyword side of the {k['slice']} slice scaled by characters")
+    return [
+        [f"this CPU ({d.get('cpu')})", cpu_h,
+         f"{how_keyword} + {full_embed_chars / 1e6:.0f} M characters to embed at the {d['slice']}-slice rate "
+         f"({per_char * 1e6:.0f} s per M characters: dense wall minus keyword wall"
+         + (f", scaled to a cold cache: {fresh:.0%} embedded" if fresh < 0.999 else "") + ")"],
+        ["one GPU (H200 class), NOT measured", (keyword_s + gpu_embed_s) / 3600,
+         f"the same keyword side on this CPU + {full_embed_chars * TOKENS_PER_CHAR / 1e6:.0f} M tokens at "
+         f"{GPU_TOKENS_PER_S / 1e6:.1f} M tokens/s (e5-small's shape, random weights, bf16: issue 12's figure; "
+         "no GPU was lent here)"],
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

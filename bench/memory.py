@@ -91,13 +91,21 @@ def ask_http(base: str, question: str, timeout: float = 120) -> dict[str, Any]:
 
 
 def run(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
-    index = _query_index(quick, log)
+    return serve_rss(_query_index(quick, log), benchmark_questions(n_queries(quick)), log,
+                     docs=_doc_dir(quick), cache_dir=_workdir() / "cache-index")
+
+
+def serve_rss(index: Path, questions: list[str], log: Callable[[str], None] = print, docs: Path | None = None,
+              cache_dir: Path | None = None) -> dict[str, Any]:
+    """``rag serve`` on ``index`` as a child process: RSS of its tree after start, after the
+    first question, after ``questions`` (HTTP, one at a time), and the peak."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "RAG_CACHE_DIR": str(_workdir() / "cache-index"), "HF_HUB_OFFLINE": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    if cache_dir is not None:
+        env["RAG_CACHE_DIR"] = str(cache_dir)
     cmd = [str(Path(sys.executable).with_name("rag")), "serve", "--index", f"{KNOWLEDGE_BASE}={index}",
-           "--docs", str(_doc_dir(quick)), "--host", "127.0.0.1", "--port", str(port)]
+           "--docs", str(docs or index), "--host", "127.0.0.1", "--port", str(port)]
     if not Path(cmd[0]).exists():
         cmd = [sys.executable, "-m", "rag.cli", *cmd[1:]]
     log_path = _workdir() / "serve.log"
@@ -111,7 +119,6 @@ def run(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
         ready_s = time.perf_counter() - t0
         time.sleep(1.0)
         after_start = tree_rss(proc.pid)
-        questions = benchmark_questions(n_queries(quick))
         ask_http(base, questions[0])  # the first question loads the embedding model
         after_load = tree_rss(proc.pid)
         peak_load = sampler.peak

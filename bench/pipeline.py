@@ -408,11 +408,13 @@ def _export_onnx(folder: Path) -> tuple[Path, Path]:
 
 # ----------------------------------------------------------------------------- queries
 
-def benchmark_questions(n: int) -> list[str]:
-    """``n`` distinct questions: eval/qa.jsonl's, then re-worded variants of them."""
+def benchmark_questions(n: int, qa_file: Path | None = None) -> list[str]:
+    """``n`` distinct questions: those of ``qa_file`` (default eval/qa.jsonl), then re-worded
+    variants of them."""
     base = []
-    if QA_FILE.exists():
-        for line in QA_FILE.read_text(encoding="utf-8").splitlines():
+    qa_file = QA_FILE if qa_file is None or not qa_file.exists() else qa_file
+    if qa_file.exists():
+        for line in qa_file.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 base.append(json.loads(line)["question"])
     if not base:

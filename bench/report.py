@@ -118,7 +118,8 @@ def _sections(results: dict[str, Any], markdown: bool) -> list[str]:
     parts = []
     titles = {"scale": "Scale (synthetic corpora)", "index": "Index build on seeds/",
               "query": "Query latency per stage (warm)", "memory": "Memory",
-              "llm": "Local LLM", "formats": "Document formats (PDF parsing, OCR)"}
+              "llm": "Local LLM", "formats": "Document formats (PDF parsing, OCR)",
+              "collection": "Large collection (news-63k): builds, serving, extrapolation"}
     for name in results.get("sections", []):
         if name not in results:
             continue

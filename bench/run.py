@@ -17,7 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ["scale", "index", "query", "memory", "llm", "formats"]
+SECTIONS = ["scale", "index", "query", "memory", "llm", "formats", "collection"]
+#: Run only when named in --only: builds of tens of thousands of articles (bench/collection.py).
+OPT_IN = {"collection"}
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
@@ -51,13 +53,17 @@ def _section_runner(name: str) -> Callable[[bool, Callable[[str], None]], dict[s
         from bench import formats
 
         return formats.run
+    if name == "collection":
+        from bench import collection
+
+        return collection.run_section
     raise ValueError(name)
 
 
 def parse_sections(value: str | None) -> list[str]:
     """``"scale,query"`` -> ["scale", "query"], validated against SECTIONS."""
     if not value:
-        return list(SECTIONS)
+        return [n for n in SECTIONS if n not in OPT_IN]
     names = [part.strip() for part in value.split(",") if part.strip()]
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
@@ -114,6 +120,10 @@ def _carry_over(results: dict[str, Any], previous_path: Path) -> None:
         if name not in results["sections"] and name in previous:
             results[name] = previous[name]
             carried.append(name)
+    if "collection" in results["sections"] and "collection" in results and "collection" in previous:
+        from bench import collection  # builds are long: keep the earlier runs' builds it did not redo
+
+        results["collection"] = collection.merge(previous["collection"], results["collection"])
     if carried:
         results["carried_over"] = carried
         results["sections"] = [n for n in SECTIONS if n in results]
@@ -132,11 +142,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT),
                         help=f"where results.json and results.md go (default: {DEFAULT_OUT})")
     parser.add_argument("--only", metavar="LIST", default=None,
-                        help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
+                        help=f"comma-separated sections to run (default: all of "
+                             f"{','.join(n for n in SECTIONS if n not in OPT_IN)}; {','.join(sorted(OPT_IN))} "
+                             "only when named)")
     parser.add_argument("--repeats", type=int, default=None, metavar="N",
                         help="runs per build/pass figure (default 3; 1 with --quick)")
     parser.add_argument("--queries", type=int, default=None, metavar="N",
                         help="questions per latency/memory measurement (default 200)")
+    add_collection_arguments(parser)
+
+
+def add_collection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``collection`` section (bench/collection.py)."""
+    parser.add_argument("--collection", metavar="FILE", default=None,
+                        help="collection section: a one-document-per-line file, .xz read as is "
+                             "(default ../shared/corpora/news-63k.txt.xz)")
+    parser.add_argument("--limit", metavar="N[,N...]", default=None,
+                        help="collection section: build the first N articles (all: the whole file; "
+                             "a list builds each; default 10000)")
+    parser.add_argument("--collection-dense", action="store_true",
+                        help="collection section: also the real dense + BM25 `rag index` of the slice, then "
+                             "search latency and `rag serve` RSS on it (about half an hour per 10,000 "
+                             "articles on 2 cores)")
 
 
 def apply_overrides(args: argparse.Namespace) -> None:
@@ -145,6 +172,12 @@ def apply_overrides(args: argparse.Namespace) -> None:
         os.environ["RAG_BENCH_REPEATS"] = str(max(1, args.repeats))
     if getattr(args, "queries", None):
         os.environ["RAG_BENCH_QUERIES"] = str(max(1, args.queries))
+    if getattr(args, "collection", None):
+        os.environ["RAG_BENCH_COLLECTION"] = str(Path(args.collection).resolve())
+    if getattr(args, "limit", None):
+        os.environ["RAG_BENCH_COLLECTION_LIMIT"] = args.limit
+    if getattr(args, "collection_dense", False):
+        os.environ["RAG_BENCH_COLLECTION_DENSE"] = "1"
 
 
 def main(argv: list[str] | None = None) -> int:

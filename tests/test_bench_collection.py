@@ -1,0 +1,54 @@
+"""The ``collection`` section of ``rag bench``: slices of an .xz collection, builds kept across
+runs, and an extrapolation that says what it is."""
+from __future__ import annotations
+
+import lzma
+
+import pytest
+
+from bench import collection, run
+
+
+def _build(kind, slice_, documents, wall_s, **extra):
+    return {"kind": kind, "slice": slice_, "documents": documents, "wall_s": wall_s, "peak_rss_tree_mib": 900.0,
+            "load_before": [2.0, 2.0, 2.0], "load_after": [2.5, 2.0, 2.0], "when": "today", **extra}
+
+
+def test_a_slice_of_an_xz_collection_is_its_first_lines_as_plain_text(tmp_path):
+    packed = tmp_path / "news.txt.xz"
+    with lzma.open(packed, "wt", encoding="utf-8") as fh:
+        fh.writelines(f"2023-08-{i % 28 + 1:02d}，正文：第{i}篇\n" for i in range(50))
+    part = collection.slice_of(packed, 20, tmp_path)
+    assert part.suffix == ".txt" and part.read_text(encoding="utf-8").splitlines()[-1].endswith("第19篇")
+    assert len(collection.slice_of(packed, None, tmp_path).read_text(encoding="utf-8").splitlines()) == 50
+    assert collection._characters(packed) == sum(len(f"2023-08-{i % 28 + 1:02d}，正文：第{i}篇") for i in range(50))
+
+
+def test_builds_of_earlier_runs_are_kept_and_the_full_build_is_extrapolated_with_labels():
+    earlier = collection.finish_section({"builds": [
+        _build("keyword only (BM25)", "all", 63668, 1200.0, characters=45_000_000, characters_to_embed=94_000_000,
+               chunks=150_000, views=850_000),
+        _build("keyword only (BM25)", 10000, 10000, 300.0, characters=7_000_000, characters_to_embed=14_000_000)]})
+    now = collection.finish_section({"builds": [
+        _build("keyword only (BM25)", 10000, 10000, 200.0, characters=7_000_000, characters_to_embed=14_000_000),
+        _build("dense + BM25 (rag index)", 10000, 10000, 2200.0, embedded=60_000, from_cache=20_000,
+               chunks=24_000, views=56_000, cpu="native")], "full_file_characters": 45_000_000})
+    merged = collection.merge(earlier, now)
+    slices = sorted((b["kind"], str(b["slice"]), b["wall_s"]) for b in merged["builds"])
+    assert slices == [("dense + BM25 (rag index)", "10000", 2200.0), ("keyword only (BM25)", "10000", 200.0),
+                      ("keyword only (BM25)", "all", 1200.0)]  # the 10k keyword build was redone: newest kept
+    cpu, gpu = merged["extrapolation"]
+    # the whole file's measured keyword side + 94 M characters at the slice's cold rate:
+    # (2200 - 200) s for 75% fresh of 14 M characters -> 2,667 s per 14 M characters
+    assert cpu[1] == pytest.approx((1200 + 94e6 * (2000 / 0.75) / 14e6) / 3600, rel=1e-3)
+    assert "measured keyword-only build of the whole file" in cpu[2] and "cold cache" in cpu[2]
+    assert "NOT measured" in gpu[0] and gpu[1] < cpu[1]
+    titles = [t["title"] for t in merged["tables"]]
+    assert any("NOT measured end to end" in t for t in titles)
+
+
+def test_the_collection_section_runs_only_when_named():
+    assert "collection" not in run.parse_sections(None)
+    assert run.parse_sections("collection") == ["collection"]
+    with pytest.raises(run.SectionSkipped, match="quick"):
+        collection.run_section(quick=True, log=lambda _m: None)
