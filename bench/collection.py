@@ -240,19 +240,25 @@ def run_section(quick: bool, log: Callable[[str], None] = print) -> dict[str, An
         raise SectionSkipped(f"{path} not found (--collection FILE)")
     workdir = Path(os.environ.get("RAG_BENCH_COLLECTION_WORKDIR") or _workdir() / "collection")
     workdir.mkdir(parents=True, exist_ok=True)
-    builds, serve = [], None
+    builds, serve, notes = [], None, []
     for limit in _limits():
         source = slice_of(path, limit, workdir)
         builds.append({**keyword_build(source, log, workdir), "slice": limit or "all"})
         if os.environ.get("RAG_BENCH_COLLECTION_DENSE"):
-            row = dense_build(source, workdir / f"index-{source.stem}", log, workdir)
+            try:  # a dense build stopped or failed must not lose the keyword figures
+                row = dense_build(source, workdir / f"index-{source.stem}", log, workdir)
+            except (RuntimeError, KeyboardInterrupt) as exc:
+                log(f"  dense build of the {limit or 'all'} slice did not finish: {exc}")
+                notes.append(f"dense build of the {limit or 'all'} slice did not finish ({str(exc)[:200]}); "
+                             "its embeddings committed so far are in the cache, so a rerun resumes")
+                continue
             builds.append({**row, "slice": limit or "all"})
             try:  # a failure here must not lose the build figures above
                 serve = {"slice": limit or "all", **serving(Path(row["index"]), log)}
             except Exception as exc:
                 log(f"  serving figures failed: {type(exc).__name__}: {exc}")
                 serve = None
-    return finish_section({"file": str(path), "builds": builds, "serving": serve,
+    return finish_section({"file": str(path), "builds": builds, "serving": serve, "notes": notes,
                            "full_file_characters": _characters(path)})
 
 
