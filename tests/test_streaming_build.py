@@ -174,3 +174,17 @@ def test_record_files_are_read_line_by_line_into_the_same_documents_chunks_and_n
     assert any("line 4: the id 'rail-1' was used" in n for n in reports[0].notes)
     assert any("the id 'A1' was used by an earlier line" in n for r in reports for n in r.notes)
     assert [str(p) for p in problems] == [str(p) for p in whole.problems] and "binary" in str(problems[0])
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_a_dense_index_filled_part_by_part_answers_like_one_built_at_once(kind):
+    from rag.index.stores.faiss_dense import DenseIndex
+
+    vectors = np.random.default_rng(1).standard_normal((3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    whole = DenseIndex.build(vectors, kind)
+    parts = DenseIndex.build_in_parts(lambda: iter([vectors[:1000], vectors[1000:2500], vectors[2500:]]),
+                                      len(vectors), 32, kind)
+    assert parts.ntotal == whole.ntotal == 3000 and parts.kind == kind
+    for row in (5, 1700, 2999):
+        assert parts.search(vectors[row], 5) == whole.search(vectors[row], 5)

@@ -97,6 +97,21 @@ def _new_index(vectors: np.ndarray, kind: str, ef_search: int, nprobe: int):
     return index
 
 
+def _reserve(index, n: int) -> None:
+    """Make room for ``n`` vectors in a flat (or HNSW's flat) storage at once. Added part by
+    part, FAISS's code vector grows by reallocation, which holds the old and the new copy
+    at once: 1.0 M vectors (news-63k) peaked at 2.6 GB instead of 1.5 GB. A std::vector
+    resized up and back down keeps its capacity, so the adds that follow never move it."""
+    import faiss
+
+    storage = faiss.downcast_index(index.storage) if hasattr(index, "storage") else index
+    codes = getattr(storage, "codes", None)
+    if codes is None or not hasattr(codes, "resize") or codes.size():
+        return
+    codes.resize(n * int(storage.code_size))
+    codes.resize(0)
+
+
 class DenseIndex:
     """A FAISS index over the chunk vectors; positions are chunk positions."""
 
@@ -126,6 +141,7 @@ class DenseIndex:
                                          [np.zeros((0, dim), np.float32)])
                 return cls(_new_index(vectors, kind, ef_search, nprobe), kind)
             index = _new_index(np.zeros((0, dim), np.float32), kind, ef_search, nprobe)
+            _reserve(index, n)
             for part in parts():
                 if len(part):
                     index.add(np.ascontiguousarray(part, dtype=np.float32))
