@@ -36,6 +36,8 @@ from rag.text import normalize
 #: the best abstention recall whose false-abstention rate stays within 0.03 on each set.
 MIN_COVERAGE = 0.05
 MIN_COVERAGE_WITHOUT_ATTRIBUTE = 0.75
+#: A stating sentence must be about the question's names (see ``lexical.names_in_context``).
+REQUIRE_SUBJECT = True
 
 _REFUSAL_RE = re.compile(
     r"没有找到相关信息|没有找到|未找到|找不到|没有提到|未提及|没有提及|没有相关信息|没有涉及|未涉及"
@@ -64,6 +66,13 @@ class Evidence:
     cosine: float
     #: Some retrieved passage names the asked attribute at all; None when no specific attribute is asked.
     named: bool | None = None
+    #: Some such sentence states its figures for the year or period the question asks about
+    #: (or names none): 2023年7月 does not answer a question about 2023年6月.
+    timely: bool = True
+    #: For a date question, some such sentence names the dated event (举行, 出生 …); None otherwise.
+    event: bool | None = None
+    #: Some such sentence is about the question's names: they occur in it or just before it.
+    subject: bool = True
 
 
 def gather_evidence(part, hits: Sequence) -> Evidence:
@@ -72,7 +81,12 @@ def gather_evidence(part, hits: Sequence) -> Evidence:
 
     question = part.question
     kind = asked_for(question).kind
-    support = [s for s in part.scored if s.about and (s.type_match or kind is None)]
+    typed = [s for s in part.scored if s.about and (s.type_match or kind is None)]
+    # Only a sentence about the asked year/period, and for a date question about the dated event, states the fact.
+    timely = [s for s in typed if s.timely]
+    dated = [s for s in timely if s.event is not False]
+    events = [s.event for s in timely if s.event is not None]
+    support = [s for s in dated if s.subject] if REQUIRE_SUBJECT else dated
     terms = attribute_terms(question)
     attribute = any(s.attribute for s in support) if terms else None
     passages = " ".join(" ".join(h.heading_path) + " " + h.text for h in hits)
@@ -83,11 +97,14 @@ def gather_evidence(part, hits: Sequence) -> Evidence:
         question=question,
         missing=unmentioned(question_entities(question), hits) if hits else question_entities(question),
         kind=kind,
-        typed=bool(support),
+        typed=bool(typed),
         attribute=attribute,
         coverage=max((s.lexical for s in stating), default=0.0),
         cosine=max((s.cosine for s in stating), default=0.0),
         named=named,
+        timely=bool(timely) or not typed,
+        event=any(events) if events else None,
+        subject=bool(support) or not dated,
     )
 
 
@@ -112,14 +129,20 @@ class AbstentionPolicy:
         return cls(min_coverage=0.0, min_coverage_without_attribute=0.0, require_span=False)
 
     def reason(self, evidence: Evidence) -> str | None:
-        """Why the evidence does not support an answer (``missing``, ``no_span``,
-        ``no_attribute``, ``low_coverage``), or None when it does."""
+        """Why the evidence does not support an answer (``missing``, ``no_span``, ``other_time``,
+        ``no_event``, ``other_subject``, ``no_attribute``, ``low_coverage``), or None when it does."""
         if evidence.missing:
             return "missing"
         if not self.require_span:
             return None
         if not evidence.typed:
             return "no_span"
+        if not evidence.timely:
+            return "other_time"
+        if evidence.event is False:
+            return "no_event"
+        if not evidence.subject:
+            return "other_subject"
         if evidence.named is False:
             return "no_attribute"
         if evidence.attribute is False and evidence.coverage < self.min_coverage_without_attribute:

@@ -21,8 +21,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rag.answering.citations import make_citation
-from rag.answering.lexical import (Asked, asked_for, attribute_terms, mentions_term, new_spans, passages_about,
-                                   question_entities, question_parts, unmentioned)
+from rag.answering.lexical import (NEAR, Asked, asked_for, attribute_keys, attribute_near, attribute_terms, event_terms,
+                                   mentions_term, names_in_context, new_spans, passages_about, question_entities,
+                                   question_parts, states_event, subject_names, time_conflict, unmentioned)
 from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
 from rag.text import body_start, normalize, sentence_spans
 from rag.types import Citation, Hit
@@ -49,6 +50,10 @@ class Weights:
     attribute: float = 0.15
     #: ... and leads when it scores within this window of a best sentence that does not.
     attribute_window: float = 0.3
+    #: A sentence that states its figures for another year or period than the question asks.
+    time_conflict: float = 0.2
+    #: A sentence whose context does not name the question's names (another company's figure).
+    off_subject: float = 0.0
     #: Penalty per 100 characters beyond ``long_sentence`` (long run-on "sentences"
     #: of newspaper pages cover many keywords without answering anything).
     length: float = 0.1
@@ -77,6 +82,12 @@ class ScoredSentence:
     attribute: bool = False
     #: Its passage mentions every name, date and number the question does.
     about: bool = True
+    #: It states no other year or period than the question asks about (see ``lexical.time_conflict``).
+    timely: bool = True
+    #: For a date question, it names the dated event (举行, 出生 …); None for other questions.
+    event: bool | None = None
+    #: The question's names occur in it or just before it (see ``lexical.names_in_context``).
+    subject: bool = True
 
 
 @dataclass
@@ -121,8 +132,6 @@ class ExtractiveResult:
 
 MIN_SENTENCE_CHARS = 6
 MAX_CANDIDATES = 10
-#: Characters between an answer span and the attribute it belongs to (会员总数12.2万人).
-NEAR = 12
 #: Quotes longer than this are shortened to the clauses around the answer.
 QUOTE_CHARS = 90
 
@@ -198,6 +207,7 @@ class ExtractiveAnswerer:
         asked = asked_for(question)
         attributes = attribute_terms(question)
         entities = question_entities(question)
+        events = event_terms(question)
         about = [not unmentioned(entities, [h]) for h in hits]
         context = [lexical_overlap(words, q_bigrams, " ".join(h.heading_path) + " " + h.text) for h in hits]
         # Section bodies rarely repeat their subject: the heading path counts with the sentence.
@@ -207,9 +217,10 @@ class ExtractiveAnswerer:
         # What the sentence states (answer spans, the attribute) is worth finding out for the
         # best candidates by cheap signals only (names need jieba's tagger), and embedding for fewer.
         order = list(np.argsort(cheap)[::-1][: 3 * self.max_candidates])
-        facts = {j: self._facts(question, asked, attributes, hits[cands[j][0]], cands[j][2]) for j in order}
-        for j, (spans, attribute, exact) in facts.items():
-            cheap[j] += (w.answer_type if spans else 0.0) + (w.attribute if attribute else 0.0)
+        facts = {j: self._facts(question, asked, attributes, hits[cands[j][0]], cands[j][2], events) for j in order}
+        for j, (spans, attribute, exact, timely, event) in facts.items():
+            cheap[j] += ((w.answer_type if spans else 0.0) + (w.attribute if attribute or event else 0.0)
+                         - (0.0 if timely else w.time_conflict))
         keep = sorted(sorted(facts, key=lambda j: cheap[j], reverse=True)[: self.max_candidates])
         cands = [cands[j] for j in keep]
         lexical = [lexical[j] for j in keep]
@@ -219,30 +230,42 @@ class ExtractiveAnswerer:
             cosines = vectors @ self._query(question)
         else:
             cosines = np.zeros(len(cands), dtype=np.float32)
+        names = subject_names(question)
         scored = []
-        for (i, span, text), lex, cos, (spans, attribute, exact) in zip(cands, lexical, cosines, found):
+        for (i, span, text), lex, cos, (spans, attribute, exact, timely, event) in zip(cands, lexical, cosines, found):
             too_long = max(0, len(text) - w.long_sentence) / 100
+            subject = names_in_context(names, hits[i].text, span[0], span[1], " ".join(hits[i].heading_path))
             score = (w.cosine * float(cos) + w.lexical * lex + w.context * context[i] + w.rank / (1 + i)
                      + (w.answer_type if spans else 0.0) + (w.exact_unit if exact else 0.0)
-                     + (w.attribute if attribute else 0.0) - w.length * min(too_long, 3))
-            scored.append(ScoredSentence(i, span, text, score, float(cos), lex, bool(spans), spans, attribute, about[i]))
+                     + (w.attribute if attribute or event else 0.0) - (0.0 if timely else w.time_conflict)
+                     - (0.0 if subject else w.off_subject) - w.length * min(too_long, 3))
+            scored.append(ScoredSentence(i, span, text, score, float(cos), lex, bool(spans), spans, attribute, about[i],
+                                         timely, event, subject))
         scored.sort(key=lambda s: s.score, reverse=True)
         return scored
 
     @staticmethod
-    def _facts(question: str, asked: Asked, attributes: list[str], hit: Hit,
-               text: str) -> tuple[list[tuple[int, int]], bool, bool]:
+    def _facts(question: str, asked: Asked, attributes: list[str], hit: Hit, text: str,
+               events: Sequence[str] = ()) -> tuple[list[tuple[int, int]], bool, bool, bool, bool | None]:
         """The sentence's answer spans, whether it names the asked attribute (next to an answer
-        span when the question asks for a kind of thing), and whether a span is in the exact unit asked."""
+        span when the question asks for a kind of thing), whether a span is in the exact unit asked,
+        whether it states no other year or period than the question's, and for a date question
+        whether it names the dated event."""
         spans = new_spans(text, asked, question) if asked.kind else []
         exact = bool(asked.unit) and any(text[s:e].rstrip().endswith(asked.unit) for s, e in spans)
+        # The date a date question asks for is no conflict: only the rest of the sentence counts.
+        rest = text
+        if asked.kind == "date":
+            for s, e in sorted(spans, reverse=True):
+                rest = rest[:s] + " " + rest[e:]
+        timely = not time_conflict(question, rest)
+        event = states_event(" ".join(hit.heading_path) + " " + text, events) if events else None
         if not attributes:
-            return spans, False, exact
+            return spans, False, exact, timely, event
         if not asked.kind:
-            return spans, any(mentions_term(" ".join(hit.heading_path) + " " + text, t) for t in attributes), exact
-        positions = [m.start() for t in attributes for key in _term_keys(t) for m in re.finditer(re.escape(key), text)]
-        near = any(s - NEAR <= p <= e + NEAR for s, e in spans for p in positions)
-        return spans, near, exact
+            return (spans, any(mentions_term(" ".join(hit.heading_path) + " " + text, t) for t in attributes), exact,
+                    timely, event)
+        return spans, attribute_near(text, spans, attributes), exact, timely, event
 
     # selection --------------------------------------------------------------
     def select(self, scored: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -354,9 +377,7 @@ class ExtractiveAnswerer:
         return self.render(self.analyze(question, hits), hits, source_text)
 
 
-def _term_keys(term: str) -> list[str]:
-    """How an attribute may be written: in full, or for a compound its first or last two characters."""
-    return [term] + ([term[:2], term[-2:]] if len(term) >= 3 else [])
+_term_keys = attribute_keys
 
 
 def clip(sentence: str, anchor: str | None, words: Sequence[str], limit: int = QUOTE_CHARS) -> str:

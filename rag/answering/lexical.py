@@ -26,6 +26,7 @@ _NUMBER_Q = re.compile(r"多少|几|多大|多高|多长|多久|多重|比例|�
 _PLACE_Q = re.compile(
     r"哪里|哪儿|在哪|何地|什么地方|哪座|"
     r"哪[个些一]?(?:省|市|县|区|地区|城市|国家|地方|镇|乡|村|港口|机场|车站|场馆|景区|海域|街道|口岸)")
+_GEO_Q = re.compile(r"哪[个一]?(?:省|市|县|地区|城市|国家|镇|乡|村)")
 _PERSON_Q = re.compile(r"谁|哪位|何人|什么人|哪些人|姓名|名字|叫什么")
 _ORG_Q = re.compile(
     r"哪[个些一家]?[\u4e00-\u9fff]{0,4}?(?:单位|公司|机构|企业|部门|组织|团队|学校|医院|大学|银行|协会|代表团|媒体|平台|集团|品牌)")
@@ -69,10 +70,12 @@ _FOREIGN_NAME_RE = re.compile(
     r"[\u4e00-\u9fff]{1,4}[·•・](?:(?![告表说称指认在是和等的与及对向将也还都于被把为从曾已就则])[\u4e00-\u9fff]){1,5}")
 
 
+#: Titles and roles a person holds (主任, 董事长, 第一作者).
+_ROLES = (r"主任|主席|书记|院长|校长|队长|局长|部长|厅长|处长|科长|经理|董事长|总裁|会长|秘书长|市长|省长|县长|区长|镇长"
+          r"|村长|社长|主编|教授|研究员|院士|民警|医生|发言人|负责人|总统|总理|首相|外长|大使|导演|教练|主持人|创始人")
 #: A name right after a title (中心主任李全民在致辞中, 队长阿古斯丁): Chinese news writes it so.
 _TITLED_NAME_RE = re.compile(
-    r"(?:主任|主席|书记|院长|校长|队长|局长|部长|厅长|处长|科长|经理|董事长|总裁|会长|秘书长|市长|省长|县长|区长|镇长"
-    r"|村长|社长|主编|教授|研究员|院士|民警|医生|发言人|负责人|总统|总理|首相|外长|大使|导演|教练|主持人|创始人)"
+    rf"(?:{_ROLES})"
     r"((?:(?![在说表称指认是和等的与及对向将也还都于被把为从曾已就则告介透])[\u4e00-\u9fff]){2,3})")
 #: A quoted or titled name (“川工之家”, 《祖国颂》).
 _QUOTED_RE = re.compile(r"“[^”]{2,16}”|《[^》]{1,20}》|「[^」]{2,16}」")
@@ -129,6 +132,10 @@ class Asked:
     date: str = "any"
     #: The unit exactly as the question says it (几家 -> 家), when it names one.
     unit: str | None = None
+    #: A place question asks for a city, province, country ... (哪个城市), not any venue or body.
+    geo: bool = False
+    #: A person question asks who holds a role (校长叫什么名字, 谁是队长): a person's name, not a body.
+    role: bool = False
 
 
 def asked_for(question: str) -> Asked:
@@ -143,6 +150,10 @@ def asked_for(question: str) -> Asked:
         if re.search(r"几月|哪个月", q):
             return Asked("date", date="month")
         return Asked("date")
+    if kind == "place":
+        return Asked("place", geo=bool(_GEO_Q.search(q)))
+    if kind == "person":
+        return Asked("person", role=bool(re.search(rf"(?:{_ROLES}|作者|厂长|总经理|司令|指挥官|领队|主帅|冠军)", q)))
     if kind != "number":
         return Asked(kind)
     if re.search(r"页码|第几页|哪一页|多少页", q):
@@ -219,8 +230,9 @@ def answer_type(question: str) -> str | None:
     return None
 
 
-def typed_spans(sentence: str, asked: Asked | str | None) -> list[tuple[int, int]]:
-    """Spans of ``sentence`` that are what ``asked`` asks for (numbers in its units, dates, names ...)."""
+def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -> list[tuple[int, int]]:
+    """Spans of ``sentence`` that are what ``asked`` asks for (numbers in its units, dates, names ...).
+    ``tagged=False`` leaves out the names only jieba's tagger finds (cheaper, for ranking)."""
     if isinstance(asked, str) or asked is None:
         asked = Asked(asked)
     kind = asked.kind
@@ -234,7 +246,9 @@ def typed_spans(sentence: str, asked: Asked | str | None) -> list[tuple[int, int
         else:
             pattern = _ANY_UNIT_RE
         dates = [m.span() for m in _WHEN_SPAN_RE.finditer(sentence)]
-        spans = [m.span() for m in pattern.finditer(sentence) if not any(ds <= m.start() < de for ds, de in dates)]
+        # 第二届 is an ordinal, not a count of 届.
+        spans = [m.span() for m in pattern.finditer(sentence) if not any(ds <= m.start() < de for ds, de in dates)
+                 and not sentence[max(0, m.start() - 1):m.start()] == "第"]
         if "页" in asked.units:  # a table-of-contents line ends in its bare page number
             spans += [m.span(1) for m in re.finditer(r"(\d{1,4})\s*$", sentence)]
         return spans
@@ -242,20 +256,54 @@ def typed_spans(sentence: str, asked: Asked | str | None) -> list[tuple[int, int
         pattern = {"year": _YEAR_SPAN_RE, "month": _MONTH_SPAN_RE, "day": _DAY_SPAN_RE}.get(asked.date, _WHEN_SPAN_RE)
         return [m.span() for m in pattern.finditer(sentence)]
     if kind == "place":
-        spans = [m.span() for m in _PLACE_RE.finditer(sentence)] + _suffix_spans(sentence, _PLACE_SUFFIXES)
-        spans += _suffix_spans(sentence, _ORG_SUFFIXES)
-        return spans + _tagged_spans(sentence, ("ns", "nt"))
+        if asked.geo:  # 哪个城市: a place name, not a venue or a body
+            spans = _suffix_spans(sentence, _GEO_SUFFIXES) + _tagged_spans(sentence, ("ns",), tagged)
+        else:
+            spans = [m.span() for m in _PLACE_RE.finditer(sentence)] + _suffix_spans(sentence, _PLACE_SUFFIXES)
+            spans += _suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("ns", "nt"), tagged)
+        return _unquoted(sentence, _named(sentence, spans))
     if kind == "org":
-        return _suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("nt",))
+        return _unquoted(sentence, _named(sentence, _suffix_spans(sentence, _ORG_SUFFIXES)
+                                          + _tagged_spans(sentence, ("nt",), tagged)))
     if kind == "person":
+        tagged_people = _tagged_spans(sentence, ("nr", "nrfg"), tagged)
+        people = ([m.span() for m in _FOREIGN_NAME_RE.finditer(sentence)] + tagged_people
+                  + [m.span(1) for m in _TITLED_NAME_RE.finditer(sentence)])
+        if asked.role:  # 校长叫什么名字: a person's name (jieba tags many two-character words as names: 荆楚)
+            return _unquoted(sentence, [(s, e) for s, e in people if e - s != 2 or sentence[s] in _SURNAMES
+                                        or (s, e) not in tagged_people])
         # 谁 is often an organisation (谁认为… -> 韩国超导低温学会); 叫什么名字 a quoted name.
-        return ([m.span() for m in _FOREIGN_NAME_RE.finditer(sentence)] + _tagged_spans(sentence, ("nr", "nrfg"))
-                + [m.span(1) for m in _TITLED_NAME_RE.finditer(sentence)] + [m.span() for m in _QUOTED_RE.finditer(sentence)]
-                + _suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("nt",)))
+        return _unquoted(sentence, people + _named(
+            sentence, _suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("nt",), tagged))) + [
+            m.span() for m in _QUOTED_RE.finditer(sentence)]
     return []
 
 
-def _tagged_spans(sentence: str, flags: tuple[str, ...]) -> list[tuple[int, int]]:
+#: Suffixes of place names a 哪个城市/省/国家 question is answered with.
+_GEO_SUFFIXES = re.compile(r"(?:省|市|县|区|镇|乡|村|州|旗|盟|岛)(?![\u4e00-\u9fff]?[长委级政])")
+#: A span that only points at a place or body (同一城市, 该市, 各级工会, 全省) names none:
+#: a determiner followed by a generic noun (本溪市 and 全州县 are names).
+_DETERMINER_RE = re.compile(
+    r"(?:同一|该|本|这|那|各级|各|其|此|每|某|全|我|上述|当地|所在)(?:个|家|所|座)?"
+    r"(?:城市|市|省|县|区|地|地区|国|国家|镇|乡|村|州|港|岛|公司|单位|企业|部门|工会|机构|组织|学校|医院|银行|集团"
+    r"|中心|平台|项目|协会|委员会|政府|局|厅|部|办|基地|园区|场馆|会场|社区|街道|地方)")
+
+
+def _unquoted(sentence: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` without those inside a quoted name (红旗 of “红旗杯”班组长大赛 is no place)."""
+    quotes = [m.span() for m in _QUOTED_RE.finditer(sentence)]
+    return [(s, e) for s, e in spans if not any(qs < s and e <= qe and (s, e) != (qs + 1, qe - 1) for qs, qe in quotes)]
+
+
+def _named(sentence: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` without those that only point at a place or body (see ``_DETERMINER_RE``)."""
+    return [(s, e) for s, e in spans
+            if not _DETERMINER_RE.fullmatch(normalize(sentence[s:e])) and normalize(sentence[s:e]) not in _GENERIC]
+
+
+def _tagged_spans(sentence: str, flags: tuple[str, ...], tagged: bool = True) -> list[tuple[int, int]]:
+    if not tagged:
+        return []
     import jieba.posseg as pseg  # heavy-ish; only for person/place/organisation questions
 
     spans, pos = [], 0
@@ -424,20 +472,24 @@ def _has_subject(piece: str) -> bool:
     return len(PUNCT_RE.sub("", before)) >= 4
 
 
+#: One-character modifiers that make a different thing of the noun they precede: 女代表 is
+#: not any 代表, 副局长 not the 局长, 新会员 not all members.
+_MODIFIERS = set("女男副新老前原现首正")
+
+
 def mentions_term(text: str, term: str) -> bool:
-    """Whether ``text`` mentions ``term``, or for a compound of 3+ characters its first or last two (装机容量 ~ 容量)."""
+    """Whether ``text`` mentions ``term``, or for a compound of 3+ characters its first or last two
+    (装机容量 ~ 容量); a modified noun (女代表) only in full."""
     norm = normalize(text).lower()
     term = term.lower()
-    if term in norm:
-        return True
-    return len(term) >= 3 and (term[:2] in norm or term[-2:] in norm)
+    return any(key in norm for key in attribute_keys(term))
 
 
-def new_spans(sentence: str, asked: Asked, question: str) -> list[tuple[int, int]]:
+def new_spans(sentence: str, asked: Asked, question: str, tagged: bool = True) -> list[tuple[int, int]]:
     """``typed_spans`` that say something the question does not already say."""
     q = normalize(question)
     out = []
-    for s, e in typed_spans(sentence, asked):
+    for s, e in typed_spans(sentence, asked, tagged):
         text = normalize(sentence[s:e])
         if text and text not in q:
             out.append((s, e))
@@ -466,6 +518,30 @@ _GENERIC = {"中国", "全国", "工会", "总工会", "职工", "中华", "中�
             "政府", "公司", "部门", "单位", "机构", "地区", "全市", "全省", "全区", "当地"}
 
 
+#: Quoted and titled names of a question count among its names (see ``question_entities``).
+QUOTED_NAMES = True
+#: So do organisations named by their suffix (see ``question_entities``): off, a question's
+#: words before 平台, 银行, 品牌 are too often no name (要求网约车平台, 暴利税不会超过银行).
+ORG_NAMES = False
+
+
+_GENERIC_PREFIXES = ("全国", "全省", "全市", "各级", "基层", "地方", "本级", "中国", "中华全国")
+
+
+def _generic_name(name: str) -> bool:
+    """Whether ``name`` is a place, or generic words after a place (全国工会, 各级工会, 意大利政府,
+    甘肃省总工会): text refers back to such bodies without naming them (全省, 政府)."""
+    import jieba.posseg as pseg
+
+    words = [(p.word, p.flag) for p in pseg.cut(name) if p.word.strip()]
+    while words and (words[0][1] == "ns" or words[0][0] in _PROVINCES or words[0][0] in _GENERIC_PREFIXES):
+        words = words[1:]
+    rest = "".join(w for w, _ in words)
+    for prefix in _GENERIC_PREFIXES:
+        rest = rest[len(prefix):] if rest.startswith(prefix) else rest
+    return not rest or rest in _GENERIC or all(w in _GENERIC or len(w) == 1 for w, _ in words)
+
+
 def question_entities(question: str) -> list[str]:
     """Names, ordinals, years, months and long numbers in the question: things an answer must be about."""
     import unicodedata
@@ -485,6 +561,17 @@ def question_entities(question: str) -> list[str]:
     for m in _CODE_RE.finditer(text):
         if not _YEAR_RE.fullmatch(m.group(0)):
             found[m.group(0)] = None
+    if QUOTED_NAMES:
+        # A quoted or titled name (“红旗杯”, 《指南》) is a name the answer must be about.
+        for m in re.finditer(r"[“《「\"]([^”》」\"]{2,10})[”》」\"]", text):
+            found[m.group(1)] = None
+    if ORG_NAMES:
+        # An organisation named by its suffix (韦尔股份, 太平洋财险房山支公司), unless it is only
+        # generic words (全国工会, 各级工会): jieba tags few of them.
+        for s, e in _named(text, _suffix_spans(text, _ORG_SUFFIXES)):
+            name = text[s:e]
+            if len(name) >= 4 and not re.search(r"哪|什么|谁|多少|几|年", name) and not _generic_name(name):
+                found[name] = None
     for pair in pseg.cut(text):
         word = pair.word.strip()
         if len(word) < 2 or word in _GENERIC:
@@ -533,3 +620,235 @@ def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
             continue
         missing.append(entity)
     return missing
+
+
+# --- whether a sentence states the fact about what the question asks ---------------
+
+#: Sub-year periods, as the months they cover (上半年 = 1-6月).
+_PERIOD_MONTHS = {
+    "上半年": (1, 6), "下半年": (7, 12), "一季度": (1, 3), "二季度": (4, 6), "三季度": (7, 9), "四季度": (10, 12),
+    "前三季度": (1, 9), "前两个月": (1, 2), "前两月": (1, 2), "前三个月": (1, 3), "前4个月": (1, 4),
+    "前5个月": (1, 5), "前7个月": (1, 7), "前8个月": (1, 8), "前10个月": (1, 10), "前11个月": (1, 11),
+}
+_PERIOD_RE = re.compile(r"(?:第)?(?:前三季度|[一二三四]季度|上半年|下半年|前两个?月|前三个月|前\d{1,2}个月)|Q[1-4]")
+_MONTH_RANGE_RE = re.compile(r"(?<![\d.])(\d{1,2})\s*(?:月份?\s*)?(?:-|—|－|~|～|至|到)\s*(\d{1,2})\s*月(?:份)?(?!\s*\d{1,2}\s*[日号])")
+#: A month that is a period (7月份的增加值), not part of a day (8月8日电).
+_PERIOD_MONTH_RE = re.compile(r"(?<![\d.\-—－~～至到])(1[0-2]|0?[1-9])\s*月(?:份)?(?!\s*\d{1,2}\s*[日号])")
+_YEAR_RANGE_RE = re.compile(r"(?<!\d)(\d{4})\s*年?\s*(?:-|—|－|~|～|至|到)\s*(\d{4})\s*年")
+_YEAR_SINCE_RE = re.compile(r"(?<!\d)(\d{4})\s*年?\s*(?:以来|至今|起|开始|后)")
+_YEAR_TOKEN_RE = re.compile(r"(?<!\d)(\d{4})\s*年")
+
+
+@dataclass(frozen=True)
+class TimeScope:
+    """The years and the sub-year periods (as month ranges) a text states figures for."""
+
+    years: frozenset[int] = frozenset()
+    #: Earliest year of an open range (2020年至今, 2018年以来), if any.
+    since: int | None = None
+    periods: frozenset[tuple[int, int]] = frozenset()
+
+
+def time_scope(text: str) -> TimeScope:
+    """The years and periods (上半年, 1-7月, 7月份, 二季度) ``text`` names; days (8月8日) are left out,
+    since a dateline or an event day does not say which period a figure is for."""
+    norm = normalize(text)
+    years: set[int] = set()
+    since = None
+    for m in _YEAR_RANGE_RE.finditer(norm):
+        lo, hi = sorted((int(m.group(1)), int(m.group(2))))
+        years.update(range(lo, min(hi, lo + 50) + 1))
+    for m in _YEAR_SINCE_RE.finditer(norm):
+        since = min(since or 9999, int(m.group(1)))
+    years.update(int(m.group(1)) for m in _YEAR_TOKEN_RE.finditer(norm))
+    periods: set[tuple[int, int]] = set()
+    rest = norm
+    for m in _MONTH_RANGE_RE.finditer(norm):
+        lo, hi = int(m.group(1)), int(m.group(2))
+        if 1 <= lo <= hi <= 12:
+            periods.add((lo, hi))
+        rest = rest.replace(m.group(0), " ", 1)
+    for m in _PERIOD_RE.finditer(rest):
+        word = m.group(0).lstrip("第")
+        if word.startswith("Q"):
+            q = int(word[1])
+            periods.add((3 * q - 2, 3 * q))
+        elif word in _PERIOD_MONTHS:
+            periods.add(_PERIOD_MONTHS[word])
+        else:
+            n = re.search(r"\d+", word)
+            if n and 1 <= int(n.group(0)) <= 12:
+                periods.add((1, int(n.group(0))))
+    rest = _PERIOD_RE.sub(" ", rest)
+    for m in _PERIOD_MONTH_RE.finditer(rest):
+        month = int(m.group(1))
+        periods.add((month, month))
+    return TimeScope(frozenset(years), since, frozenset(periods))
+
+
+def time_conflict(question: str, sentence: str) -> bool:
+    """Whether ``sentence`` states its figures for another year or period than ``question`` asks
+    about: it names years (or periods) and none of them is the asked one (2023年6月 asked,
+    2023年7月 stated; 7月份 asked, 上半年 stated). A sentence that names no time says nothing
+    either way; 2020年至今 covers 2023."""
+    asked, stated = time_scope(question), time_scope(sentence)
+    if asked.years and (stated.years or stated.since):
+        covered = bool(asked.years & stated.years) or (stated.since is not None
+                                                       and any(y >= stated.since for y in asked.years))
+        if not covered:
+            return True
+    return bool(asked.periods and stated.periods and not asked.periods & stated.periods)
+
+
+#: Verbs that name the same event in news text (举行 ~ 召开 ~ 开幕).
+_EVENT_SYNONYMS = [
+    {"举行", "举办", "召开", "开幕", "揭幕", "启幕", "开赛"},
+    {"启动", "开始", "开启", "启用", "上线", "推出", "实施", "施行", "开通", "开工", "开放"},
+    {"成立", "组建", "建立", "挂牌", "设立", "创建", "创立"},
+    {"建成", "竣工", "完工", "通车", "通航", "投用", "投运", "投产", "落成", "开通", "投入使用", "交付使用"},
+    {"出生", "生于", "出世"},
+    {"上任", "任职", "担任", "就任", "当选", "履新", "出任", "任命"},
+    {"发布", "公布", "印发", "出台", "颁布", "发表", "宣布"},
+    {"结束", "闭幕", "落幕", "收官"},
+    {"签署", "签订", "签约"},
+    {"获得", "荣获", "获评", "获颁", "被评为", "授予"},
+]
+
+
+def event_terms(question: str) -> list[str]:
+    """What a date question dates (哪一天举行 -> 举行, 哪一年成为产改试点 -> 产改 …): the words next
+    to its question word, names left out. A sentence that gives a date for something else
+    (a dateline, another event) does not answer it. Empty for other questions."""
+    if asked_for(question).kind != "date":
+        return []
+    import jieba
+
+    q = normalize(question)
+    names = {e.lower() for e in question_entities(question)}
+    for clause in re.split(r"[，,？?。；;！!：:]", q):
+        m = _DATE_Q.search(clause)
+        if not m:
+            continue
+        # What follows the question word is the event (哪一年建成通航的); with nothing after it,
+        # what precedes it (潘从明获得国家科技进步二等奖是在哪一年).
+        after = re.sub(r"^(?:是|为|的|了|才|将|会|能|要)+", "", _FILLER_RE.sub("", clause[m.end():]))
+        words = [w for w in _words(jieba.lcut(after)) if w.lower() not in names and w not in _GENERIC]
+        strong = [w for w in words if w not in _LIGHT_VERBS and w not in _ABSTRACT]
+        if strong:
+            return strong
+        # A light verb (开始, 举行) says little on its own: the words before the question word count too.
+        before = _FILLER_RE.sub("", clause[:m.start()])
+        return words + [w for w in _words(jieba.lcut(before))[-2:] if w.lower() not in names and w not in _GENERIC]
+    return []
+
+
+def states_event(text: str, terms: Sequence[str]) -> bool:
+    """Whether ``text`` names one of the event ``terms`` (or a verb for the same event)."""
+    norm = normalize(text).lower()
+    for term in terms:
+        if mentions_term(norm, term):
+            return True
+        for group in _EVENT_SYNONYMS:
+            if term in group and any(v in norm for v in group):
+                return True
+    return False
+
+
+#: Characters between an answer span and the attribute it belongs to (会员总数12.2万人).
+NEAR = 12
+
+
+def attribute_keys(term: str) -> list[str]:
+    """How an attribute may be written: in full, or for a compound its first or last two characters
+    (装机容量 ~ 容量), except a noun after a modifier that changes it (女代表 is not 代表)."""
+    if len(term) == 3 and term[0] in _MODIFIERS:
+        return [term]
+    # A generic half says nothing (试点单位 is not any 单位).
+    return [term] + [key for key in ([term[:2], term[-2:]] if len(term) >= 3 else [])
+                     if key not in _GENERIC and key not in _TYPE_WORDS]
+
+
+def states_answer(sentence: str, asked: Asked, question: str, attributes: Sequence[str],
+                  tagged: bool = True) -> bool:
+    """Whether ``sentence`` holds a span of the asked kind that the question does not say, next to
+    the asked attribute when one is asked (装机容量达440万千瓦 for 装机容量是多少)."""
+    spans = new_spans(sentence, asked, question, tagged) if asked.kind else []
+    if not spans:
+        return False
+    if not attributes:
+        return True
+    return attribute_near(sentence, spans, attributes)
+
+
+def attribute_near(sentence: str, spans: Sequence[tuple[int, int]], attributes: Sequence[str]) -> bool:
+    """Whether ``sentence`` names one of ``attributes`` within ``NEAR`` characters of a span of ``spans``.
+    (Requiring every attribute, 党支部 as well as 书记, cost more answerable questions than it caught.)"""
+    positions = [m.start() for t in attributes for key in attribute_keys(t) for m in re.finditer(re.escape(key), sentence)]
+    return any(s - NEAR <= p <= e + NEAR for s, e in spans for p in positions)
+
+
+#: The most common surnames: a two-character word jieba tags as a name counts as one only with them.
+_SURNAMES = set("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶"
+                "阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文")
+
+
+def subject_names(question: str) -> list[str]:
+    """The names a sentence that answers ``question`` must be about: the people, codes (K210,
+    12351) and quoted names (“红旗杯”) of the question. Places and organisations are left out:
+    news text refers back to them without their name (全省, 该公司, 各级工会); dates too
+    (``time_conflict`` checks those)."""
+    import unicodedata
+
+    import jieba.posseg as pseg
+
+    text = unicodedata.normalize("NFKC", question)
+    names: dict[str, None] = {}
+    foreign = list(_FOREIGN_NAME_RE.finditer(text))
+    for m in foreign:
+        # Where the name ends in a question is unclear (马木提江·艾依提家后院): its first part and
+        # two characters of the second identify the person.
+        dot = re.search(r"[·•・]", m.group(0))
+        names[m.group(0)[:dot.end() + 2]] = None
+    pos = 0
+    for pair in pseg.cut(text):
+        start, pos = pos, pos + len(pair.word)
+        # jieba tags many two-character words as names (惠民, 鸿蒙): those need a common surname.
+        if (pair.flag in ("nr", "nrfg") and (len(pair.word) >= 3 or (len(pair.word) == 2 and pair.word[0] in _SURNAMES))
+                and not any(m.start() <= start < m.end() for m in foreign)):
+            names[pair.word] = None
+    for m in _CODE_RE.finditer(text):
+        if not _YEAR_RE.fullmatch(m.group(0)):
+            names[m.group(0)] = None
+    for m in re.finditer(r"(?<![A-Za-z\d])[A-Za-z]+-?\d+[A-Za-z\d]*", text):  # K210, C919, LK-99
+        names[m.group(0)] = None
+    for m in re.finditer(r"[“《「\"]([^”》」\"]{2,10})[”》」\"]", text):
+        names[m.group(1)] = None
+    return list(names)
+
+
+#: Sentences before the stating one in which the question's names may stand (Chinese news
+#: names its subject once, then goes on: 国家能源集团……。2020年至今在湘投资达123.89亿元).
+SUBJECT_WINDOW = 2
+
+
+def names_in_context(names: Sequence[str], text: str, start: int, end: int, header: str = "",
+                     window: int = SUBJECT_WINDOW) -> bool:
+    """Whether every name of ``names`` occurs in ``text[start:end]`` (a sentence), in one of the
+    ``window`` sentences before it, or in ``header`` (the heading path)."""
+    if not names:
+        return True
+    from rag.text import sentence_spans
+
+    before = [s for s, e in sentence_spans(text) if e <= start]
+    lo = before[-window] if len(before) >= window else 0
+    return not unmentioned(names, [_Passage(header, text[lo:end])])
+
+
+@dataclass
+class _Passage:
+    header: str
+    text: str
+
+    @property
+    def heading_path(self) -> list[str]:
+        return [self.header] if self.header else []

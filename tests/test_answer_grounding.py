@@ -1,0 +1,160 @@
+"""A sentence answers a question only when it states the fact about what the question asks.
+
+Rules that hold for Chinese questions in general, each tested on its own: the
+asked year or period (a figure for 2023年7月 does not answer 2023年6月), the dated
+event of a date question (a dateline does not date a congress), the question's
+names near the stating sentence (another company's chairman), answer spans that
+name something (同一城市 and 第二届 do not), and the ranking stage's preference
+for the chunk that states the asked kind of answer. Small fakes, no model.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from rag.answering.assistant import Assistant
+from rag.answering.lexical import (asked_for, event_terms, mentions_term, names_in_context, new_spans, states_answer,
+                                   states_event, subject_names, time_conflict, time_scope, typed_spans)
+from rag.retrieval.refine import refine
+from test_answer_fakes import FakeRetriever
+
+
+def _chunks(*docs: tuple[str, str]) -> list[dict]:
+    return [dict(chunk_id=f"{doc}#1", doc=doc, heading_path=[], text=text, start=0, end=len(text))
+            for doc, text in docs]
+
+
+def _assistant(*docs: tuple[str, str]) -> Assistant:
+    return Assistant(FakeRetriever(_chunks(*docs)))
+
+
+# --- the asked year or period -----------------------------------------------------------
+
+@pytest.mark.parametrize("question,sentence,conflict", [
+    ("2023年6月银行结汇多少亿美元？", "2023年7月，银行结汇1677亿美元，售汇1825亿美元。", True),
+    ("2023年7月银行结汇多少亿美元？", "2023年7月，银行结汇1677亿美元，售汇1825亿美元。", False),
+    ("中国机械工业2023年7月份的增加值同比增长了多少？", "上半年，中国机械工业增加值同比增长9.7%。", True),
+    ("2023年上半年贸易顺差是多少？", "2023年1-6月，贸易顺差2491亿美元。", False),    # 1-6月 is 上半年
+    ("国家能源集团2023年在湘投资了多少？", "2020年至今在湘投资达123.89亿元。", False),  # an open range covers it
+    ("国家能源集团2019年在湘投资了多少？", "2020年至今在湘投资达123.89亿元。", True),
+    ("7月份CPI同比涨了多少？", "国家统计局8月9日发布数据，CPI同比下降0.3%。", False),  # a day is no period
+    ("今年的营业收入是多少？", "2022年营业收入为3亿元。", False),                    # the question names no time
+])
+def test_a_sentence_about_another_year_or_period_does_not_answer(question, sentence, conflict):
+    assert time_conflict(question, sentence) is conflict
+
+
+def test_time_scope_reads_years_ranges_and_periods():
+    scope = time_scope("2018—2020年，1-7月累计，二季度，7月份")
+    assert scope.years == {2018, 2019, 2020}
+    assert scope.periods == {(1, 7), (4, 6), (7, 7)}
+
+
+def test_a_figure_for_another_month_abstains_and_the_asked_month_is_answered():
+    assistant = _assistant(("d1.txt", "中国国家外汇管理局15日公布数据显示，按美元计值，2023年7月，银行结汇1677亿美元，"
+                                      "售汇1825亿美元。"))
+    assert assistant.ask("2023年6月银行结汇多少亿美元？").abstained
+    answer = assistant.ask("2023年7月银行结汇多少亿美元？")
+    assert not answer.abstained and answer.text.startswith("1677亿美元")
+
+
+# --- the dated event ---------------------------------------------------------------------
+
+def test_a_date_question_names_the_event_it_dates():
+    assert "举行" in event_terms("中挪海员集体协商中期评估会是哪一天举行的？")
+    assert "上任" in event_terms("国家外汇管理局副局长王春英是哪一年上任的？")
+    assert event_terms("中挪海员集体协商中期评估会有多少人参加？") == []   # not a date question
+    assert states_event("双方于3月5日在泉州召开评估会", ["举行"])            # the same event, another verb
+    assert not states_event("2025年1月1日起，中国实习生月最低底薪增长54美元", ["举行", "评估会"])
+
+
+def test_a_date_for_another_event_abstains_and_the_event_s_date_is_answered():
+    other = ("d2.txt", "经过平等协商，双方对中国实习生月最低底薪增长达成一致意见：2025年1月1日起，"
+                       "中国实习生月最低底薪增长54美元。双方在福建省泉州市举行中挪海员集体协商中期评估会。")
+    assert _assistant(other).ask("中挪海员集体协商中期评估会是哪一天举行的？").abstained
+    dated = ("d3.txt", "3月5日，双方在福建省泉州市举行中挪海员集体协商中期评估会，围绕协议部分内容进行磋商。")
+    answer = _assistant(dated).ask("中挪海员集体协商中期评估会是哪一天举行的？")
+    assert not answer.abstained and answer.text.startswith("3月5日")
+
+
+# --- the question's names near the stating sentence ---------------------------------------
+
+def test_the_names_must_stand_in_the_sentence_or_just_before_it():
+    text = "国家能源集团董事长一行来湘调研。座谈中介绍，2020年至今在湘投资达123.89亿元。"
+    start = text.index("2020")
+    assert names_in_context(["国家能源集团"], text, start, len(text))
+    far = "韦尔股份发布公告。公司业务稳定。市场反应平淡。7月19日，伊利集团原董事长郑俊怀被判刑。"
+    start = far.index("7月19日")
+    assert not names_in_context(["韦尔股份"], far, start, len(far))
+    assert names_in_context(["韦尔股份"], far, start, len(far), header="韦尔股份公告")  # the heading names it
+
+
+def test_the_question_s_people_and_codes_are_its_subject_places_and_bodies_are_not():
+    assert subject_names("K210次列车上的招聘会一共提供了多少个岗位？") == ["K210"]
+    assert subject_names("柳海榕在福建经纬集团工作了多少年？") == ["柳海榕"]
+    assert subject_names("首届全国“红旗杯”班组长大赛一共有多少名选手参赛？") == ["红旗杯"]
+    assert subject_names("阿古斯丁·马雷罗今年多大年纪？") == ["阿古斯丁·马雷"]   # where the name ends is unclear
+    # 全省, 该公司, 各级工会 refer back to places and bodies without their names.
+    assert subject_names("这五年全国工会一共拿出多少钱来帮生活困难的职工？") == []
+    assert subject_names("华为鸿蒙4重新绘制了多少个表情符号？") == []             # 鸿蒙 is no person
+
+
+def test_a_figure_stated_far_from_the_question_s_subject_abstains():
+    far = ("d4.txt", "2月26日，第4届列车企业招聘会在K210次列车上开启。求职者纷纷前来咨询。现场气氛十分热烈。"
+                     "据了解，全国工会就业服务平台为求职者提供岗位超150万个。")
+    assert _assistant(far).ask("K210次列车上的招聘会一共提供了多少个岗位？").abstained
+    near = ("d5.txt", "2月26日，第4届列车企业招聘会在K210次列车上开启。招聘会一共提供岗位300个。")
+    answer = _assistant(near).ask("K210次列车上的招聘会一共提供了多少个岗位？")
+    assert not answer.abstained and answer.text.startswith("300个")
+
+
+# --- answer spans that name something -----------------------------------------------------
+
+def test_spans_that_only_point_at_a_place_or_body_are_no_answer():
+    city = asked_for("第八届全国职工职业技能大赛的决赛在哪个城市举行？")
+    assert city.geo
+    sentence = "这也是全国职工职业技能大赛首次将6个工种的决赛放在同一城市举行。"
+    assert not typed_spans(sentence, city)
+    assert not typed_spans("全总和各级工会要把数字化思维贯穿工会工作", city)     # a body is not a city
+    assert typed_spans("决赛在江苏省南京市举行", city)
+
+
+def test_an_ordinal_is_not_a_count():
+    asked = asked_for("全国工会融媒平台有多少注册用户？")
+    assert not new_spans("第二届工匠大会、新就业形态劳动者工会工作三年行动计划", asked, "全国工会融媒平台有多少注册用户？")
+    assert new_spans("平台注册用户达二百万人", asked, "全国工会融媒平台有多少注册用户？")
+
+
+def test_a_role_is_held_by_a_person_not_a_body():
+    asked = asked_for("韦尔股份的董事长是谁？")
+    assert asked.kind == "person" and asked.role
+    sentence = "伊利集团原董事长郑俊怀因挪用公款被判刑"
+    assert {sentence[s:e] for s, e in typed_spans(sentence, asked)} == {"郑俊怀"}
+    assert not typed_spans("市委、市政府高度重视", asked_for("黄安村的村党支部书记叫什么名字？"))
+
+
+# --- ranking: the chunk that states the asked kind of answer ----------------------------------
+
+def test_ranking_prefers_the_chunk_that_states_the_asked_answer_next_to_its_attribute():
+    query = "国家能源集团在湖南的投资金额是多少？"
+    about = SimpleNamespace(text="国家能源集团与湖南省举行座谈，双方将加大在湖南的投资合作。", heading_path=[])
+    states = SimpleNamespace(text="国家能源集团介绍，2020年至今在湘投资达123.89亿元。", heading_path=[])
+    assert states_answer(states.text, asked_for(query), query, ["投资金额"])
+    ranked = [(about, 1.0), (states, 1.0)]
+    assert refine(query, ranked, answer_weight=0.0)[0][0] is about
+    assert refine(query, ranked, answer_weight=0.5)[0][0] is states
+
+
+def test_a_modified_or_generic_half_of_an_attribute_is_not_the_attribute():
+    assert not mentions_term("来自各地的近2000名代表出席盛会", "女代表")     # 女代表 is not any 代表
+    assert mentions_term("总容量达440万千瓦", "装机容量")                     # 容量 stands for 装机容量
+    assert not mentions_term("该集团两家参建单位获奖", "试点单位")            # 单位 says nothing
+
+
+def test_a_name_inside_a_quoted_name_or_a_two_character_non_name_is_no_answer():
+    city = asked_for("第八届全国职工职业技能大赛的决赛在哪个城市举行？")
+    assert not typed_spans("组织开展了第八届全国职工职业技能大赛、首届全国“红旗杯”班组长大赛", city)
+    head = asked_for("湖北省文化和旅游厅厅长是谁？")
+    assert not typed_spans("我省还将举办第四届荆楚乡村文化旅游节等众多重大节会活动", head)
+    assert typed_spans("湖北省文化和旅游厅厅长李晓红在会上讲话", head)
