@@ -15,7 +15,7 @@ import pytest
 
 from rag.answering.assistant import Assistant
 from rag.answering.lexical import (asked_for, event_terms, mentions_term, names_in_context, new_spans, states_answer,
-                                   states_event, subject_names, time_conflict, time_scope, typed_spans)
+                                   states_event, subject_names, time_conflict, time_scope, topic_terms, typed_spans)
 from rag.retrieval.refine import refine
 from test_answer_fakes import FakeRetriever
 
@@ -158,3 +158,10 @@ def test_a_name_inside_a_quoted_name_or_a_two_character_non_name_is_no_answer():
     head = asked_for("湖北省文化和旅游厅厅长是谁？")
     assert not typed_spans("我省还将举办第四届荆楚乡村文化旅游节等众多重大节会活动", head)
     assert typed_spans("湖北省文化和旅游厅厅长李晓红在会上讲话", head)
+
+
+def test_the_topic_is_what_the_question_is_about_besides_what_it_asks():
+    assert topic_terms("量子计算机的工作原理是什么？") == ["量子", "计算机"]
+    assert topic_terms("火星上有没有水？") == ["火星"]
+    assert "一些" not in topic_terms("一些国家开始探索什么的新路径？")   # a determiner is no topic
+    assert "坐席" not in topic_terms("全国总工会本级12351热线呼叫中心设有多少个坐席？")  # what is asked

@@ -73,11 +73,14 @@ class Evidence:
     event: bool | None = None
     #: Some such sentence is about the question's names: they occur in it or just before it.
     subject: bool = True
+    #: Some passage names one of the question's topic words (量子计算机); None when it has none.
+    topic: bool | None = None
 
 
 def gather_evidence(part, hits: Sequence) -> Evidence:
     """The evidence for one ``PartAnswer`` of the extractive answerer over ``hits``."""
-    from rag.answering.lexical import asked_for, attribute_terms, mentions_term, question_entities, unmentioned
+    from rag.answering.lexical import (asked_for, attribute_terms, mentions_term, question_entities, states_topic,
+                                       unmentioned)
 
     question = part.question
     kind = asked_for(question).kind
@@ -105,6 +108,7 @@ def gather_evidence(part, hits: Sequence) -> Evidence:
         timely=bool(timely) or not typed,
         event=any(events) if events else None,
         subject=bool(support) or not dated,
+        topic=states_topic(question, hits) if hits else None,
     )
 
 
@@ -129,12 +133,14 @@ class AbstentionPolicy:
         return cls(min_coverage=0.0, min_coverage_without_attribute=0.0, require_span=False)
 
     def reason(self, evidence: Evidence) -> str | None:
-        """Why the evidence does not support an answer (``missing``, ``no_span``, ``other_time``,
+        """Why the evidence does not support an answer (``missing``, ``off_topic``, ``no_span``, ``other_time``,
         ``no_event``, ``other_subject``, ``no_attribute``, ``low_coverage``), or None when it does."""
         if evidence.missing:
             return "missing"
         if not self.require_span:
             return None
+        if evidence.topic is False:
+            return "off_topic"
         if not evidence.typed:
             return "no_span"
         if not evidence.timely:

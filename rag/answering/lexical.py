@@ -852,3 +852,33 @@ class _Passage:
     @property
     def heading_path(self) -> list[str]:
         return [self.header] if self.header else []
+
+
+#: Words that only point at or count things (一些国家, 这些措施): no topic of their own.
+_DETERMINERS = set("一些 这些 那些 有些 某些 部分 各种 各类 所有 相关 其他 其它 有关 这个 那个 这种 那种 这次 那次 "
+                   "此次 本次 当前 今后 未来 之前 之后 以来 期间 过程 一个 一种 一次 一项 这项 该项".split())
+
+
+def topic_terms(question: str) -> list[str]:
+    """The words that say what a question is about, besides what it asks (量子计算机 of
+    量子计算机的工作原理是什么): its content words, the asked attribute, question words, numbers
+    and generic words left out. Passages that state none of them are about something else,
+    however many everyday words (工作, 没有, 水) they share with it."""
+    import jieba
+
+    asked = {t for t in focus_terms(question)}
+    words = []
+    for word in jieba.lcut(normalize(question)):
+        if (_content(word) and word not in asked and word not in _LIGHT_VERBS and word not in _ABSTRACT
+                and word not in _GENERIC and word not in _DETERMINERS and not re.search(r"哪|什么|谁|多少|几", word)):
+            words.append(word)
+    return list(dict.fromkeys(words))
+
+
+def states_topic(question: str, hits: Sequence) -> bool | None:
+    """Whether some passage of ``hits`` names one of the question's ``topic_terms`` (None when it has none)."""
+    terms = topic_terms(question)
+    if not terms:
+        return None
+    text = " ".join(" ".join(h.heading_path) + " " + h.text for h in hits)
+    return any(mentions_term(text, t) for t in terms)
