@@ -52,3 +52,25 @@ def test_the_collection_section_runs_only_when_named():
     assert run.parse_sections("collection") == ["collection"]
     with pytest.raises(run.SectionSkipped, match="quick"):
         collection.run_section(quick=True, log=lambda _m: None)
+
+
+def test_rag_bench_collection_builds_slices_in_child_processes_and_reports_them(tmp_path, monkeypatch):
+    news = tmp_path / "news.txt.xz"
+    with lzma.open(news, "wt", encoding="utf-8") as fh:
+        fh.writelines(f"2023-08-{i % 28 + 1:02d} 10:00，正文：第{i}篇报道说，京沪高速铁路全长1318公里，"
+                      f"设计时速350公里，沿线设有{i}个车站。\n" for i in range(40))
+    monkeypatch.setenv("RAG_BENCH_COLLECTION", str(news))
+    monkeypatch.setenv("RAG_BENCH_COLLECTION_LIMIT", "15,all")
+    monkeypatch.setenv("RAG_BENCH_COLLECTION_WORKDIR", str(tmp_path / "work"))
+    monkeypatch.delenv("RAG_BENCH_COLLECTION_DENSE", raising=False)
+    out = tmp_path / "out"
+    results = run.run_suite(["collection"], quick=False, out=out, log=lambda _m: None)
+    assert "collection" not in results["skipped"], results["skipped"]
+    builds = results["collection"]["builds"]
+    assert [(b["slice"], b["documents"]) for b in builds] == [(15, 15), ("all", 40)]
+    assert all(b["peak_rss_tree_mib"] > 0 and b["wall_s"] > 0 and b["chunks"] >= b["documents"] for b in builds)
+    assert "Builds of news-63k" in (out / "results.md").read_text(encoding="utf-8")
+    # a later run of one slice keeps the other's figures
+    monkeypatch.setenv("RAG_BENCH_COLLECTION_LIMIT", "15")
+    again = run.run_suite(["collection"], quick=False, out=out, log=lambda _m: None)
+    assert sorted(str(b["slice"]) for b in again["collection"]["builds"]) == ["15", "all"]
