@@ -3,20 +3,16 @@
 Rules that hold for Chinese questions in general, each tested on its own: the
 asked year or period (a figure for 2023年7月 does not answer 2023年6月), the dated
 event of a date question (a dateline does not date a congress), the question's
-names near the stating sentence (another company's chairman), answer spans that
-name something (同一城市 and 第二届 do not), and the ranking stage's preference
-for the chunk that states the asked kind of answer. Small fakes, no model.
+names near the stating sentence, answer spans that name something (同一城市 and
+第二届 do not), and the question's topic. Small fakes, no model.
 """
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import pytest
 
 from rag.answering.assistant import Assistant
-from rag.answering.lexical import (asked_for, event_terms, mentions_term, names_in_context, new_spans, states_answer,
-                                   states_event, subject_names, time_conflict, time_scope, topic_terms, typed_spans)
-from rag.retrieval.refine import refine
+from rag.answering.lexical import (asked_for, event_terms, mentions_term, names_in_context, new_spans, states_event,
+                                   subject_names, time_conflict, time_scope, topic_terms, typed_spans)
 from test_answer_fakes import FakeRetriever
 
 
@@ -132,18 +128,6 @@ def test_a_role_is_held_by_a_person_not_a_body():
     sentence = "伊利集团原董事长郑俊怀因挪用公款被判刑"
     assert {sentence[s:e] for s, e in typed_spans(sentence, asked)} == {"郑俊怀"}
     assert not typed_spans("市委、市政府高度重视", asked_for("黄安村的村党支部书记叫什么名字？"))
-
-
-# --- ranking: the chunk that states the asked kind of answer ----------------------------------
-
-def test_ranking_prefers_the_chunk_that_states_the_asked_answer_next_to_its_attribute():
-    query = "国家能源集团在湖南的投资金额是多少？"
-    about = SimpleNamespace(text="国家能源集团与湖南省举行座谈，双方将加大在湖南的投资合作。", heading_path=[])
-    states = SimpleNamespace(text="国家能源集团介绍，2020年至今在湘投资达123.89亿元。", heading_path=[])
-    assert states_answer(states.text, asked_for(query), query, ["投资金额"])
-    ranked = [(about, 1.0), (states, 1.0)]
-    assert refine(query, ranked, answer_weight=0.0)[0][0] is about
-    assert refine(query, ranked, answer_weight=0.5)[0][0] is states
 
 
 def test_a_modified_or_generic_half_of_an_attribute_is_not_the_attribute():

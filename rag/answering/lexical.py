@@ -232,7 +232,7 @@ def answer_type(question: str) -> str | None:
 
 def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -> list[tuple[int, int]]:
     """Spans of ``sentence`` that are what ``asked`` asks for (numbers in its units, dates, names ...).
-    ``tagged=False`` leaves out the names only jieba's tagger finds (cheaper, for ranking)."""
+    ``tagged=False`` leaves out the names only jieba's tagger finds (cheaper)."""
     if isinstance(asked, str) or asked is None:
         asked = Asked(asked)
     kind = asked.kind
@@ -766,18 +766,6 @@ def attribute_keys(term: str) -> list[str]:
     # A generic half says nothing (试点单位 is not any 单位).
     return [term] + [key for key in ([term[:2], term[-2:]] if len(term) >= 3 else [])
                      if key not in _GENERIC and key not in _TYPE_WORDS]
-
-
-def states_answer(sentence: str, asked: Asked, question: str, attributes: Sequence[str],
-                  tagged: bool = True) -> bool:
-    """Whether ``sentence`` holds a span of the asked kind that the question does not say, next to
-    the asked attribute when one is asked (装机容量达440万千瓦 for 装机容量是多少)."""
-    spans = new_spans(sentence, asked, question, tagged) if asked.kind else []
-    if not spans:
-        return False
-    if not attributes:
-        return True
-    return attribute_near(sentence, spans, attributes)
 
 
 def attribute_near(sentence: str, spans: Sequence[tuple[int, int]], attributes: Sequence[str]) -> bool:
