@@ -30,11 +30,11 @@ install-test: $(VENV)/.installed-test
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[ui,eval,llm,ocr,milvus]'
+	$(BIN)/python -m pip install --quiet -e '.[ui,eval,llm,ocr,milvus,fast]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed scripts/install-browser.sh
-	$(BIN)/python -m pip install --quiet -e '.[ui,eval,llm,ocr,milvus,bench,test]'
+	$(BIN)/python -m pip install --quiet -e '.[ui,eval,llm,ocr,milvus,fast,bench,test]'
 	bash scripts/install-browser.sh
 	touch $@
 

@@ -271,7 +271,8 @@ def embedding_engines(passages: list[str], tokens: list[int], quick: bool, log) 
     # The product's own embedder at its other precisions (RAG_EMBED_PRECISION), so
     # the figures are those of what users run.
     for engine, precision, note in (
-        ("sentence-transformers int8 dyn.", "int8", "dynamic per-channel int8 Linear layers (opt-in)"),
+        ("rag embedder int8 (ONNX Runtime)", "int8",
+         "embeddings.onnx_engine: int8 per-channel weights; the default without native bf16"),
         ("sentence-transformers bf16", "bf16", "weights and activations in bfloat16"),
     ):
         try:
@@ -303,10 +304,9 @@ def _sentence_transformer():
 
 
 def _product_embedder(precision: str):
-    from embeddings.materialize import E5_SMALL, materialize
-    from embeddings.st_embedder import SentenceTransformerEmbedder
+    from embeddings import load_embedder
 
-    return SentenceTransformerEmbedder(materialize(), name=E5_SMALL, precision=precision)
+    return load_embedder(precision=precision)
 
 
 def _best_peaks(*measurements: dict[str, Any]) -> dict[str, Any]:

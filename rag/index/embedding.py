@@ -149,11 +149,24 @@ def no_views(n_chunks: int, dim: int):
     return empty, np.zeros(n_chunks + 1, dtype=np.int64), EmbedResult(vectors=empty, embedded=0, cached=0)
 
 
-def load_embedder(model: str | None):
-    """The embedding model ``model`` (default ``config.DEFAULT_MODEL``), loaded now."""
+def load_embedder(model: str | None, engine: str | None = None):
+    """The embedding model ``model`` (default ``config.DEFAULT_MODEL``), loaded now, on
+    ``engine`` (an index's, see ``embeddings.loading.ENGINES``; None: the default here)."""
     from embeddings import load_embedder as load
 
-    return load(model or config.DEFAULT_MODEL)
+    return load(model or config.DEFAULT_MODEL, engine=engine)
+
+
+def planned_engine(model: str | None, engine: str | None = None) -> str:
+    """The engine ``load_embedder(model, engine)`` will run, known without loading it."""
+    from embeddings.loading import planned_engine as plan
+
+    return plan(model or config.DEFAULT_MODEL, engine)
+
+
+def engine_of(embedder) -> str | None:
+    """The engine an embedder runs on ("torch", "onnx-int8"), None when it does not say."""
+    return getattr(embedder, "engine", None)
 
 
 def open_cache(cache=DEFAULT_CACHE) -> EmbeddingCache | None:
@@ -179,10 +192,14 @@ class LazyEmbedder:
     time this name was loaded, so such a rebuild never starts torch.
     """
 
-    def __init__(self, requested: str, cache: EmbeddingCache | None = None):
+    def __init__(self, requested: str, cache: EmbeddingCache | None = None, engine: str | None = None):
         self.requested = requested
+        #: the engine it will run on (an index's, or the default here): int8 vectors are
+        #: cached under their own key, so what the cache remembers is per engine
+        self.engine = planned_engine(requested, engine)
+        self._info_key = requested if self.engine == "torch" else f"{requested}|{self.engine}"
         self._cache = cache
-        self._info = cache.model_info(requested) if cache is not None else None
+        self._info = cache.model_info(self._info_key) if cache is not None else None
         self._model = None
         self._lock = threading.Lock()
 
@@ -194,10 +211,10 @@ class LazyEmbedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    model = load_embedder(self.requested)
+                    model = load_embedder(self.requested, self.engine)
                     if self._cache is not None:
-                        self._cache.put_model_info(self.requested, cache_key(model), model.name, model.dim)
-                        self._cache.put_meta(f"late-chunking:{self.requested}",
+                        self._cache.put_model_info(self._info_key, cache_key(model), model.name, model.dim)
+                        self._cache.put_meta(f"late-chunking:{self._info_key}",
                                              "1" if can_late_chunk(model) else "0")
                     self._model = model
         return self._model
@@ -206,7 +223,7 @@ class LazyEmbedder:
         """Whether the model late-chunks (see ``embed_late``); remembered by the cache, so
         a rebuild from a warm cache can tell without loading the model."""
         if self._model is None and self._info and self._cache is not None:
-            known = self._cache.get_meta(f"late-chunking:{self.requested}")
+            known = self._cache.get_meta(f"late-chunking:{self._info_key}")
             if known is not None:
                 return known == "1"
         return can_late_chunk(self._get())

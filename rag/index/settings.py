@@ -34,7 +34,10 @@ def _default_model() -> str:
 class IndexSettings:
     """The settings of one index (validated on creation; ``dataclasses.replace`` to vary).
 
-    ``model``/``dim``: the embedding model (``dim`` is filled in by the build).
+    ``model``/``dim``: the embedding model (``dim`` is filled in by the build);
+    ``embedding_engine``: what computed its vectors ("torch" or "onnx-int8", filled in
+    by the build; None: the default engine here, or "torch" for an index of a version
+    that did not record it); questions are embedded by the same engine.
     ``chunking``: how documents are cut. ``store``: where vectors and keywords live
     (``local``: FAISS + bm25s files in the index directory; ``milvus``: a collection
     at ``store_uri``, named ``collection``). ``dense_kind`` with ``ef_search``/``nprobe``:
@@ -45,6 +48,7 @@ class IndexSettings:
 
     model: str = field(default_factory=_default_model)
     dim: int | None = None
+    embedding_engine: str | None = None
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     store: str = "local"
     store_uri: str | None = None
@@ -110,7 +114,7 @@ class IndexSettings:
         if self.store != "local":
             store.update(uri=self.store_uri, collection=self.collection)
         return {
-            "model": {"name": self.model, "dim": self.dim},
+            "model": {"name": self.model, "dim": self.dim, "engine": self.embedding_engine},
             "chunking": dataclasses.asdict(self.chunking),
             "passage_text": PASSAGE_TEXT,
             "store": store,
@@ -134,6 +138,7 @@ class IndexSettings:
         return cls(
             model=model.get("name") or config.DEFAULT_MODEL,
             dim=int(model["dim"]) if model.get("dim") is not None else None,
+            embedding_engine=model.get("engine"),
             chunking=_chunk_settings(manifest.get("chunking") or {}),
             store=store.get("kind", "local"),
             store_uri=store.get("uri"),

@@ -181,11 +181,11 @@ class Retriever:
             _check_unique_ids(chunks)
             sources = [_source_record(d) for d in result.documents]
             cache_db = open_cache(cache)
-            embedder = embedder or LazyEmbedder(settings.model, cache_db)
+            embedder = embedder or LazyEmbedder(settings.model, cache_db, engine=settings.embedding_engine)
             new, embedded, views_embedded, method = _embed(embedder, chunks, settings.views, settings.view_method,
                                                            cache_db, show_progress)
             settings = settings.replace(model=embedder.name, dim=int(embedder.dim), view_method=method,
-                                        views=method is not None)
+                                        views=method is not None, embedding_engine=_embedding.engine_of(embedder))
             store = create_store(settings, token_cache=cache_db).updated((), new)
             state = _commit(index_dir, settings, store, sources)
         retriever = cls(index_dir, state, embedder=embedder)
@@ -482,7 +482,8 @@ class Retriever:
         if self._embedder is None:
             with self._embedder_lock:
                 if self._embedder is None:
-                    embedder = _embedding.load_embedder(self.settings.model)
+                    # the index's engine: an index of an older version was built by torch
+                    embedder = _embedding.load_embedder(self.settings.model, self.settings.embedding_engine or "torch")
                     check_model(self.settings, embedder.name, embedder.dim, where=f"index at {self.index_dir}")
                     self._embedder = embedder
         return self._embedder
