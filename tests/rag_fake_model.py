@@ -23,5 +23,5 @@ if __name__ == "__main__":
     from conftest import FakeEmbedder
     from rag.cli import main
 
-    rag.index.embedding.load_embedder = lambda name: FakeEmbedder()
+    rag.index.embedding.load_embedder = lambda name, engine=None: FakeEmbedder()
     sys.exit(main(sys.argv[1:]))

@@ -35,7 +35,7 @@ def hostile_index(make_retriever, small_corpus, fake_embedder, monkeypatch):
     retriever = make_retriever([small_corpus])
     import rag.index.embedding
 
-    monkeypatch.setattr(rag.index.embedding, "load_embedder", lambda name: fake_embedder)
+    monkeypatch.setattr(rag.index.embedding, "load_embedder", lambda name, engine=None: fake_embedder)
     return retriever.index_dir
 
 

@@ -78,7 +78,7 @@ def test_loading_with_an_embedder_of_another_dimension_names_both_dimensions(sma
 def test_lazily_loaded_model_that_differs_from_the_index_is_refused(small_retriever, monkeypatch):
     import rag.index.embedding as embedding_module
 
-    monkeypatch.setattr(embedding_module, "load_embedder", lambda name: FakeEmbedder(name="other/model"))
+    monkeypatch.setattr(embedding_module, "load_embedder", lambda name, engine=None: FakeEmbedder(name="other/model"))
     loaded = Retriever.load(small_retriever.index_dir)
     assert loaded.search("熊猫", mode="bm25")  # no model needed
     with pytest.raises(IndexMismatchError, match="other/model"):

@@ -223,7 +223,7 @@ def test_cli_index_into_milvus_then_search_without_flags(monkeypatch, tmp_path, 
     from rag import config
     from rag.cli import main
 
-    monkeypatch.setattr(embedding_module, "load_embedder", lambda name: fake_embedder)
+    monkeypatch.setattr(embedding_module, "load_embedder", lambda name, engine=None: fake_embedder)
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
     (tmp_path / "m").mkdir()
     index = tmp_path / "cli-index"

@@ -254,7 +254,7 @@ def test_bm25_search_of_a_saved_index_never_imports_torch(small_retriever):
 def cli_env(monkeypatch, tmp_path, fake_embedder):
     import rag.index.embedding as embedding_module
 
-    monkeypatch.setattr(embedding_module, "load_embedder", lambda name: fake_embedder)
+    monkeypatch.setattr(embedding_module, "load_embedder", lambda name, engine=None: fake_embedder)
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
     return tmp_path / "cli-index"
 
@@ -325,7 +325,7 @@ def test_rebuild_from_a_warm_cache_never_loads_the_model(monkeypatch, small_corp
 
     loads = []
 
-    def load(name):
+    def load(name, engine=None):
         loads.append(name)
         return fake_embedder
 

@@ -30,7 +30,7 @@ def test_delete_removes_a_document_everywhere_and_persists(small_retriever, tmp_
 def test_delete_never_loads_the_model(small_retriever, tmp_path, monkeypatch):
     import rag.index.embedding as embedding_module
 
-    def no_model(name):
+    def no_model(name, engine=None):
         raise AssertionError("delete_documents loaded the embedding model")
 
     monkeypatch.setattr(embedding_module, "load_embedder", no_model)

@@ -139,7 +139,7 @@ def test_cli_index_picks_the_view_method(monkeypatch, tmp_path, small_corpus, la
     from rag import config
     from rag.cli import main
 
-    monkeypatch.setattr(embedding_module, "load_embedder", lambda name: late_embedder)
+    monkeypatch.setattr(embedding_module, "load_embedder", lambda name, engine=None: late_embedder)
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
     for method in ("separate", "late"):
         index = tmp_path / method

@@ -194,10 +194,10 @@ class LazyEmbedder:
 
     def __init__(self, requested: str, cache: EmbeddingCache | None = None, engine: str | None = None):
         self.requested = requested
-        #: the engine it will run on (an index's, or the default here): int8 vectors are
-        #: cached under their own key, so what the cache remembers is per engine
-        self.engine = planned_engine(requested, engine)
-        self._info_key = requested if self.engine == "torch" else f"{requested}|{self.engine}"
+        # the engine it will run on (an index's, or the default here): int8 vectors are
+        # cached under their own key, so what the cache remembers is per engine
+        self._planned = planned_engine(requested, engine)
+        self._info_key = requested if self._planned == "torch" else f"{requested}|{self._planned}"
         self._cache = cache
         self._info = cache.model_info(self._info_key) if cache is not None else None
         self._model = None
@@ -211,8 +211,9 @@ class LazyEmbedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    model = load_embedder(self.requested, self.engine)
+                    model = load_embedder(self.requested, self._planned)
                     if self._cache is not None:
+                        self._cache.put_meta(f"engine:{self._info_key}", engine_of(model) or "")
                         self._cache.put_model_info(self._info_key, cache_key(model), model.name, model.dim)
                         self._cache.put_meta(f"late-chunking:{self._info_key}",
                                              "1" if can_late_chunk(model) else "0")
@@ -227,6 +228,15 @@ class LazyEmbedder:
             if known is not None:
                 return known == "1"
         return can_late_chunk(self._get())
+
+    @property
+    def engine(self) -> str | None:
+        """The engine of the model (as the cache remembers it, so no load is needed)."""
+        if self._model is None and self._info and self._cache is not None:
+            known = self._cache.get_meta(f"engine:{self._info_key}")
+            if known is not None:
+                return known or None
+        return engine_of(self._get())
 
     @property
     def name(self) -> str:

@@ -113,8 +113,11 @@ class IndexSettings:
         store: dict[str, Any] = {"kind": self.store}
         if self.store != "local":
             store.update(uri=self.store_uri, collection=self.collection)
+        model: dict[str, Any] = {"name": self.model, "dim": self.dim}
+        if self.embedding_engine:  # embedders that do not say (test stand-ins) record none
+            model["engine"] = self.embedding_engine
         return {
-            "model": {"name": self.model, "dim": self.dim, "engine": self.embedding_engine},
+            "model": model,
             "chunking": dataclasses.asdict(self.chunking),
             "passage_text": PASSAGE_TEXT,
             "store": store,
