@@ -48,6 +48,7 @@ def test_rag_eval_writes_reports_and_prints_a_table(fake_pipeline, capsys):
     data = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert list(data["retrieval"]) == ["bm25", "hybrid"]
     assert data["answer"]["extractive"]["key_fact_accuracy"] == 1.0
+    assert data["meta"]["index"]["model"] == "fake-model" and data["meta"]["index"]["store"] == "local"
     assert (out / "report.md").exists() and (out / "chart.png").exists() and (tmp / "m.json").exists()
     assert "MRR@10" in capsys.readouterr().out
 

@@ -8,6 +8,7 @@ from eval.qa import QAItem
 from eval.report import console_table, to_markdown, write_outputs
 from eval.scorer import ANSWER_KEYS, RETRIEVAL_KEYS, RagEvaluator
 from rag.errors import RagError
+from rag.index.settings import IndexSettings
 from rag.types import Answer, Citation, Hit
 
 DOC_A = "第一段没有用的话。全国已建成工会驿站超过16万个，覆盖服务职工群众超1亿人。后面还有一些别的内容。"
@@ -44,6 +45,8 @@ class FakeRetriever:
 
     def __init__(self):
         self.queries = []
+        #: what `rag eval` records about the index it scored
+        self.settings = IndexSettings(model="fake-model")
 
     def search(self, query, k=10, mode="hybrid"):
         self.queries.append((query, k, mode))
