@@ -166,7 +166,7 @@ class Retriever:
         with IndexLock(index_dir, wait=lock_wait):
             if settings.store == "local":
                 cache_db = open_cache(cache)
-                embedder = embedder or LazyEmbedder(settings.model, cache_db)
+                embedder = embedder or LazyEmbedder(settings.model, cache_db, engine=settings.embedding_engine)
                 state, summary = _build_streaming(paths, index_dir, settings, embedder, cache_db, show_progress)
                 retriever = cls(index_dir, state, embedder=embedder)
                 retriever.cache = cache_db
@@ -630,7 +630,8 @@ def _build_streaming(paths, index_dir: Path, settings: IndexSettings, embedder, 
                     if writer is None:
                         method = used
                         settings = settings.replace(model=embedder.name, dim=int(embedder.dim), view_method=used,
-                                                    views=used is not None)
+                                                    views=used is not None,
+                                                    embedding_engine=_embedding.engine_of(embedder))
                         with writing_into(index_dir):
                             writer = stack.enter_context(LocalStoreWriter(
                                 staging / "store", int(embedder.dim), dense_kind=settings.dense_kind,
