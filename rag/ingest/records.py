@@ -159,11 +159,11 @@ def stream_records(loader, path: Path, name: str) -> Iterator[Document]:
     records.result()  # raises for a file without documents; adds the notes to the first one
 
 
-class JsonlLoader:
-    """``.jsonl``: one JSON object per line, ``{"text": ..., "id"?, "title"?, "metadata"?}``."""
+class _RecordFileLoader:
+    """A file of one record per line: ``read`` turns lines into records; the whole file
+    (``load``) or one document at a time (``iter_load``, see ``stream_records``)."""
 
-    kind = "jsonl"
-    suffixes = (".jsonl", ".ndjson")
+    kind = ""
 
     def load(self, path: Path, name: str) -> list[Document]:
         records = _Records(path, name, self.kind)
@@ -174,6 +174,16 @@ class JsonlLoader:
     def iter_load(self, path: Path, name: str) -> Iterator[Document]:
         """``load``, one document at a time (see ``stream_records``)."""
         return stream_records(self, path, name)
+
+    def read(self, records: _Records, lines: Iterator[tuple[int, str]]) -> Iterator[None]:
+        raise NotImplementedError
+
+
+class JsonlLoader(_RecordFileLoader):
+    """``.jsonl``: one JSON object per line, ``{"text": ..., "id"?, "title"?, "metadata"?}``."""
+
+    kind = "jsonl"
+    suffixes = (".jsonl", ".ndjson")
 
     def read(self, records: _Records, lines: Iterator[tuple[int, str]]) -> Iterator[None]:
         """Add the records of ``lines`` to ``records``, pausing at each line."""
@@ -207,21 +217,11 @@ class JsonlLoader:
         yield
 
 
-class LinesLoader:
+class LinesLoader(_RecordFileLoader):
     """Plain text, one document per non-empty line (``FILE:LINE``, or ``FILE:ID`` for ``ID\\tTEXT``)."""
 
     kind = "line"
     suffixes = (".txt", ".text")
-
-    def load(self, path: Path, name: str) -> list[Document]:
-        records = _Records(path, name, self.kind)
-        for _ in self.read(records, _lines(path)):
-            pass
-        return records.result()
-
-    def iter_load(self, path: Path, name: str) -> Iterator[Document]:
-        """``load``, one document at a time (see ``stream_records``)."""
-        return stream_records(self, path, name)
 
     def read(self, records: _Records, lines: Iterator[tuple[int, str]]) -> Iterator[None]:
         """Add the records of ``lines`` to ``records``, pausing after each line."""
