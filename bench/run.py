@@ -136,34 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``python -m bench.run`` and ``rag bench``."""
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes and few repetitions: runs in seconds (used by CI)")
-    parser.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT),
-                        help=f"where results.json and results.md go (default: {DEFAULT_OUT})")
-    parser.add_argument("--only", metavar="LIST", default=None,
-                        help=f"comma-separated sections to run (default: all of "
-                             f"{','.join(n for n in SECTIONS if n not in OPT_IN)}; {','.join(sorted(OPT_IN))} "
-                             "only when named)")
-    parser.add_argument("--repeats", type=int, default=None, metavar="N",
-                        help="runs per build/pass figure (default 3; 1 with --quick)")
-    parser.add_argument("--queries", type=int, default=None, metavar="N",
-                        help="questions per latency/memory measurement (default 200)")
-    add_collection_arguments(parser)
+    """Options shared by ``python -m bench.run`` and ``rag bench`` (see rag.commands.bench)."""
+    from rag.commands import bench as command
 
-
-def add_collection_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the ``collection`` section (bench/collection.py)."""
-    parser.add_argument("--collection", metavar="FILE", default=None,
-                        help="collection section: a one-document-per-line file, .xz read as is "
-                             "(default ../shared/corpora/news-63k.txt.xz)")
-    parser.add_argument("--limit", metavar="N[,N...]", default=None,
-                        help="collection section: build the first N articles (all: the whole file; "
-                             "a list builds each; default 10000)")
-    parser.add_argument("--collection-dense", action="store_true",
-                        help="collection section: also the real dense + BM25 `rag index` of the slice, then "
-                             "search latency and `rag serve` RSS on it (about half an hour per 10,000 "
-                             "articles on 2 cores)")
+    command.add_arguments(parser)
 
 
 def apply_overrides(args: argparse.Namespace) -> None:
@@ -188,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
     apply_overrides(args)
-    run_suite(sections, args.quick, Path(args.out))
+    run_suite(sections, args.quick, Path(args.out) if args.out else DEFAULT_OUT)
     return 0
 
 

@@ -26,7 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "and how FAISS/BM25 scale to 1M chunks. Sections: scale, index, query, "
                     "memory, llm, formats; collection (news-63k builds) only when named in --only.",
     )
-    # Options are defined once, in bench.run, but that module is imported lazily.
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``rag bench`` and ``python -m bench.run`` (defined here, where the CLI can
+    import them without the bench/ folder installed)."""
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes and few repetitions: runs in seconds (used by CI)")
     parser.add_argument("--out", metavar="DIR", default=None,
@@ -48,7 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="collection section: also the real dense + BM25 `rag index` of the slice, then "
                              "search latency and `rag serve` RSS on it (about half an hour per 10,000 "
                              "articles on 2 cores)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
