@@ -113,11 +113,20 @@ def _remove_abandoned_exports(folder: Path) -> None:
 
 def _export(model_dir: Path, out: Path) -> None:
     """torch.onnx export (pooling and normalisation inside), BERT fusion, int8 quantization."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fused = export_fused(model_dir, out)
+    quantize_dynamic(str(fused), str(out / "int8.onnx"), weight_type=QuantType.QInt8, per_channel=True,
+                     reduce_range=REDUCE_RANGE)
+
+
+def export_fused(model_dir: Path, out: Path) -> Path:
+    """``out/fused.onnx``: the model exported with torch.onnx, mean pooling and L2
+    normalisation inside the graph, its BERT ops fused by onnxruntime's optimizer (fp32)."""
     import logging
     import warnings
 
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -150,8 +159,7 @@ def _export(model_dir: Path, out: Path) -> None:
         optimized = optimizer.optimize_model(str(raw), model_type="bert", num_heads=cfg.num_attention_heads,
                                              hidden_size=cfg.hidden_size, opt_level=1)
         optimized.save_model_to_file(str(fused), use_external_data_format=False)
-        quantize_dynamic(str(fused), str(out / "int8.onnx"), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=REDUCE_RANGE)
+    return fused
 
 
 class OnnxInt8Embedder:
