@@ -135,6 +135,7 @@ def measured_child(cmd: list[str], env: dict[str, str] | None = None, cwd: Path 
     from bench.memory import PeakSampler
 
     load_before = list(os.getloadavg())
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(log_path or os.devnull, "w") as err:
         proc = subprocess.Popen(cmd, env=env, cwd=str(cwd or ROOT), stdout=subprocess.PIPE, stderr=err, text=True)
@@ -143,10 +144,13 @@ def measured_child(cmd: list[str], env: dict[str, str] | None = None, cwd: Path 
         stdout, _ = proc.communicate()
         peak = sampler.stop()
     wall = time.perf_counter() - t0
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         tail = log_path.read_text(errors="replace")[-2000:] if log_path else ""
         raise RuntimeError(f"{' '.join(cmd[:4])} ... exited with {proc.returncode}: {tail}")
-    return {"wall_s": wall, "peak_rss_tree_mib": peak / 2 ** 20, "stdout": stdout,
+    # CPU seconds of the child and its reaped workers: unlike wall time, barely moved by other load
+    cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu_s, "peak_rss_tree_mib": peak / 2 ** 20, "stdout": stdout,
             "load_before": load_before, "load_after": list(os.getloadavg())}
 
 
@@ -166,7 +170,7 @@ def keyword_build(source: Path, log, workdir: Path) -> dict[str, Any]:
            "chunks": figures["chunks"], "views": figures["views"],
            "characters_to_embed": figures["characters_to_embed"], "wall_s": r["wall_s"],
            "stages_s": figures["stages_s"], "peak_rss_tree_mib": r["peak_rss_tree_mib"],
-           "peak_rss_main_mib": figures["peak_rss_mib"], "load_before": r["load_before"],
+           "peak_rss_main_mib": figures["peak_rss_mib"], "cpu_s": r["cpu_s"], "load_before": r["load_before"],
            "load_after": r["load_after"], "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "cpu": "native"}
     log(f"  keyword-only build of {row['documents']:,} articles: {row['wall_s']:.0f} s, "
@@ -188,13 +192,22 @@ def dense_build(source: Path, index: Path, log, workdir: Path) -> dict[str, Any]
     documents, chunks, embedded, cached, views, views_embedded = map(int, found.groups())
     row = {"kind": "dense + BM25 (rag index)", "documents": documents, "chunks": chunks, "views": views,
            "embedded": embedded + views_embedded, "from_cache": cached + (views - views_embedded),
-           "wall_s": r["wall_s"], "peak_rss_tree_mib": r["peak_rss_tree_mib"], "load_before": r["load_before"],
-           "load_after": r["load_after"], "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "cpu": _cpu_label(), "index": str(index)}
+           "wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_tree_mib": r["peak_rss_tree_mib"],
+           "load_before": r["load_before"], "load_after": r["load_after"],
+           "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "cpu": _cpu_label(), "engine": _index_engine(index), "index": str(index)}
     log(f"  dense build of {documents:,} articles: {row['wall_s']:.0f} s, peak RSS "
         f"{row['peak_rss_tree_mib']:.0f} MiB (tree), {row['from_cache']:,} of {chunks + views:,} passages "
         f"from the cache; load {row['load_before']} -> {row['load_after']}")
     return row
+
+
+def _index_engine(index: Path) -> str:
+    """The embedding engine the built index records (``model.engine`` in its manifest)."""
+    try:
+        return json.loads((index / "manifest.json").read_text())["model"].get("engine") or "?"
+    except (OSError, ValueError, KeyError):
+        return "?"
 
 
 def serving(index: Path, log) -> dict[str, Any]:
@@ -287,13 +300,16 @@ def finish_section(section: dict[str, Any]) -> dict[str, Any]:
         rate = tokens * TOKENS_PER_CHAR / b["wall_s"] if "dense" in b["kind"] and tokens else None
         rows.append([b["kind"], b["slice"], b["documents"], b.get("chunks"), b.get("views"), b["wall_s"] / 60,
                      b.get("characters") and b["wall_s"] / b["characters"] * 1e6, rate, b["peak_rss_tree_mib"],
-                     b.get("from_cache"), b.get("cpu"), f"{b['load_before'][0]:.1f} -> {b['load_after'][0]:.1f}",
+                     b.get("cpu_s") and b["cpu_s"] / 60, b.get("from_cache"),
+                     (b.get("cpu") or "") + (f", {b['engine']}" if b.get("engine") else ""),
+                     f"{b['load_before'][0]:.1f} -> {b['load_after'][0]:.1f}",
                      b.get("when")])
     tables = [{"title": "Builds of news-63k (slices: first N articles); s/M chars = wall seconds per million "
                         "characters of articles; tokens/s = model tokens of chunks + views (0.67 per character) "
-                        "over the whole build's wall time; RSS = peak of the process tree",
+                        "over the whole build's wall time; CPU min = CPU time of the build's processes (user + system; "
+                        "two cores busy give ~2x wall, and other load barely moves it); RSS = peak of the process tree",
                "headers": ["build", "slice", "articles", "chunks", "views", "wall min", "s / M chars",
-                           "tokens/s", "peak RSS MiB", "from cache", "CPU", "load 1-min", "when"],
+                           "tokens/s", "peak RSS MiB", "CPU min", "from cache", "CPU, engine", "load 1-min", "when"],
                "rows": rows}]
     serve = section.get("serving")
     if serve:

@@ -2,7 +2,9 @@
 runs, and an extrapolation that says what it is."""
 from __future__ import annotations
 
+import json
 import lzma
+import sys
 
 import pytest
 
@@ -74,3 +76,21 @@ def test_rag_bench_collection_builds_slices_in_child_processes_and_reports_them(
     monkeypatch.setenv("RAG_BENCH_COLLECTION_LIMIT", "15")
     again = run.run_suite(["collection"], quick=False, out=out, log=lambda _m: None)
     assert sorted(str(b["slice"]) for b in again["collection"]["builds"]) == ["15", "all"]
+
+
+def test_a_measured_child_reports_its_cpu_seconds_and_a_dense_row_names_its_engine(tmp_path):
+    # a child that burns ~0.3 s of CPU: its CPU time is counted, not the parent's
+    r = collection.measured_child([sys.executable, "-c",
+                                   "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"])
+    assert 0.25 <= r["cpu_s"] < 5 and r["wall_s"] >= 0.25
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / "manifest.json").write_text(json.dumps({"model": {"name": "m", "dim": 384, "engine": "onnx-int8"}}))
+    assert collection._index_engine(index) == "onnx-int8"
+    assert collection._index_engine(tmp_path / "missing") == "?"
+    section = collection.finish_section({"builds": [
+        _build("dense + BM25 (rag index)", 10000, 10000, 2200.0, cpu_s=4200.0, engine="onnx-int8", cpu="native",
+               chunks=24_000, views=56_000)]})
+    (table,) = [t for t in section["tables"] if t["title"].startswith("Builds")]
+    row = dict(zip(table["headers"], table["rows"][0]))
+    assert row["CPU min"] == pytest.approx(70.0) and row["CPU, engine"] == "native, onnx-int8"
