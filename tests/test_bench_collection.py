@@ -6,6 +6,7 @@ import json
 import lzma
 import sys
 
+import numpy as np
 import pytest
 
 from bench import collection, run
@@ -94,3 +95,22 @@ def test_a_measured_child_reports_its_cpu_seconds_and_a_dense_row_names_its_engi
     (table,) = [t for t in section["tables"] if t["title"].startswith("Builds")]
     row = dict(zip(table["headers"], table["rows"][0]))
     assert row["CPU min"] == pytest.approx(70.0) and row["CPU, engine"] == "native, onnx-int8"
+
+
+def test_dense_recall_compares_hnsw_with_exact_search_on_the_index_vectors(small_retriever, fake_embedder):
+    index = small_retriever.index_dir
+    queries = fake_embedder.encode_queries(["热线什么时候建成", "大熊猫吃什么", "龙井茶产地"])
+    result = collection.dense_recall(index, queries, lambda _: None, ef_sweep=(16, 64))
+    n = len(np.load(index / "vectors.npy")) + len(np.load(index / "views.npy"))
+    assert result["vectors"] == n and result["questions"] == 3
+    kinds = [(r["kind"], r["ef_search"]) for r in result["kinds"]]
+    assert kinds == [("flat (exact)", None), ("hnsw M=32", 16), ("hnsw M=32", 64)]
+    # a graph over a few dozen vectors is searched exhaustively: the same top 10 as exact search
+    assert all(r["recall_at_10"] == 1.0 for r in result["kinds"])
+    section = collection.finish_section({"builds": [], "serving": {
+        "slice": 10000, "chunks_questions": 3, "load": [1.0] * 3, "dense_recall": result,
+        "search": {"p50_ms": 1.0, "p95_ms": 2.0},
+        "serve": {"rss_after_load_mb": 1, "questions": 3, "rss_after_queries_mb": 2, "peak_rss_mb": 2,
+                  "http_p50_ms": 1.0, "http_p95_ms": 2.0}}})
+    (table,) = [t for t in section["tables"] if "real vectors" in t["title"]]
+    assert [row[:2] for row in table["rows"]] == [["flat (exact)", None], ["hnsw M=32", 16], ["hnsw M=32", 64]]
