@@ -20,6 +20,9 @@ DENSE_KINDS = ("flat", "hnsw", "ivf", "auto")
 #: How sentence views are embedded (see rag.index.embedding.DEFAULT_VIEW_METHOD).
 VIEW_METHODS = ("late", "separate")
 
+#: What a sentence view carries in front of its sentence (see rag.retrieval.passages.VIEW_HEADERS).
+VIEW_HEADERS = ("path", "title", "none")
+
 #: How ``hybrid`` combines the dense and BM25 lists (see rag.retrieval.fusion).
 FUSION_METHODS = ("rrf", "minmax", "zscore")
 

@@ -286,6 +286,16 @@ def test_cli_index_without_sentence_views(cli_env, small_corpus, capsys):
     assert Retriever.load(cli_env).manifest["dense"]["sentence_views"] is False
 
 
+def test_cli_index_with_a_view_header(cli_env, small_corpus, capsys):
+    from rag.cli import main
+
+    assert main(["index", str(small_corpus), "--index", str(cli_env), "--quiet", "--view-header", "title"]) == 0
+    assert Retriever.load(cli_env).settings.view_header == "title"
+    with pytest.raises(SystemExit):  # argparse refuses an unknown choice
+        main(["index", str(small_corpus), "--index", str(cli_env), "--view-header", "subject"])
+    assert "invalid choice: 'subject'" in capsys.readouterr().err
+
+
 def test_cli_search_errors_are_clear(cli_env, capsys):
     from rag.cli import main
 
@@ -370,6 +380,48 @@ def test_sentence_views_carry_the_heading_and_join_short_sentences():
         "标题 > 小标题\n短句。第三句话同样说得足够长，也超过二十个字了吧。",
     ]
     assert sentence_views(Chunk("v#2", "v.txt", [], "只有一句话。", 0, 6)) == []
+
+
+def test_sentence_views_carry_the_header_the_index_asks_for():
+    chunk = Chunk("v#1", "v.txt", ["标题", "小标题"],
+                  "第一句话说的是一件很长很长的事情，足够长了。第二句话同样说得足够长，也超过二十个字了吧。", 0, 46)
+    sentences = ["第一句话说的是一件很长很长的事情，足够长了。", "第二句话同样说得足够长，也超过二十个字了吧。"]
+    assert sentence_views(chunk, "path") == [f"标题 > 小标题\n{s}" for s in sentences]
+    assert sentence_views(chunk, "title") == [f"标题\n{s}" for s in sentences]
+    assert sentence_views(chunk, "none") == sentences
+    no_heading = Chunk("v#3", "v.txt", [], chunk.text, 0, 46)
+    assert sentence_views(no_heading, "path") == sentence_views(no_heading, "title") == sentences
+    with pytest.raises(InvalidArgumentError, match="unknown view header 'sentence'"):
+        sentence_views(chunk, "sentence")
+
+
+def test_an_index_embeds_views_with_its_own_header_when_built_and_added_to(make_retriever, small_corpus, tmp_path,
+                                                                          fake_embedder):
+    retriever = make_retriever([small_corpus], view_header="none")
+    assert retriever.manifest["dense"]["view_header"] == "none"
+    headed = [c for c in retriever.chunks if c.heading_path and sentence_views(c)]
+    assert headed, "the small corpus has chunks with headings and views"
+    embedded = {t for batch in fake_embedder.passage_calls for t in batch}
+    bare = {v for c in retriever.chunks for v in sentence_views(c, "none")}
+    assert bare <= embedded and not {v for c in headed for v in sentence_views(c, "path")} & embedded
+    assert {passage_text(c) for c in headed} <= embedded  # chunks keep their heading path
+    # views stored are the bare sentences' vectors
+    pos = retriever.chunks.index(headed[0])
+    a, b = retriever.store.view_offsets[pos], retriever.store.view_offsets[pos + 1]
+    assert np.allclose(retriever.store.views[a:b], fake_embedder.encode_passages(sentence_views(headed[0], "none")))
+    # a document added later gets views like the rest of the index, not the default's
+    reloaded = Retriever.load(retriever.index_dir, embedder=fake_embedder, cache=tmp_path / "cache.sqlite3")
+    assert reloaded.settings.view_header == "none"
+    new = tmp_path / "moon.md"
+    new.write_text("# 嫦娥工程\n\n嫦娥六号于2024年6月25日携带月球背面样品返回地球。这是人类首次从月球背面采样返回。",
+                   encoding="utf-8")
+    fake_embedder.passage_calls.clear()
+    reloaded.add([new])
+    added = {t for batch in fake_embedder.passage_calls for t in batch}
+    moon = [c for c in reloaded.chunks if c.doc == "moon.md"]
+    assert moon[0].heading_path == ["嫦娥工程"] and len(sentence_views(moon[0], "none")) == 2
+    assert {v for c in moon for v in sentence_views(c, "none")} <= added
+    assert not {v for c in moon for v in sentence_views(c, "path")} & added
 
 
 def test_a_chunk_scores_by_its_best_sentence_view(small_retriever, fake_embedder):

@@ -16,9 +16,9 @@ import numpy as np
 
 from rag import config
 from rag.index.embedding_cache import EmbeddingCache, EmbedResult, cache_key, content_hash, embed_passages
-from rag.retrieval.passages import passage_text, sentence_views, view_spans
+from rag.retrieval.passages import DEFAULT_VIEW_HEADER, passage_text, sentence_views, view_spans
 from rag.types import Chunk
-from rag.vocabulary import VIEW_METHODS, check_choice
+from rag.vocabulary import VIEW_HEADERS, VIEW_METHODS, check_choice
 
 #: How sentence views are embedded: "late" (late chunking: mean of the chunk's own
 #: contextual token vectors over the sentence, no extra forward pass) or "separate"
@@ -52,16 +52,18 @@ def late_view_key(passage: str, span: tuple[int, int]) -> str:
 
 
 def embed_chunks(embedder, chunks: Sequence[Chunk], cache: EmbeddingCache | None = None,
-                 views: bool = True, view_method: str = "late", show_progress: bool = False):
+                 views: bool = True, view_method: str = "late", show_progress: bool = False,
+                 view_header: str = DEFAULT_VIEW_HEADER):
     """Chunk vectors and sentence views of ``chunks``, from the cache where possible.
 
     Returns ``(chunk EmbedResult, view vectors, view offsets, views EmbedResult,
     method used)``; the method is "late" (views pooled from the chunk's own forward
     pass, see ``embed_late``), "separate" (each view text embedded on its own, see
-    ``embed_views``) or None (no views). "late" falls back to "separate" for an
-    embedder that cannot late-chunk.
+    ``embed_views``, with the header ``view_header``) or None (no views). "late" falls
+    back to "separate" for an embedder that cannot late-chunk.
     """
     check_choice("view method", view_method, VIEW_METHODS)
+    check_choice("view header", view_header, VIEW_HEADERS)
     texts = [passage_text(c) for c in chunks]
     if views and view_method == "late":
         late = embed_late(embedder, chunks, texts, cache=cache, show_progress=show_progress)
@@ -70,13 +72,16 @@ def embed_chunks(embedder, chunks: Sequence[Chunk], cache: EmbeddingCache | None
     embedded = embed_passages(embedder, texts, cache=cache, show_progress=show_progress, label="embedding chunks")
     if not views:
         return (embedded, *no_views(len(chunks), int(embedder.dim)), None)
-    return (embedded, *embed_views(embedder, chunks, cache=cache, show_progress=show_progress), "separate")
+    return (embedded, *embed_views(embedder, chunks, cache=cache, show_progress=show_progress,
+                                   view_header=view_header), "separate")
 
 
 def embed_late(embedder, chunks: Sequence[Chunk], texts: Sequence[str],
                cache: EmbeddingCache | None = None, show_progress: bool = False):
     """Late chunking: each chunk's passage text goes through the model once, giving its
     vector (mean of all tokens) and its views (mean of the tokens of each view span).
+    The pooled tokens saw the whole passage, heading path included, so a late view
+    has no separate header (a span embedded instead gets the whole path, as before).
 
     ``(chunk EmbedResult, view vectors, offsets, views EmbedResult)``, or None when
     something must be embedded and ``embedder`` cannot late-chunk. A span the model
@@ -104,7 +109,7 @@ def embed_late(embedder, chunks: Sequence[Chunk], texts: Sequence[str],
         lost: list[tuple[str, str]] = []  # (key, view text) of spans past the token limit
         for i, vector, span_vectors in zip(rows, np.asarray(vectors, dtype=np.float32), per_text):
             known[hashes[i]] = vector
-            view_texts = sentence_views(chunks[i])
+            view_texts = sentence_views(chunks[i], "path")
             for j, (key, span_vector) in enumerate(zip(view_keys[i], span_vectors)):
                 if np.isnan(span_vector).any():
                     lost.append((key, view_texts[j]))
@@ -129,13 +134,13 @@ def embed_late(embedder, chunks: Sequence[Chunk], texts: Sequence[str],
 
 
 def embed_views(embedder, chunks: Sequence[Chunk], cache: EmbeddingCache | None = None,
-                show_progress: bool = False):
+                show_progress: bool = False, view_header: str = DEFAULT_VIEW_HEADER):
     """``(vectors, offsets, EmbedResult)`` of the sentence views of ``chunks``, each view
-    text embedded on its own (see ``sentence_views``)."""
+    text (with the header ``view_header``, see ``sentence_views``) embedded on its own."""
     texts: list[str] = []
     offsets = [0]
     for chunk in chunks:
-        texts.extend(sentence_views(chunk))
+        texts.extend(sentence_views(chunk, view_header))
         offsets.append(len(texts))
     embedded = embed_passages(embedder, texts, cache=cache, show_progress=show_progress,
                               label="embedding sentence views")

@@ -17,10 +17,11 @@ from rag import config
 from rag.ingest.chunking import ChunkSettings
 from rag.errors import InvalidArgumentError
 from rag.index.embedding import DEFAULT_VIEW_METHOD
+from rag.retrieval.passages import DEFAULT_VIEW_HEADER
 from rag.index.stores.faiss_dense import HNSW_EF_SEARCH, IVF_NPROBE
 from rag.retrieval.fusion import DEFAULT_FUSION, DEFAULT_FUSION_WEIGHTS
 from rag.tokenize_zh import TOKENIZER_VERSION
-from rag.vocabulary import DENSE_KINDS, FUSION_METHODS, STORES, VIEW_METHODS, check_choice
+from rag.vocabulary import DENSE_KINDS, FUSION_METHODS, STORES, VIEW_HEADERS, VIEW_METHODS, check_choice
 
 #: How the passage text is made (recorded for people reading a manifest).
 PASSAGE_TEXT = "heading path joined by ' > ', newline, chunk text (a scraped article's date/正文： header left out)"
@@ -41,8 +42,10 @@ class IndexSettings:
     ``chunking``: how documents are cut. ``store``: where vectors and keywords live
     (``local``: FAISS + bm25s files in the index directory; ``milvus``: a collection
     at ``store_uri``, named ``collection``). ``dense_kind`` with ``ef_search``/``nprobe``:
-    the local FAISS index. ``views``/``view_method``: sentence views and how they
-    are embedded. ``fusion``/``fusion_weights``: how hybrid search combines its two
+    the local FAISS index. ``views``/``view_method``/``view_header``: sentence views,
+    how they are embedded and what heading each carries (see
+    ``rag.retrieval.passages.view_header``; an index of a version that did not record
+    it has "path"). ``fusion``/``fusion_weights``: how hybrid search combines its two
     lists. ``bigrams``/``tokenizer``: the BM25 tokens.
     """
 
@@ -58,6 +61,7 @@ class IndexSettings:
     nprobe: int = IVF_NPROBE
     views: bool = True
     view_method: str | None = DEFAULT_VIEW_METHOD
+    view_header: str = DEFAULT_VIEW_HEADER
     fusion: str = DEFAULT_FUSION
     fusion_weights: tuple[float, float] = DEFAULT_FUSION_WEIGHTS
     bigrams: bool = False
@@ -69,6 +73,7 @@ class IndexSettings:
         check_choice("fusion", self.fusion, FUSION_METHODS)
         if self.views:
             check_choice("view method", self.view_method, VIEW_METHODS)
+        check_choice("view header", self.view_header, VIEW_HEADERS)
         if isinstance(self.chunking, Mapping):
             object.__setattr__(self, "chunking", _chunk_settings(self.chunking))
         weights = tuple(float(w) for w in self.fusion_weights)
@@ -123,7 +128,8 @@ class IndexSettings:
             "store": store,
             "dense": {"kind": dense_kind or self.dense_kind, "requested": self.dense_kind,
                       "ef_search": self.ef_search, "nprobe": self.nprobe,
-                      "sentence_views": self.views, "view_method": self.view_method if self.views else None},
+                      "sentence_views": self.views, "view_method": self.view_method if self.views else None,
+                      "view_header": self.view_header if self.views else None},
             "bm25": {"library": "bm25s", "method": "lucene", "k1": 1.5, "b": 0.75,
                      "tokenizer": self.tokenizer, "bigrams": self.bigrams},
             "retrieval": {"fusion": self.fusion, "fusion_weights": list(self.fusion_weights)},
@@ -151,6 +157,7 @@ class IndexSettings:
             nprobe=int(dense.get("nprobe", IVF_NPROBE)),
             views=views,
             view_method=(dense.get("view_method") or "separate") if views else None,
+            view_header=dense.get("view_header") or "path",
             fusion=retrieval.get("fusion", DEFAULT_FUSION),
             fusion_weights=tuple(retrieval.get("fusion_weights", DEFAULT_FUSION_WEIGHTS)),
             bigrams=bool(bm25.get("bigrams", False)),

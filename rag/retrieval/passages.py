@@ -2,20 +2,23 @@
 
 ``passage_text``: heading path header, newline, chunk text (a table-of-contents
 entry written out as ``标题 第N页``; a scraped article's ``2023-07-31，正文：`` header
-left out). ``sentence_views``: the chunk's sentences, each
-with the same header, embedded too, so one sentence that answers a question is not
-drowned by the rest of a 400-character chunk; ``view_spans`` locates them inside the
-passage text for late chunking.
+left out). ``sentence_views``: the chunk's sentences, each with a header
+(``view_header``: the heading path, its first level, or none), embedded too, so one
+sentence that answers a question is not drowned by the rest of a 400-character chunk;
+``view_spans`` locates them inside the passage text for late chunking.
 """
 from __future__ import annotations
 
 from rag.text import body_start, sentence_spans
 from rag.types import Chunk
+from rag.vocabulary import VIEW_HEADERS, check_choice
 
 #: Separator between the heading path levels in the embedded text.
 HEADING_SEPARATOR = " > "
 #: A sentence shorter than this is joined with the next one into one sentence view.
 MIN_VIEW_CHARS = 20
+#: The header of sentence views in a new index (``view_header``; an index records its own).
+DEFAULT_VIEW_HEADER = "path"
 
 
 def passage_text(chunk: Chunk) -> str:
@@ -45,14 +48,25 @@ def _view_groups(chunk: Chunk) -> list[tuple[int, int]]:
     return [(a, b) for a, b in groups] if len(groups) >= 2 else []
 
 
-def sentence_views(chunk: Chunk) -> list[str]:
-    """Texts of a chunk's sentence views: heading path header, newline, one sentence.
+def view_header(chunk: Chunk, header: str = DEFAULT_VIEW_HEADER) -> str:
+    """What each sentence view of ``chunk`` carries in front of its sentence (see
+    ``VIEW_HEADERS`` in rag.vocabulary): "path" the whole heading path (as
+    ``passage_text``), "title" its first level only (a document's title), "none" nothing."""
+    check_choice("view header", header, VIEW_HEADERS)
+    levels = [h for h in chunk.heading_path if h]
+    if header == "none" or not levels:
+        return ""
+    return levels[0] if header == "title" else HEADING_SEPARATOR.join(levels)
+
+
+def sentence_views(chunk: Chunk, header: str = DEFAULT_VIEW_HEADER) -> list[str]:
+    """Texts of a chunk's sentence views: header (see ``view_header``), newline, one sentence.
 
     A sentence shorter than ``MIN_VIEW_CHARS`` is joined with the next. A chunk
     of a single view has none: its own vector already says the same.
     """
-    header = HEADING_SEPARATOR.join(h for h in chunk.heading_path if h)
-    return [f"{header}\n{chunk.text[a:b]}" if header else chunk.text[a:b] for a, b in _view_groups(chunk)]
+    prefix = view_header(chunk, header)
+    return [f"{prefix}\n{chunk.text[a:b]}" if prefix else chunk.text[a:b] for a, b in _view_groups(chunk)]
 
 
 def view_spans(chunk: Chunk) -> list[tuple[int, int]]:

@@ -182,7 +182,7 @@ class Retriever:
             sources = [_source_record(d) for d in result.documents]
             cache_db = open_cache(cache)
             embedder = embedder or LazyEmbedder(settings.model, cache_db, engine=settings.embedding_engine)
-            new, embedded, views_embedded, method = _embed(embedder, chunks, settings.views, settings.view_method,
+            new, embedded, views_embedded, method = _embed(embedder, chunks, settings, settings.view_method,
                                                            cache_db, show_progress)
             settings = settings.replace(model=embedder.name, dim=int(embedder.dim), view_method=method,
                                         views=method is not None, embedding_engine=_embedding.engine_of(embedder))
@@ -293,7 +293,7 @@ class Retriever:
         if settings.views and settings.view_method == "late" and new_chunks and not can_late_chunk(embedder):
             raise RagError(f"the index at {self.index_dir} has late-chunked sentence views, but the embedder "
                            f"{embedder.name!r} cannot late-chunk; rebuild the index with `rag index`")
-        new, embedded, views_embedded, _ = _embed(embedder, new_chunks, settings.views, settings.view_method,
+        new, embedded, views_embedded, _ = _embed(embedder, new_chunks, settings, settings.view_method,
                                                   self._open_cache(), show_progress)
         store = state.store.updated(replaced, new)
         sources = [self._kept_source(state, s) for d, s in state.sources.items() if d not in changed]
@@ -557,11 +557,13 @@ class Retriever:
 
 # --------------------------------------------------------------------------- writing and reading
 
-def _embed(embedder, chunks: Sequence[Chunk], views: bool, view_method: str | None, cache, show_progress: bool):
-    """``(NewChunks, chunk EmbedResult, views EmbedResult, view method used)``."""
+def _embed(embedder, chunks: Sequence[Chunk], settings: IndexSettings, view_method: str | None, cache,
+           show_progress: bool):
+    """``(NewChunks, chunk EmbedResult, views EmbedResult, view method used)``: sentence
+    views as ``settings`` say, embedded by ``view_method`` (the one a build already uses)."""
     embedded, view_vectors, offsets, views_embedded, method = embed_chunks(
-        embedder, chunks, cache=cache, views=views, view_method=view_method or "separate",
-        show_progress=show_progress)
+        embedder, chunks, cache=cache, views=settings.views, view_method=view_method or "separate",
+        show_progress=show_progress, view_header=settings.view_header)
     new = NewChunks(chunks=list(chunks), vectors=embedded.vectors, views=view_vectors, view_offsets=offsets,
                     keyword_texts=[passage_text(c) for c in chunks])
     return new, embedded, views_embedded, method
@@ -624,7 +626,7 @@ def _build_streaming(paths, index_dir: Path, settings: IndexSettings, embedder, 
                 reports.extend(batch.reports)
                 if batch.chunks:
                     _check_unique_ids(batch.chunks, seen_ids)
-                    new, embedded, views_embedded, used = _embed(embedder, batch.chunks, settings.views,
+                    new, embedded, views_embedded, used = _embed(embedder, batch.chunks, settings,
                                                                  method or settings.view_method, cache,
                                                                  show_progress)
                     if writer is None:
