@@ -28,8 +28,9 @@ _TOKENS_OVERRIDE = os.environ.get("RAG_EMBED_BATCH_TOKENS")
 #: bf16 where it computes bfloat16 natively, else int8 where the caller allows it
 #: (``embeddings.loading``: the default model with onnxruntime installed), else fp32.
 #: Measured on the 2-core build machine, same run: bf16 1.5-2.2x faster than fp32 at
-#: min cosine 0.998; ONNX int8 (7-bit weights) ~2x fp32 at min cosine 0.995 and R@1/MRR
-#: within 0.01 of fp32 on both evaluation sets (the issue-12 gate); bf16 emulated on a
+#: min cosine 0.998 (same rankings as fp32 on eval/qa.jsonl); ONNX int8 (7-bit weights)
+#: ~2x fp32 at min cosine 0.995, hybrid R@1/MRR within 0.01 of fp32 on both full
+#: evaluation sets but dense-only R@1 0.017-0.021 lower (README); bf16 emulated on a
 #: CPU without it is slower than fp32. torch's own dynamic int8 (min cosine 0.972) is gone.
 DEFAULT_PRECISION = os.environ.get("RAG_EMBED_PRECISION", "auto")
 #: CPU threads for a question's embedding. A question is ~20 tokens: too little work
