@@ -69,12 +69,20 @@ def lexical_overlap(words: Sequence[str], q_bigrams: set[str], text: str) -> flo
     return 0.5 * word_cov + 0.5 * bigram_cov
 
 
-def best_sentence_overlap(words: Sequence[str], q_bigrams: set[str], text: str, header: str = "") -> float:
+def best_sentence_overlap(words: Sequence[str], q_bigrams: set[str], text: str, header: str = "",
+                          window: int = 1) -> float:
     """The highest ``lexical_overlap`` of one sentence of ``text`` (with ``header``, its
-    heading path, in front), an article's date line left out."""
-    best = 0.0
+    heading path, in front), an article's date line left out. With ``window`` > 1, of
+    up to that many consecutive sentences read together (a fact and its subject are
+    often told in two sentences: ``…队长阿古斯丁·马雷罗告诉记者。“我们抵达后……”``)."""
+    spans = []
     for start, end in sentence_spans(text):
         start = body_start(text, start, end)
         if start < end:
-            best = max(best, lexical_overlap(words, q_bigrams, f"{header} {text[start:end]}"))
+            spans.append((start, end))
+    best = 0.0
+    step = max(1, int(window))
+    for i, (start, _) in enumerate(spans):
+        end = spans[min(i + step, len(spans)) - 1][1]
+        best = max(best, lexical_overlap(words, q_bigrams, f"{header} {text[start:end]}"))
     return best

@@ -57,7 +57,7 @@ from rag.index_store import (
     write_index,
 )
 from rag.retrieval.fusion import CANDIDATES, fuse as fuse_lists
-from rag.retrieval.refine import refine
+from rag.retrieval.refine import document_lead, refine
 from rag.retrieval.passages import passage_text
 from rag.text import drop_invalid_characters, normalize
 from rag.types import Chunk, Hit
@@ -100,7 +100,7 @@ class IndexState:
     ``add`` and ``delete_documents`` build a new state and swap it in with one
     assignment, and each search reads ``retriever._state`` once, so a search running
     meanwhile sees the old index or the new one, whole. The store is itself an
-    immutable snapshot (see rag.index.stores.base). ``source_texts`` is only a cache.
+    immutable snapshot (see rag.index.stores.base). ``source_texts`` and ``leads`` are only caches.
     """
 
     manifest: dict[str, Any]
@@ -108,6 +108,8 @@ class IndexState:
     store: Store
     sources: dict[str, SourceRecord]
     source_texts: dict[str, str] = field(default_factory=dict)
+    #: Document -> (lead sentence, where it ends): the context stage 3 reads later chunks in.
+    leads: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def info(self) -> IndexInfo:
@@ -384,7 +386,8 @@ class Retriever:
         k = _check_k(k)
         check_choice("mode", mode, MODES)
         self.last_notices = notices
-        store = self._state.store  # read once: a concurrent add swapping in a new index does not mix the two
+        state = self._state  # read once: a concurrent add swapping in a new index does not mix the two
+        store = state.store
         depth = max(k * 2, k + 10)
         if mode == "bm25":
             ranked = store.keyword_candidates(query, depth)
@@ -394,8 +397,22 @@ class Retriever:
             depth = max(CANDIDATES, 2 * k)
             qvec = self.query_vector(query)
             ranked = refine(query, self._fuse(store, query, qvec, store.dense_candidates(qvec, depth),
-                                              store.keyword_candidates(query, depth)))
+                                              store.keyword_candidates(query, depth)),
+                            context=lambda chunk: self._lead_context(state, chunk))
         return [Hit.from_chunk(chunk, score, mode) for chunk, score in _dedupe(ranked, k)], notices
+
+    def _lead_context(self, state: IndexState, chunk: Chunk) -> str:
+        """The lead sentence of ``chunk``'s document when the chunk comes after it ("" for
+        the chunk holding it): stage 3 reads a later chunk of a headline-less article in
+        the light of what the article is about."""
+        lead = state.leads.get(chunk.doc)
+        if lead is None:
+            try:
+                text = read_source_text(self.index_dir, state.sources[chunk.doc])
+            except (KeyError, OSError, RagError):
+                text = ""
+            lead = state.leads[chunk.doc] = document_lead(text)
+        return lead[0] if chunk.start >= lead[1] else ""
 
     def dense_candidates(self, query: str | np.ndarray, depth: int = CANDIDATES) -> list[Scored]:
         """Stage 1, dense: the ``depth`` chunks closest to ``query`` (a text, or its vector
