@@ -236,7 +236,7 @@ def serving(index: Path, log) -> dict[str, Any]:
             "load": list(os.getloadavg()), "dense_recall": dense_recall(index, query_vectors, log)}
 
 
-HNSW_EF_SWEEP = (64, 128, 256, 512)
+HNSW_EF_SWEEP = (128, 256, 512, 1024)
 
 
 def dense_recall(index: Path, queries, log, ef_sweep=HNSW_EF_SWEEP) -> dict[str, Any]:

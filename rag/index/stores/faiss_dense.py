@@ -33,8 +33,12 @@ HNSW_EF_CONSTRUCTION = 80
 #: Real e5 vectors are much harder than synthetic clustered ones: on crud-dev's
 #: 19,360 real chunk and view vectors with its 353 real questions (one thread,
 #: recall@10 against exact search), efSearch 64 reached 0.937, 128 0.977, 256 0.983,
-#: 512 0.985 (3.7 ms at 256 vs 0.7 ms exact at that size). 256 is the smallest
-#: that clears the 0.98 target; indexes record the value they were built with.
+#: 512 0.985 (3.7 ms at 256 vs 0.7 ms exact at that size). On the 162,136 vectors of
+#: news-63k's first 10,000 articles (``rag bench --only collection``) it is worse:
+#: about 0.84 at 256 and 0.89 at 1024 with duplicates removed, and anywhere from
+#: 0.74 to 0.97 at 512 from one build to the next with them (18,486 vectors there are
+#: copies of a repeated sentence, one of them 623 times) — below the 0.98 target, so
+#: ``auto`` is not the answer there yet. Indexes record the value they were built with.
 HNSW_EF_SEARCH = 256
 IVF_NPROBE = 16
 
