@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from rag.answering.assistant import Assistant
-from rag.answering.lexical import (asked_for, event_terms, mentions_term, names_in_context, new_spans, states_event,
+from rag.answering.lexical import (asked_for, documents_naming, event_terms, key_topic, mentions_term, names_in_context,
+                                   new_spans, states_event,
                                    subject_names, time_conflict, time_scope, topic_terms, typed_spans)
 from test_answer_fakes import FakeRetriever
 
@@ -149,3 +150,51 @@ def test_the_topic_is_what_the_question_is_about_besides_what_it_asks():
     assert topic_terms("火星上有没有水？") == ["火星"]
     assert "一些" not in topic_terms("一些国家开始探索什么的新路径？")   # a determiner is no topic
     assert "坐席" not in topic_terms("全国总工会本级12351热线呼叫中心设有多少个坐席？")  # what is asked
+
+
+# --- the document the stating sentence comes from ------------------------------------------
+
+class _DocumentRetriever(FakeRetriever):
+    """A FakeRetriever whose documents are longer than their retrieved passages."""
+
+    def __init__(self, chunks, documents):
+        super().__init__(chunks)
+        self.documents = documents
+
+    def source_text(self, doc):
+        return self.documents[doc]
+
+
+def test_the_key_topic_is_the_question_s_most_specific_word_that_a_passage_names():
+    hits = FakeRetriever(_chunks(("d1.txt", "今日，韦尔股份股价下跌。"),
+                                 ("d2.txt", "伊利集团原董事长郑俊怀被判刑。"))).search("韦尔股份的董事长是谁？")
+    assert key_topic("韦尔股份的董事长是谁？", hits) == "韦尔"          # not 股份, an everyday word
+    assert key_topic("火星上有没有水？", hits) is None                   # no passage names 火星
+    assert documents_naming("韦尔", hits) == [h.doc == "d1.txt" for h in hits]
+
+
+def test_a_figure_from_a_document_about_something_else_abstains():
+    chunks = _chunks(("d1.txt", "今日，韦尔股份股价下跌，成交额达12.3亿元。"),
+                     ("d2.txt", "整体来看，2023年上半年，三大运营商合计实现归母净利润近1018亿元，同比增长约9%。"))
+    assistant = _assistant(*[(c["doc"], c["text"]) for c in chunks])
+    assert assistant.ask("韦尔股份2023年上半年的净利润是多少？").abstained
+    assert not assistant.ask("三大运营商2023年上半年的归母净利润是多少？").abstained
+    stated = ("d3.txt", "韦尔股份发布2023年半年报，上半年实现净利润3.2亿元。")
+    answer = _assistant(("d2.txt", chunks[1]["text"]), stated).ask("韦尔股份2023年上半年的净利润是多少？")
+    assert not answer.abstained and answer.text.startswith("3.2亿元")
+
+
+def test_the_whole_document_and_abbreviations_count_for_the_key_topic():
+    # The stating passage of a long document need not repeat the name; its document does.
+    question = "服务保障亚运会的劳动竞赛围绕多少个比赛场馆展开？"
+    passage = "聚焦57个比赛场馆、31个训练场馆建设，开展大比武、大练兵活动。"
+    chunks = _chunks(("d1.txt", passage), ("d2.txt", "亚运会劳动和技能竞赛进入冲刺阶段，场馆建设全部完工。"))
+    documents = {"d1.txt": "服务保障杭州亚运会劳动和技能竞赛启动。" + passage, "d2.txt": chunks[1]["text"]}
+    assert key_topic(question, FakeRetriever(chunks).search(question)) == "劳动竞赛"   # ~ 劳动和技能竞赛
+    answer = Assistant(_DocumentRetriever(chunks, documents)).ask(question)
+    assert not answer.abstained and answer.text.startswith("57个")
+    documents["d1.txt"] = "杭州市体育局发布场馆开放安排。" + passage                        # another document
+    assert Assistant(_DocumentRetriever(chunks, documents)).ask(question).abstained
+    hits = FakeRetriever(_chunks(("d1.txt", "全国总工会本级热线呼叫中心正式启用。"))).search("全总")
+    assert documents_naming("全总", hits) == [True]                      # 全总 ~ 全国总工会
+    assert documents_naming("韦尔", hits) == [False]

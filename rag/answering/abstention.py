@@ -71,7 +71,9 @@ class Evidence:
     timely: bool = True
     #: For a date question, some such sentence names the dated event (举行, 出生 …); None otherwise.
     event: bool | None = None
-    #: Some such sentence is about the question's names: they occur in it or just before it.
+    #: Some such sentence is about the question's names: they occur in it or just before it, and its
+    #: document names the question's most specific topic word (韦尔 of 韦尔股份的董事长是谁, not another
+    #: company's chairman).
     subject: bool = True
     #: Some passage names one of the question's topic words (量子计算机); None when it has none.
     topic: bool | None = None

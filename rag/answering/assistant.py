@@ -140,7 +140,7 @@ class Assistant:
         if len(questions) > 1:  # each part of a multi-part question gets passages of its own
             hits = self._with_part_hits(hits, questions)
         t2 = time.perf_counter()
-        parts = self.extractive.analyze(search_query, hits)
+        parts = self.extractive.analyze(search_query, hits, self._source_text)
         evidence = [gather_evidence(part, hits) for part in parts]
         reasons = [self.policy.reason(e) for e in evidence] if hits else ["missing"] * len(parts)
         extractive = self.extractive.render(parts, hits, self._source_text,

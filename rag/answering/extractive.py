@@ -21,7 +21,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rag.answering.citations import make_citation
-from rag.answering.lexical import (NEAR, Asked, asked_for, attribute_keys, attribute_near, attribute_terms, event_terms,
+from rag.answering.lexical import (NEAR, Asked, asked_for, attribute_keys, attribute_near, attribute_terms,
+                                   documents_naming, event_terms, key_topic,
                                    mentions_term, names_in_context, new_spans, passages_about, question_entities,
                                    question_parts, states_event, subject_names, time_conflict, unmentioned)
 from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
@@ -86,7 +87,8 @@ class ScoredSentence:
     timely: bool = True
     #: For a date question, it names the dated event (举行, 出生 …); None for other questions.
     event: bool | None = None
-    #: The question's names occur in it or just before it (see ``lexical.names_in_context``).
+    #: The question's names occur in it or just before it (see ``lexical.names_in_context``), and its
+    #: document names the question's most specific topic word (see ``lexical.key_topic``).
     subject: bool = True
 
 
@@ -196,7 +198,8 @@ class ExtractiveAnswerer:
                 pass
         return np.asarray(self.embedder.encode_queries([question]), dtype=np.float32)[0]
 
-    def score(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
+    def score(self, question: str, hits: Sequence[Hit],
+              source_text: Callable[[str], str] | None = None) -> list[ScoredSentence]:
         """All candidate sentences of ``hits``, best first."""
         cands = self.candidates(hits)
         if not cands:
@@ -231,10 +234,12 @@ class ExtractiveAnswerer:
         else:
             cosines = np.zeros(len(cands), dtype=np.float32)
         names = subject_names(question)
+        topical = documents_naming(key_topic(question, hits), hits, source_text)
         scored = []
         for (i, span, text), lex, cos, (spans, attribute, exact, timely, event) in zip(cands, lexical, cosines, found):
             too_long = max(0, len(text) - w.long_sentence) / 100
-            subject = names_in_context(names, hits[i].text, span[0], span[1], " ".join(hits[i].heading_path))
+            subject = topical[i] and names_in_context(names, hits[i].text, span[0], span[1],
+                                                      " ".join(hits[i].heading_path))
             score = (w.cosine * float(cos) + w.lexical * lex + w.context * context[i] + w.rank / (1 + i)
                      + (w.answer_type if spans else 0.0) + (w.exact_unit if exact else 0.0)
                      + (w.attribute if attribute or event else 0.0) - (0.0 if timely else w.time_conflict)
@@ -312,19 +317,22 @@ class ExtractiveAnswerer:
         start, end = min(spans, key=lambda s: (distance(s), s[0]))
         return sentence.text[start:end].strip()
 
-    def answer_part(self, question: str, hits: Sequence[Hit], single: bool = True) -> PartAnswer:
+    def answer_part(self, question: str, hits: Sequence[Hit], single: bool = True,
+                    source_text: Callable[[str], str] | None = None) -> PartAnswer:
         """Score, choose and find the lead for one (part of a) question."""
-        scored = on_topic(question, self.score(question, hits), hits)
+        scored = on_topic(question, self.score(question, hits, source_text), hits)
         chosen = self.select(scored)
         lead = self.lead(question, chosen[0]) if chosen else None
         if lead is not None or not single:
             chosen = chosen[:self.lead_quotes]
         return PartAnswer(question, scored, chosen, lead)
 
-    def analyze(self, question: str, hits: Sequence[Hit]) -> list[PartAnswer]:
-        """Each part of ``question`` scored against ``hits``, with its chosen sentences and lead."""
+    def analyze(self, question: str, hits: Sequence[Hit],
+                source_text: Callable[[str], str] | None = None) -> list[PartAnswer]:
+        """Each part of ``question`` scored against ``hits``, with its chosen sentences and lead
+        (``source_text``, doc -> text, lets it check what a passage's whole document is about)."""
         questions = question_parts(question)
-        return [self.answer_part(q, hits, single=len(questions) == 1) for q in questions]
+        return [self.answer_part(q, hits, single=len(questions) == 1, source_text=source_text) for q in questions]
 
     def render(self, parts: Sequence[PartAnswer], hits: Sequence[Hit],
                source_text: Callable[[str], str] | None = None,
@@ -374,7 +382,7 @@ class ExtractiveAnswerer:
     def answer(self, question: str, hits: Sequence[Hit],
                source_text: Callable[[str], str] | None = None) -> ExtractiveResult:
         """Answer ``question`` from ``hits``: per part, the asked span and the quote, with [n] markers."""
-        return self.render(self.analyze(question, hits), hits, source_text)
+        return self.render(self.analyze(question, hits, source_text), hits, source_text)
 
 
 _term_keys = attribute_keys

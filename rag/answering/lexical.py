@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from rag.overlap import PUNCT_RE, QUESTION_WORDS, keywords
@@ -870,3 +871,66 @@ def states_topic(question: str, hits: Sequence) -> bool | None:
         return None
     text = " ".join(" ".join(h.heading_path) + " " + h.text for h in hits)
     return any(mentions_term(text, t) for t in terms)
+
+
+
+#: A passage that answers must come from a document about the question's most specific topic word.
+REQUIRE_KEY_TOPIC = True
+#: ... also when it names it in a longer form (全总 ~ 全国总工会, see ``_names``).
+ABBREVIATIONS = True
+
+
+def _names(text: str, term: str) -> bool:
+    """Whether ``text`` (normalized, lower case) names ``term``, also as the long form of an
+    abbreviation (全总 ~ 全国总工会: its characters in order, at most three characters apart: 劳动竞赛 ~ 劳动和技能竞赛)."""
+    if term in text:
+        return True
+    if not ABBREVIATIONS or len(term) < 2:
+        return False
+    return re.search("".join(re.escape(c) + ("" if k == len(term) - 1 else r"[^\W\d_]{0,3}?")
+                             for k, c in enumerate(term)), text) is not None
+
+
+def key_topic(question: str, hits: Sequence) -> str | None:
+    """The question's most specific topic word that some passage of ``hits`` names: the rarest of its
+    ``topic_terms`` in everyday text (jieba's word frequencies), so the name of the company, place or
+    project (韦尔, 构网, 机械) rather than 股份, 基地, 工业. None when no passage names any."""
+    import jieba
+    import jieba.posseg as pseg
+
+    times = {p.word for p in pseg.cut(normalize(question)) if p.flag == "t"} | {"月份", "年份", "年度"}
+    text = normalize(" ".join(" ".join(h.heading_path) + " " + h.text for h in hits)).lower()
+    named = [t for t in topic_terms(question) if t not in times and _names(text, t.lower())]
+    if not named:
+        return None
+    return min(named, key=lambda t: (jieba.dt.FREQ.get(t, 0), -len(t)))
+
+
+@lru_cache(maxsize=32)
+def _folded(text: str) -> str:
+    """``normalize(text).lower()``, kept for the few documents answered from last (a server asks
+    about the same documents again and again; the source texts are the retriever's own cached strings)."""
+    return normalize(text).lower()
+
+
+def documents_naming(term: str | None, hits: Sequence, source_text=None) -> list[bool]:
+    """Per hit, whether its document names ``term`` (see ``key_topic``): the whole document when
+    ``source_text`` (doc -> text) is given, else its retrieved passages (heading paths included);
+    all True when ``term`` is None."""
+    if term is None or not REQUIRE_KEY_TOPIC:
+        return [True] * len(hits)
+    key = term.lower()
+    by_doc: dict[str, str] = {}
+    for h in hits:
+        by_doc[h.doc] = by_doc.get(h.doc, "") + " " + " ".join(h.heading_path) + " " + h.text
+    found = {}
+    for doc, text in by_doc.items():
+        if _names(normalize(text).lower(), key):
+            found[doc] = True
+            continue
+        try:
+            whole = source_text(doc) if source_text is not None else None
+        except (KeyError, OSError):  # a document the store no longer has: its passages decide
+            whole = None
+        found[doc] = bool(whole) and _names(_folded(whole), key)
+    return [found[h.doc] for h in hits]
