@@ -137,6 +137,25 @@ def test_a_modified_or_generic_half_of_an_attribute_is_not_the_attribute():
     assert not mentions_term("该集团两家参建单位获奖", "试点单位")            # 单位 says nothing
 
 
+def test_a_deputy_or_former_holder_is_not_the_asked_role():
+    assert not mentions_term("广西西江开发投资集团有限公司副总经理覃仕华介绍", "总经理")
+    assert not mentions_term("该店经理王某介绍", "总经理")                    # a role's half is no role
+    assert not mentions_term("伊利集团原董事长郑俊怀被判刑", "董事长")
+    assert mentions_term("广西西江开发投资集团有限公司总经理覃仕华介绍", "总经理")
+    deputy = ("d1.txt", "广西西江开发投资集团有限公司副总经理覃仕华介绍，长洲船闸通过能力日趋饱和。")
+    assert _assistant(deputy).ask("广西西江开发投资集团有限公司的总经理是谁？").abstained
+    answer = _assistant(deputy).ask("广西西江开发投资集团有限公司的副总经理是谁？")
+    assert not answer.abstained and answer.text.startswith("覃仕华")
+
+
+def test_news_words_for_the_same_attribute_count():
+    assert mentions_term("公司主营收入4915.32万元，同比上升24.75%", "增长")   # 上升 ~ 增长
+    assert mentions_term("增值服务业务在第二季度实现营收742.11亿元", "收入")  # 营收 ~ 收入
+    stated = ("d1.txt", "恒誉环保2023一季报显示，公司主营收入4915.32万元，同比上升24.75%。")
+    answer = _assistant(stated).ask("恒誉环保的主营收入增长了多少？")
+    assert not answer.abstained and answer.text.startswith("24.75%")
+
+
 def test_a_name_inside_a_quoted_name_or_a_two_character_non_name_is_no_answer():
     city = asked_for("第八届全国职工职业技能大赛的决赛在哪个城市举行？")
     assert not typed_spans("组织开展了第八届全国职工职业技能大赛、首届全国“红旗杯”班组长大赛", city)

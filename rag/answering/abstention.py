@@ -77,6 +77,9 @@ class Evidence:
     subject: bool = True
     #: Some passage names one of the question's topic words (量子计算机); None when it has none.
     topic: bool | None = None
+    #: The question asks who holds a role (总经理是谁): only a sentence naming the role next to a
+    #: person states it, however closely it covers the question otherwise.
+    role: bool = False
 
 
 def gather_evidence(part, hits: Sequence) -> Evidence:
@@ -85,7 +88,8 @@ def gather_evidence(part, hits: Sequence) -> Evidence:
                                        unmentioned)
 
     question = part.question
-    kind = asked_for(question).kind
+    asked = asked_for(question)
+    kind = asked.kind
     typed = [s for s in part.scored if s.about and (s.type_match or kind is None)]
     # Only a sentence about the asked year/period, and for a date question about the dated event, states the fact.
     timely = [s for s in typed if s.timely]
@@ -111,6 +115,7 @@ def gather_evidence(part, hits: Sequence) -> Evidence:
         event=any(events) if events else None,
         subject=bool(support) or not dated,
         topic=states_topic(question, hits) if hits else None,
+        role=asked.role and bool(terms),
     )
 
 
@@ -153,7 +158,7 @@ class AbstentionPolicy:
             return "other_subject"
         if evidence.named is False:
             return "no_attribute"
-        if evidence.attribute is False and evidence.coverage < self.min_coverage_without_attribute:
+        if evidence.attribute is False and (evidence.role or evidence.coverage < self.min_coverage_without_attribute):
             return "no_attribute"
         if evidence.coverage < self.min_coverage:
             return "low_coverage"

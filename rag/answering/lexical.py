@@ -480,10 +480,8 @@ _MODIFIERS = set("女男副新老前原现首正")
 
 def mentions_term(text: str, term: str) -> bool:
     """Whether ``text`` mentions ``term``, or for a compound of 3+ characters its first or last two
-    (装机容量 ~ 容量); a modified noun (女代表) only in full."""
-    norm = normalize(text).lower()
-    term = term.lower()
-    return any(key in norm for key in attribute_keys(term))
+    (装机容量 ~ 容量); a modified noun (女代表) only in full; see ``term_positions``."""
+    return bool(term_positions(normalize(text).lower(), term.lower()))
 
 
 def new_spans(sentence: str, asked: Asked, question: str, tagged: bool = True) -> list[tuple[int, int]]:
@@ -761,18 +759,57 @@ NEAR = 12
 
 def attribute_keys(term: str) -> list[str]:
     """How an attribute may be written: in full, or for a compound its first or last two characters
-    (装机容量 ~ 容量), except a noun after a modifier that changes it (女代表 is not 代表)."""
-    if len(term) == 3 and term[0] in _MODIFIERS:
-        return [term]
-    # A generic half says nothing (试点单位 is not any 单位).
-    return [term] + [key for key in ([term[:2], term[-2:]] if len(term) >= 3 else [])
-                     if key not in _GENERIC and key not in _TYPE_WORDS]
+    (装机容量 ~ 容量), except a noun after a modifier that changes it (女代表 is not 代表) and a role
+    (总经理 is not any 经理); and the words news text uses for the same attribute (营收 ~ 收入, 上升 ~ 增长)."""
+    if (len(term) == 3 and term[0] in _MODIFIERS) or _ROLE_RE.fullmatch(term):
+        keys = [term]
+    else:
+        # A generic half says nothing (试点单位 is not any 单位).
+        keys = [term] + [key for key in ([term[:2], term[-2:]] if len(term) >= 3 else [])
+                         if key not in _GENERIC and key not in _TYPE_WORDS]
+    for key in list(keys):
+        for group in _ATTRIBUTE_SYNONYMS:
+            if key in group:
+                keys += [k for k in group if k not in keys]
+    return keys
+
+
+#: Words news text uses for the same attribute (a 增长 question is answered by 同比上升24.75%).
+_ATTRIBUTE_SYNONYMS = [
+    {"增长", "上升", "增加", "提高", "上涨", "增幅", "增速"},
+    {"下降", "减少", "下滑", "降低", "下跌", "降幅"},
+    {"收入", "营收"},
+]
+_ROLE_RE = re.compile(rf"(?:{_ROLES}|总经理|副总经理|厂长|司令|总监|总编辑|行长|所长|站长|团长|领队)")
+
+
+def term_positions(text: str, term: str) -> list[int]:
+    """Where ``text`` names the attribute ``term`` (see ``attribute_keys``), leaving out what only
+    looks like it: a deputy (副总经理 for 总经理) or a former holder (原董事长) of an asked role, and
+    for a compound the start of another one (营业利润 for 营业收入, when jieba knows both)."""
+    import jieba
+
+    found = []
+    for key in attribute_keys(term):
+        for m in re.finditer(re.escape(key), text):
+            p = m.start()
+            before = text[p - 1] if p else ""
+            if before == "副" and not term.startswith("副"):
+                continue
+            if before in "原前" and _ROLE_RE.fullmatch(term):
+                continue
+            if len(term) >= 4 and key == term[:2]:
+                compound = text[p:p + len(term)]
+                if compound != term and len(compound) == len(term) and jieba.dt.FREQ.get(compound, 0) > 0:
+                    continue
+            found.append(p)
+    return sorted(set(found))
 
 
 def attribute_near(sentence: str, spans: Sequence[tuple[int, int]], attributes: Sequence[str]) -> bool:
     """Whether ``sentence`` names one of ``attributes`` within ``NEAR`` characters of a span of ``spans``.
     (Requiring every attribute, 党支部 as well as 书记, cost more answerable questions than it caught.)"""
-    positions = [m.start() for t in attributes for key in attribute_keys(t) for m in re.finditer(re.escape(key), sentence)]
+    positions = [p for t in attributes for p in term_positions(sentence, t)]
     return any(s - NEAR <= p <= e + NEAR for s, e in spans for p in positions)
 
 
