@@ -10,7 +10,7 @@ import pytest
 
 from rag.answering.abstention import AbstentionPolicy, Evidence, gather_evidence
 from rag.answering.assistant import Assistant
-from rag.answering.extractive import ExtractiveAnswerer, clip
+from rag.answering.extractive import ExtractiveAnswerer, clause_around, clip
 from rag.answering.lexical import asked_for, attribute_terms, focus_terms, new_spans, question_parts
 from rag.answering.prompts import NOT_FOUND
 from test_answer_fakes import FakeRetriever
@@ -92,6 +92,17 @@ def test_the_sentence_that_states_the_attribute_wins_over_one_that_repeats_the_q
     answer = news.ask("谁是阿根廷代表团的队长？")
     assert answer.text.startswith("阿古斯丁·马雷罗。[1]“")
     assert "队长" in answer.citations[0].quote and "出征仪式" not in answer.citations[0].quote
+
+
+def test_the_lead_is_the_value_whose_clause_says_what_is_asked():
+    text = ("2023年上半年，全国网信系统累计约谈网站 5518 家、暂停功能或更新网站 188 家，"
+            "关闭违法网站 7704 家，督促网站平台关闭违法违规账号 39100 个。")
+    assert clause_around(text, text.index("7704"), text.index("7704") + len("7704 家")) == "关闭违法网站 7704 家"
+    answer = Assistant(FakeRetriever(_chunks(("d1.txt", text)))).ask("2023年上半年关闭了多少家违法网站？")
+    assert answer.text.startswith("7704 家。[1]")
+    courses = ("课程包括5门黄浦江流域子主题课程，以及4门苏州河流域城市治理子主题课程。")
+    answer = Assistant(FakeRetriever(_chunks(("d2.txt", courses)))).ask("课程包括几门苏州河流域子主题课程？")
+    assert answer.text.startswith("4门。[1]")
 
 
 def test_an_article_header_is_never_quoted(news):

@@ -301,20 +301,25 @@ class ExtractiveAnswerer:
         return chosen
 
     def lead(self, question: str, sentence: ScoredSentence) -> str | None:
-        """The answer span ``sentence`` holds, closest to the asked attribute or the question's words."""
+        """The answer span ``sentence`` holds whose clause covers the question's words best, then the one
+        closest to the asked attribute or the question's words."""
         spans = [s for s in sentence.answer_spans if s[1] - s[0] <= 16]
         if not spans:
             return None
         terms = attribute_terms(question) or keywords(question)
         found = [m.span() for t in terms for key in _term_keys(t) for m in re.finditer(re.escape(key), sentence.text)]
-        if not found:
-            return sentence.text[spans[0][0]:spans[0][1]].strip()
+        words, q_bigrams = keywords(question), question_bigrams(question)
+
+        def context(span: tuple[int, int]) -> float:
+            # The clause that holds a value says what it is a value of: 关闭违法网站 7704 家, not
+            # 约谈网站 5518 家, for 关闭了多少家违法网站.
+            return -round(lexical_overlap(words, q_bigrams, clause_around(sentence.text, *span)), 3)
 
         def distance(span: tuple[int, int]) -> float:
             # The answer usually follows what it is about (装机容量达440万千瓦, 三分王的董可尔).
-            return min(span[0] - e if span[0] >= e else 1.5 * max(0, s - span[1]) + 1 for s, e in found)
+            return min((span[0] - e if span[0] >= e else 1.5 * max(0, s - span[1]) + 1 for s, e in found), default=0)
 
-        start, end = min(spans, key=lambda s: (distance(s), s[0]))
+        start, end = min(spans, key=lambda s: (context(s), distance(s), s[0]))
         return sentence.text[start:end].strip()
 
     def answer_part(self, question: str, hits: Sequence[Hit], single: bool = True,
@@ -386,6 +391,17 @@ class ExtractiveAnswerer:
 
 
 _term_keys = attribute_keys
+
+#: What separates the clauses of a sentence (a comma between digits is part of a number: 1,189).
+_CLAUSE_BREAK_RE = re.compile(r"[，；;。！？!?、：:]|,(?!\d)")
+
+
+def clause_around(sentence: str, start: int, end: int) -> str:
+    """The clause of ``sentence`` that holds ``sentence[start:end]``, from the break before it to the
+    break after it (约谈网站 5518 家 of 累计约谈网站 5518 家、关闭违法网站 7704 家)."""
+    left = max((m.end() for m in _CLAUSE_BREAK_RE.finditer(sentence, 0, start)), default=0)
+    right = next((m.start() for m in _CLAUSE_BREAK_RE.finditer(sentence, end)), len(sentence))
+    return sentence[left:right]
 
 
 def clip(sentence: str, anchor: str | None, words: Sequence[str], limit: int = QUOTE_CHARS) -> str:
