@@ -10,6 +10,7 @@ import re
 from typing import Sequence
 
 from rag.text import body_start, normalize, sentence_spans
+from rag.tokenize_zh import jieba_tokenizer
 
 #: Words that say what kind of answer is wanted; they carry no topic.
 QUESTION_WORDS = {
@@ -25,10 +26,10 @@ PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)
 
 def keywords(text: str) -> list[str]:
     """Content words of a question (jieba, search mode), question words dropped."""
-    import jieba
+    segmenter = jieba_tokenizer()
 
     seen: dict[str, None] = {}
-    for word in jieba.lcut_for_search(normalize(text).lower()):
+    for word in segmenter.lcut_for_search(normalize(text).lower()):
         word = word.strip()
         if not word or word in QUESTION_WORDS or PUNCT_RE.fullmatch(word):
             continue

@@ -12,7 +12,8 @@ on top of it this module
 * optionally adds character bigrams of CJK runs (``bigrams=True``), which helps
   when a question words a name differently from the text.
 
-The jieba dictionary is loaded once, on first use (about 1 s).
+The jieba dictionary is loaded once, on first use (about 1 s), and shared with every
+other jieba user in the program (``jieba_tokenizer``, ``jieba_pos_tokenizer``).
 """
 from __future__ import annotations
 
@@ -53,8 +54,16 @@ _lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _jieba():
-    """The jieba tokenizer, its dictionary loaded once (thread-safe)."""
+def jieba_tokenizer():
+    """The one jieba tokenizer of this program, its dictionary loaded once (thread-safe).
+
+    Every jieba user in rag goes through it: BM25 tokens (``tokenize``), line joins in
+    ingestion (``rag.ingest.cleaning``) and the answering stage's words and tags
+    (``jieba_pos_tokenizer``). A dictionary costs ~1 s to load and ~60 MB held, so a
+    serving process used to pay twice (jieba's global tokenizer for answering and a
+    private one for BM25), a build twice as well. It is private, not jieba's global
+    ``jieba.dt``: words another library adds there must not change an index's tokens.
+    """
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
@@ -62,6 +71,25 @@ def _jieba():
         tokenizer = jieba.Tokenizer()
         tokenizer.initialize()
     return tokenizer
+
+
+@lru_cache(maxsize=1)
+def jieba_pos_tokenizer():
+    """jieba's part-of-speech tagger over ``jieba_tokenizer()``'s dictionary (words and
+    tags exactly as ``jieba.posseg.cut``'s with the default dictionary).
+
+    ``jieba.posseg`` builds its word-tag table (from the same dictionary file) when it
+    is imported; this tagger shares that table rather than reading a second one, and
+    segments with the shared tokenizer instead of initialising ``jieba.dt``.
+    """
+    import jieba.posseg as pseg
+
+    class _SharedPOSTokenizer(pseg.POSTokenizer):
+        def __init__(self, tokenizer, word_tag_tab):  # no second read of the dictionary file
+            self.tokenizer = tokenizer
+            self.word_tag_tab = word_tag_tab
+
+    return _SharedPOSTokenizer(jieba_tokenizer(), pseg.dt.word_tag_tab)
 
 
 def normalize_text(text: str) -> str:
@@ -110,7 +138,7 @@ def cjk_bigrams(text: str) -> list[str]:
 def tokenize(text: str, bigrams: bool = False) -> list[str]:
     """BM25 tokens of ``text`` (see the module docstring). Order is not meaningful."""
     text = normalize_text(text)
-    tokens = [t.strip() for t in _jieba().cut_for_search(text)]
+    tokens = [t.strip() for t in jieba_tokenizer().cut_for_search(text)]
     tokens = [t for t in tokens if t and _keep(t)]
     tokens.extend(asked_measure_words(tokens))
     tokens.extend(number_tokens(text))

@@ -19,6 +19,7 @@ import re
 from typing import Any, Sequence
 
 from rag.answering.prompts import NOT_FOUND, condense_messages
+from rag.tokenize_zh import jieba_pos_tokenizer
 
 _ELLIPSIS_RE = re.compile(
     r"^(?:那么?|那在|还有|再看看|换成|至于|关于)?\s*(?P<x>[^，,。？?！!]{1,16}?)\s*"
@@ -67,9 +68,9 @@ def _text_of(content: Any) -> str:
 def _entity_kind(word: str) -> str:
     if any(word.startswith(p) for p in _PROVINCES):
         return "province"
-    import jieba.posseg as pseg
+    tagger = jieba_pos_tokenizer()
 
-    flags = [p.flag for p in pseg.cut(word)]
+    flags = [p.flag for p in tagger.cut(word)]
     return flags[0] if len(flags) == 1 else "other"
 
 
@@ -85,10 +86,10 @@ def _find_entity(question: str, new: str) -> tuple[int, int] | None:
             m = re.search(rf"[\u4e00-\u9fffA-Za-z0-9]{{1,8}}{suffix}", question)
             if m:
                 return m.span()
-    import jieba.posseg as pseg
+    tagger = jieba_pos_tokenizer()
 
     pos = 0
-    for pair in pseg.cut(question):
+    for pair in tagger.cut(question):
         start, pos = pos, pos + len(pair.word)
         if kind != "other" and pair.flag == kind and kind[0] in "n" and len(pair.word) >= 2:
             return start, pos

@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 
 from rag.overlap import PUNCT_RE, QUESTION_WORDS, keywords
 from rag.text import normalize
+from rag.tokenize_zh import jieba_pos_tokenizer, jieba_tokenizer
 
 # --- what the question asks -----------------------------------------------------
 
@@ -183,10 +184,10 @@ def asked_for(question: str) -> Asked:
 
 def _leading_unit(text: str) -> str | None:
     """The measure word or unit ``text`` starts with (个坐席 -> 个, 毫米 -> 毫米, 款物 -> None)."""
-    import jieba
-    import jieba.posseg as pseg
+    segmenter = jieba_tokenizer()
+    tagger = jieba_pos_tokenizer()
 
-    first = next(iter(pseg.cut(text[:6])), None)
+    first = next(iter(tagger.cut(text[:6])), None)
     if first is not None and first.flag == "q" and len(first.word) <= 3:
         return first.word  # a unit jieba knows (毫米, 公顷)
     unit = next((u for u in _UNITS if text.startswith(u)), None)
@@ -195,7 +196,7 @@ def _leading_unit(text: str) -> str | None:
     # 款物 and 人民币 are nouns, not 款 + 物 or 人 + 民币: the unit must not begin a dictionary word.
     for extra in (1, 2):
         word = text[:len(unit) + extra]
-        if len(word) > len(unit) and word not in _UNITS and jieba.dt.FREQ.get(word, 0) >= 5:
+        if len(word) > len(unit) and word not in _UNITS and segmenter.FREQ.get(word, 0) >= 5:
             return None
     return unit
 
@@ -305,10 +306,10 @@ def _named(sentence: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
 def _tagged_spans(sentence: str, flags: tuple[str, ...], tagged: bool = True) -> list[tuple[int, int]]:
     if not tagged:
         return []
-    import jieba.posseg as pseg  # heavy-ish; only for person/place/organisation questions
+    tagger = jieba_pos_tokenizer()  # heavy-ish; only for person/place/organisation questions
 
     spans, pos = [], 0
-    for pair in pseg.cut(sentence):
+    for pair in tagger.cut(sentence):
         if pair.flag in flags and len(pair.word) >= 2:
             spans.append((pos, pos + len(pair.word)))
         pos += len(pair.word)
@@ -335,7 +336,7 @@ def _focus(question: str) -> list[tuple[str, bool]]:
     counted by 多少个X (多少家国家级的示范职工书屋 -> 示范, 职工, 书屋), the role in 谁是X的Y, or
     the words right before the question word (装机容量是多少, 职工满意度是多少). Decided by
     position only: jieba's part-of-speech tags are too unreliable here (选手/v, 满意度/ns)."""
-    import jieba
+    segmenter = jieba_tokenizer()
 
     q = normalize(question)
     names = {e.lower() for e in question_entities(question)}
@@ -358,13 +359,13 @@ def _focus(question: str) -> list[tuple[str, bool]]:
         if after.startswith("是") and "的" in after:  # 谁是X的Y -> Y
             after, counted = after.split("的")[-1], True
         after = re.sub(r"^(?:是|为|叫|有|的)+", "", _FILLER_RE.sub("", after))
-        phrase = _words(jieba.lcut(after.split("的")[-1] if counted else after))[:3]
+        phrase = _words(segmenter.lcut(after.split("的")[-1] if counted else after))[:3]
         for word in phrase:
             out[word] = out.get(word, False) or counted
         if phrase and (counted or m.group(0) == "哪"):
             continue
         before = _FILLER_RE.sub("", clause[:m.start()]).split("的")[-1]
-        for word in _words(jieba.lcut(before))[-2:]:
+        for word in _words(segmenter.lcut(before))[-2:]:
             out[word] = out.get(word, False) or not phrase
     return [(w, attr) for w, attr in out.items()
             if not any(w != o and w in o for o in out) and w.lower() not in names]
@@ -530,9 +531,9 @@ _GENERIC_PREFIXES = ("全国", "全省", "全市", "各级", "基层", "地方",
 def _generic_name(name: str) -> bool:
     """Whether ``name`` is a place, or generic words after a place (全国工会, 各级工会, 意大利政府,
     甘肃省总工会): text refers back to such bodies without naming them (全省, 政府)."""
-    import jieba.posseg as pseg
+    tagger = jieba_pos_tokenizer()
 
-    words = [(p.word, p.flag) for p in pseg.cut(name) if p.word.strip()]
+    words = [(p.word, p.flag) for p in tagger.cut(name) if p.word.strip()]
     while words and (words[0][1] == "ns" or words[0][0] in _PROVINCES or words[0][0] in _GENERIC_PREFIXES):
         words = words[1:]
     rest = "".join(w for w, _ in words)
@@ -544,8 +545,7 @@ def _generic_name(name: str) -> bool:
 def question_entities(question: str) -> list[str]:
     """Names, ordinals, years, months and long numbers in the question: things an answer must be about."""
     import unicodedata
-
-    import jieba.posseg as pseg
+    tagger = jieba_pos_tokenizer()
 
     text = unicodedata.normalize("NFKC", question)  # keep spaces: English words stay apart
     found: dict[str, None] = {}
@@ -571,7 +571,7 @@ def question_entities(question: str) -> list[str]:
             name = text[s:e]
             if len(name) >= 4 and not re.search(r"哪|什么|谁|多少|几|年", name) and not _generic_name(name):
                 found[name] = None
-    for pair in pseg.cut(text):
+    for pair in tagger.cut(text):
         word = pair.word.strip()
         if len(word) < 2 or word in _GENERIC:
             continue
@@ -720,7 +720,7 @@ def event_terms(question: str) -> list[str]:
     (a dateline, another event) does not answer it. Empty for other questions."""
     if asked_for(question).kind != "date":
         return []
-    import jieba
+    segmenter = jieba_tokenizer()
 
     q = normalize(question)
     names = {e.lower() for e in question_entities(question)}
@@ -731,13 +731,13 @@ def event_terms(question: str) -> list[str]:
         # What follows the question word is the event (哪一年建成通航的); with nothing after it,
         # what precedes it (潘从明获得国家科技进步二等奖是在哪一年).
         after = re.sub(r"^(?:是|为|的|了|才|将|会|能|要)+", "", _FILLER_RE.sub("", clause[m.end():]))
-        words = [w for w in _words(jieba.lcut(after)) if w.lower() not in names and w not in _GENERIC]
+        words = [w for w in _words(segmenter.lcut(after)) if w.lower() not in names and w not in _GENERIC]
         strong = [w for w in words if w not in _LIGHT_VERBS and w not in _ABSTRACT]
         if strong:
             return strong
         # A light verb (开始, 举行) says little on its own: the words before the question word count too.
         before = _FILLER_RE.sub("", clause[:m.start()])
-        return words + [w for w in _words(jieba.lcut(before))[-2:] if w.lower() not in names and w not in _GENERIC]
+        return words + [w for w in _words(segmenter.lcut(before))[-2:] if w.lower() not in names and w not in _GENERIC]
     return []
 
 
@@ -824,8 +824,7 @@ def subject_names(question: str) -> list[str]:
     news text refers back to them without their name (全省, 该公司, 各级工会); dates too
     (``time_conflict`` checks those)."""
     import unicodedata
-
-    import jieba.posseg as pseg
+    tagger = jieba_pos_tokenizer()
 
     text = unicodedata.normalize("NFKC", question)
     names: dict[str, None] = {}
@@ -836,7 +835,7 @@ def subject_names(question: str) -> list[str]:
         dot = re.search(r"[·•・]", m.group(0))
         names[m.group(0)[:dot.end() + 2]] = None
     pos = 0
-    for pair in pseg.cut(text):
+    for pair in tagger.cut(text):
         start, pos = pos, pos + len(pair.word)
         # jieba tags many two-character words as names (惠民, 鸿蒙): those need a common surname.
         if (pair.flag in ("nr", "nrfg") and (len(pair.word) >= 3 or (len(pair.word) == 2 and pair.word[0] in _SURNAMES))
@@ -890,11 +889,11 @@ def topic_terms(question: str) -> list[str]:
     量子计算机的工作原理是什么): its content words, the asked attribute, question words, numbers
     and generic words left out. Passages that state none of them are about something else,
     however many everyday words (工作, 没有, 水) they share with it."""
-    import jieba
+    segmenter = jieba_tokenizer()
 
     asked = {t for t in focus_terms(question)}
     words = []
-    for word in jieba.lcut(normalize(question)):
+    for word in segmenter.lcut(normalize(question)):
         if (_content(word) and word not in asked and word not in _LIGHT_VERBS and word not in _ABSTRACT
                 and word not in _GENERIC and word not in _DETERMINERS and not re.search(r"哪|什么|谁|多少|几", word)):
             words.append(word)

@@ -17,9 +17,7 @@ line to ``join_lines`` so that headings are not glued to body text.
 """
 from __future__ import annotations
 
-import logging
 import re
-import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -207,22 +205,14 @@ def ends_complete(text: str) -> bool:
 
 
 class _Segmenter:
-    """A private jieba tokenizer (so words other modules add do not change joins)."""
+    """rag's own jieba tokenizer (``rag.tokenize_zh.jieba_tokenizer``: one dictionary for the
+    whole program, private, so words other modules add to jieba's global one do not change joins)."""
 
-    _lock = threading.Lock()
-    _tokenizer = None
+    @staticmethod
+    def cut(text: str) -> list[str]:
+        from rag.tokenize_zh import jieba_tokenizer
 
-    @classmethod
-    def cut(cls, text: str) -> list[str]:
-        with cls._lock:
-            if cls._tokenizer is None:
-                import jieba
-
-                jieba.setLogLevel(logging.WARNING)
-                tokenizer = jieba.Tokenizer()
-                tokenizer.initialize()
-                cls._tokenizer = tokenizer
-        return list(cls._tokenizer.cut(text, HMM=False))
+        return list(jieba_tokenizer().cut(text, HMM=False))
 
 
 def word_crosses(left: str, right: str, context: int = 6) -> bool:
