@@ -169,6 +169,27 @@ class DenseIndex:
             scores, ids = self.index.search(q, k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
+    def stored_vectors(self) -> np.ndarray | None:
+        """FAISS's own copy of the indexed vectors as a read-only (ntotal, dim) float32 array
+        (no copy), or None for a kind that does not keep them contiguous (``ivf``).
+
+        ``flat`` and ``hnsw`` store every vector as added, exactly; a served index reads the
+        rows it scores from here instead of from the memory-mapped ``.npy`` files, whose
+        pages would otherwise count a second time in the process's memory (news-63k: 1.3 GB
+        after 200 questions). The array keeps this index alive.
+        """
+        import faiss
+
+        index = self.index
+        storage = faiss.downcast_index(index.storage) if hasattr(index, "storage") else index
+        if not isinstance(storage, faiss.IndexFlat):
+            return None
+        n, d = int(storage.ntotal), int(storage.d)
+        if n == 0:
+            return np.zeros((0, d), dtype=np.float32)
+        address = faiss.rev_swig_ptr(storage.get_xb(), n * d).__array_interface__["data"][0]
+        return np.asarray(_BorrowedRows((self, storage), address, (n, d)))
+
     def save(self, path: str | Path) -> None:
         """Write the index to ``path``, written by Python piece by piece (no serialised copy
         of a 1.5 GB index in memory), so a full disk raises OSError: faiss's own file
@@ -193,3 +214,12 @@ class DenseIndex:
         elif kind == "ivf":
             index.nprobe = nprobe
         return cls(index, kind)
+
+
+class _BorrowedRows:
+    """Exposes memory FAISS owns to numpy (read-only) and keeps its owner alive as long as
+    any array made from it (the array's ``base``)."""
+
+    def __init__(self, owner, address: int, shape: tuple[int, int]):
+        self._owner = owner
+        self.__array_interface__ = {"shape": shape, "typestr": "<f4", "data": (address, True), "version": 3}

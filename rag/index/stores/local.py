@@ -153,9 +153,10 @@ class LocalStore:
         directory = Path(directory)
         chunks = [Chunk.from_dict(json.loads(line))
                   for line in (directory / CHUNKS).read_text(encoding="utf-8").splitlines() if line.strip()]
-        # Memory-mapped: FAISS keeps its own copy for searching; these only serve exact
-        # scores of a candidate pool, so a served index pages in the few rows it reads
-        # instead of holding every vector twice (news-63k: ~1.5 GB of vectors and views).
+        # Memory-mapped, and only read here for their shapes: the exact scores of a candidate
+        # pool are read from FAISS's own copy of the same vectors (below), so the process
+        # holds each vector once. Reading them from these files paged 1.3 GB of news-63k's
+        # vectors into the server's memory on top of FAISS's copy.
         vectors = np.load(directory / VECTORS, allow_pickle=False, mmap_mode="r")
         views = np.load(directory / VIEWS, allow_pickle=False, mmap_mode="r")
         view_offsets = np.load(directory / VIEW_OFFSETS, allow_pickle=False)
@@ -182,6 +183,9 @@ class LocalStore:
         if problems:
             raise CorruptIndexError(f"index at {directory} is inconsistent: {'; '.join(problems)}; "
                                     "rebuild it with `rag index`")
+        stored = dense.stored_vectors()  # None for ivf: its vectors stay read from the files
+        if stored is not None:
+            vectors, views = stored[:n], stored[n:]
         return cls(chunks, vectors, views, view_offsets, dense, keyword, dense_kind=requested_kind,
                    ef_search=ef_search, nprobe=nprobe, bigrams=bigrams, token_cache=token_cache)
 
