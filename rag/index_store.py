@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -213,11 +214,60 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
+#: From this many files on, a new index is flushed to disk by one ``syncfs(2)`` of its
+#: filesystem instead of one fsync per file. Every fsync on ext4 commits the journal and
+#: flushes the disk's cache (~11 ms each here): a one-document-per-line build of news-63k
+#: has 63,668 source texts, and fsyncing them one by one took 4-5 minutes (3,000 small
+#: files: 34.6 s against 0.11 s for one syncfs, same folder, same minutes). syncfs writes
+#: back every dirty file of the filesystem, so it makes at least the same files durable;
+#: below this count the per-file fsyncs cost little and do not wait for other programs'
+#: writes on the same disk.
+SYNCFS_MIN_FILES = 64
+
+
+def _fsync_tree(root: Path, fs_fd: int | None = None) -> None:
+    """Make every file under ``root`` durable: ``syncfs`` on the filesystem that ``fs_fd``
+    (a descriptor opened before the files were written) is on when there are
+    ``SYNCFS_MIN_FILES`` or more and the kernel reports writeback errors to it, else an
+    fsync per file. A write error raises OSError either way."""
+    files = [path for path in sorted(root.rglob("*")) if path.is_file()]
+    if fs_fd is not None and len(files) >= SYNCFS_MIN_FILES and syncfs(fs_fd):
+        return
+    for path in files:
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def syncfs(fd: int) -> bool:
+    """``syncfs(2)`` on the filesystem holding ``fd``: True once done, False where it is not
+    available or cannot be trusted (not Linux, or a kernel before 5.8, whose syncfs did not
+    report writeback errors): then the caller fsyncs file by file. OSError when it fails."""
+    libc_syncfs = _libc_syncfs()
+    if libc_syncfs is None:
+        return False
+    if libc_syncfs(fd) != 0:
+        import ctypes
+
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _libc_syncfs():
+    """libc's ``syncfs`` where it reports writeback errors (Linux 5.8+), else None."""
+    try:
+        import ctypes
+        import platform
+
+        major, minor = (int(x) for x in re.findall(r"\d+", platform.release())[:2])
+        if platform.system() != "Linux" or (major, minor) < (5, 8):
+            return None
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+        function.argtypes = [ctypes.c_int]
+        return function
+    except (OSError, AttributeError, ValueError):
+        return None
 
 
 # --------------------------------------------------------------------------- writing
@@ -258,12 +308,14 @@ def write_index(
     if not target.exists():
         _restore_backup(target, locked=True)  # a crash between two renames: put the index back first
     _remove_leftovers(target)
-    tmp = None
+    tmp = fs_fd = None
     try:
+        # opened before anything is written: syncfs reports writeback errors from then on
+        fs_fd = os.open(target.parent, os.O_RDONLY)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
         manifest = _write_components(tmp, store=store, sources=sources, manifest_extra=manifest_extra,
                                      staged_sources=staged_sources)
-        _fsync_tree(tmp)
+        _fsync_tree(tmp, fs_fd)
         fault_point("written")
         _swap_into_place(tmp, target)
     except OSError as exc:  # disk full, quota, permissions: say so, keep the previous index
@@ -275,6 +327,9 @@ def write_index(
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if fs_fd is not None:
+            os.close(fs_fd)
     return manifest
 
 
