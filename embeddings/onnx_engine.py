@@ -163,6 +163,17 @@ def export_fused(model_dir: Path, out: Path) -> Path:
     return fused
 
 
+def _hidden_size(model_dir: Path) -> int | None:
+    """The model's vector size from its config.json (the pooled output is the hidden state),
+    so a build does not create the one-thread query session only to read it (~0.3 s)."""
+    import json
+
+    try:
+        return int(json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 class OnnxInt8Embedder:
     """``Embedder`` for multilingual-e5-small on ONNX Runtime with int8 weights.
 
@@ -191,7 +202,7 @@ class OnnxInt8Embedder:
         self._pad_id = int(self.tokenizer.token_to_id("<pad>") or 1)
         self._untruncated = None
         self._sessions: dict[int, object] = {}
-        self.dim = int(self._session(1).get_outputs()[0].shape[-1] or 384)
+        self.dim = _hidden_size(self.model_dir) or int(self._session(1).get_outputs()[0].shape[-1] or 384)
 
     def _session(self, threads: int):
         """One session per thread count, made on first use (a server only ever needs the 1-thread one)."""

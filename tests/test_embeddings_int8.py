@@ -210,3 +210,47 @@ def test_a_killed_export_leaves_nothing_that_is_used_later(tmp_path):
 
     session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask"]
+
+
+@pytest.mark.slow
+def test_a_build_makes_one_session_and_questions_another(tmp_path):
+    """The vector size comes from the model's config, so a build creates only its all-cores
+    session (not also the one-thread query session, ~0.3 s); questions get the one-thread one."""
+    from embeddings.onnx_engine import OnnxInt8Embedder
+    from embeddings.materialize import materialize
+
+    embedder = OnnxInt8Embedder(materialize(), name=E5, threads=2)
+    assert embedder._sessions == {}
+    vectors = embedder.encode_passages(["大熊猫主要吃竹子。"])
+    assert list(embedder._sessions) == [2] and vectors.shape == (1, embedder.dim)
+    assert embedder.dim == embedder._session(1).get_outputs()[0].shape[-1] == 384
+    assert embedder.encode_queries(["熊猫吃什么"]).shape == (1, 384)
+
+
+_SERVE_INT8 = r"""
+import sys
+from rag.answering.assistant import Assistant
+from rag.retrieval.retriever import Retriever
+retriever = Retriever.load(sys.argv[1], cache=sys.argv[2])
+assert retriever.settings.embedding_engine == "onnx-int8"
+answer = Assistant(retriever).ask("熊猫吃什么？")
+assert answer.text and retriever.search("熊猫吃什么", k=1, mode="hybrid")
+print(sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules))
+"""
+
+
+@pytest.mark.slow
+def test_answering_from_an_int8_index_never_imports_torch(tmp_path):
+    """Serving an index built by the int8 engine runs on ONNX Runtime alone: torch and
+    sentence-transformers (hundreds of MB resident) are never imported."""
+    from rag.retrieval.retriever import Retriever
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "熊猫.txt").write_text("# 大熊猫\n\n大熊猫主要吃竹子，每天要吃十几公斤。它们生活在四川的山林里。", encoding="utf-8")
+    cache = tmp_path / "cache.sqlite3"
+    Retriever.build([docs], tmp_path / "int8", embedding_engine="onnx-int8", cache=cache, show_progress=False)
+    out = subprocess.run([sys.executable, "-c", _SERVE_INT8, str(tmp_path / "int8"), str(cache)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

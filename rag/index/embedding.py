@@ -207,10 +207,35 @@ class LazyEmbedder:
         self._info = cache.model_info(self._info_key) if cache is not None else None
         self._model = None
         self._lock = threading.Lock()
+        self._preloading: threading.Thread | None = None
 
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    @property
+    def known_to_cache(self) -> bool:
+        """Whether the cache remembers this model's name, key and dimension (a build whose
+        passages are all cached then never loads it)."""
+        return self._info is not None
+
+    def preload(self) -> None:
+        """Start loading the model in a background thread, for a build that will need it:
+        the load (imports, weights, an ONNX Runtime session: seconds) then overlaps reading
+        and chunking the documents instead of following it. Anything that needs the model
+        waits for that load; if it fails, the next use loads again and raises the error."""
+        if self._model is not None or self._preloading is not None:
+            return
+
+        def load() -> None:
+            try:
+                self._get()
+            except Exception:  # reported by the build's own use of the model
+                pass
+
+        # not a daemon: the interpreter must not exit half-way through an import
+        self._preloading = threading.Thread(target=load, name="rag-model-preload")
+        self._preloading.start()
 
     def _get(self):
         if self._model is None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rag.ingest.chunking import ChunkSettings, assign_ids, chunk_sections
 from rag.ingest.documents import Document, Problem, collect_paths, iter_or_note, load_documents
@@ -127,7 +127,9 @@ class IngestStream:
     """
 
     def __init__(self, paths: list[str | os.PathLike] | str | os.PathLike,
-                 settings: ChunkSettings | None = None, progress: bool = False, batch_chunks: int = 4096):
+                 settings: ChunkSettings | None = None, progress: bool = False, batch_chunks: int = 4096,
+                 on_chunks: Callable[[list[Chunk]], None] | None = None):
+        self.on_chunks = on_chunks  # called with each document's chunks as soon as it is chunked
         self.settings = settings or ChunkSettings()
         self.progress = progress
         self.batch_chunks = max(1, int(batch_chunks))
@@ -147,6 +149,8 @@ class IngestStream:
                     structure = analyse(document)
                     chunks = _chunks(document, structure, self.settings)
                     assign_ids(chunks, seen_ids)
+                    if self.on_chunks is not None:
+                        self.on_chunks(chunks)
                     batch.documents.append(document)
                     batch.chunks.extend(chunks)
                     batch.reports.append(report(document, structure, chunks))

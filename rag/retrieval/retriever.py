@@ -613,7 +613,8 @@ def _build_streaming(paths, index_dir: Path, settings: IndexSettings, embedder, 
     if not paths_list:
         raise DocumentError("no documents given: pass one or more files or folders")
     check_replaceable(index_dir)
-    stream = IngestStream(paths_list, settings.chunking, progress=show_progress, batch_chunks=BUILD_BATCH_CHUNKS)
+    stream = IngestStream(paths_list, settings.chunking, progress=show_progress, batch_chunks=BUILD_BATCH_CHUNKS,
+                          on_chunks=_model_preloader(embedder, cache))
     with writing_into(index_dir):
         staging = staging_dir(index_dir)
     texts_dir = staging / SOURCES_DIR
@@ -689,6 +690,31 @@ def _build_streaming(paths, index_dir: Path, settings: IndexSettings, embedder, 
         views_embedded=counts["views_embedded"], problems=problems, files=reports,
         added=[s.doc for s in sources], store="local")
     return state, summary
+
+
+def _model_preloader(embedder, cache):
+    """For a streaming build: start loading the model in the background (``LazyEmbedder.preload``)
+    as soon as it is known to be needed, so the load overlaps reading and chunking. Needed
+    when the cache has never seen the model, or when a chunk of the first batch of
+    documents is not in the cache. Returns the per-document callback for ``IngestStream``
+    (None when there is nothing to preload)."""
+    if not isinstance(embedder, LazyEmbedder) or embedder.loaded:
+        return None
+    if cache is None or not embedder.known_to_cache:
+        embedder.preload()
+        return None
+    key, dim = embedder.cache_key, embedder.dim
+    checked = [0]
+
+    def on_chunks(chunks: Sequence[Chunk]) -> None:
+        if embedder.loaded or checked[0] >= BUILD_BATCH_CHUNKS or not chunks:
+            return  # started already, or the first batch was all cached: embedding loads it if needed
+        checked[0] += len(chunks)
+        hashes = [content_hash(passage_text(c)) for c in chunks]
+        if len(cache.get_many(key, hashes, dim)) < len(set(hashes)):
+            embedder.preload()
+
+    return on_chunks
 
 
 def _commit(index_dir: Path, settings: IndexSettings, store: Store, sources: list[SourceRecord]) -> IndexState:
