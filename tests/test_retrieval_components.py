@@ -220,13 +220,16 @@ def test_faiss_thread_settings_leave_torchs_threads_alone():
         torch.set_num_threads(before)
 
 
-def test_a_loaded_index_memory_maps_its_vectors_and_still_scores_and_adds(small_retriever, fake_embedder, tmp_path):
-    """Served indexes page in the vector rows they read (FAISS holds the searchable copy)."""
+def test_a_loaded_index_reads_its_vectors_from_faiss_and_still_scores_and_adds(small_retriever, fake_embedder,
+                                                                                tmp_path):
+    """Served indexes hold each vector once: the rows they score come from FAISS's copy (see
+    tests/test_dense_rows.py), and adding documents still works from there."""
     from rag.retrieval.retriever import Retriever
 
     loaded = Retriever.load(small_retriever.index_dir, embedder=fake_embedder, cache=tmp_path / "cache.sqlite3")
     store = loaded._state.store
-    assert isinstance(store.vectors.base, np.memmap) and isinstance(store.views.base, np.memmap)
+    faiss_rows = store.dense.stored_vectors()
+    assert np.shares_memory(store.vectors, faiss_rows) and np.shares_memory(store.views, faiss_rows)
     assert [h.doc for h in loaded.search("京沪高铁全长多少公里", k=1, mode="hybrid")] == ["rail.md"]
     extra = tmp_path / "extra.md"
     extra.write_text("# 虹桥\n\n上海虹桥站是京沪高铁的终点站之一。\n", encoding="utf-8")
