@@ -787,7 +787,7 @@ def term_positions(text: str, term: str) -> list[int]:
     """Where ``text`` names the attribute ``term`` (see ``attribute_keys``), leaving out what only
     looks like it: a deputy (副总经理 for 总经理) or a former holder (原董事长) of an asked role, and
     for a compound the start of another one (营业利润 for 营业收入, when jieba knows both)."""
-    import jieba
+    segmenter = jieba_tokenizer()
 
     found = []
     for key in attribute_keys(term):
@@ -800,7 +800,7 @@ def term_positions(text: str, term: str) -> list[int]:
                 continue
             if len(term) >= 4 and key == term[:2]:
                 compound = text[p:p + len(term)]
-                if compound != term and len(compound) == len(term) and jieba.dt.FREQ.get(compound, 0) > 0:
+                if compound != term and len(compound) == len(term) and segmenter.FREQ.get(compound, 0) > 0:
                     continue
             found.append(p)
     return sorted(set(found))
@@ -931,15 +931,14 @@ def key_topic(question: str, hits: Sequence) -> str | None:
     """The question's most specific topic word that some passage of ``hits`` names: the rarest of its
     ``topic_terms`` in everyday text (jieba's word frequencies), so the name of the company, place or
     project (韦尔, 构网, 机械) rather than 股份, 基地, 工业. None when no passage names any."""
-    import jieba
-    import jieba.posseg as pseg
+    segmenter, tagger = jieba_tokenizer(), jieba_pos_tokenizer()
 
-    times = {p.word for p in pseg.cut(normalize(question)) if p.flag == "t"} | {"月份", "年份", "年度"}
+    times = {p.word for p in tagger.cut(normalize(question)) if p.flag == "t"} | {"月份", "年份", "年度"}
     text = normalize(" ".join(" ".join(h.heading_path) + " " + h.text for h in hits)).lower()
     named = [t for t in topic_terms(question) if t not in times and _names(text, t.lower())]
     if not named:
         return None
-    return min(named, key=lambda t: (jieba.dt.FREQ.get(t, 0), -len(t)))
+    return min(named, key=lambda t: (segmenter.FREQ.get(t, 0), -len(t)))
 
 
 @lru_cache(maxsize=32)
