@@ -9,8 +9,14 @@ this export's version, and written atomically (staged in a temporary folder, ren
 into place), so a killed export leaves nothing that is ever loaded.
 
 At run time only ``onnxruntime`` and ``tokenizers`` are needed (no torch): passages go
-through a session on all cores, questions through a one-thread session (a question is
-too little work to share between threads; see ``st_embedder.QUERY_THREADS``).
+through the int8 model on all cores, questions through the same export *before*
+quantization (fp32) on one thread (a question is too little work to share between
+threads; see ``st_embedder.QUERY_THREADS``). Why fp32 for questions: int8 activations are
+quantized with one scale per batch, so an int8 vector depends on what was embedded with
+it (a text alone vs in a batch: cosine 0.9985), and a question is always alone. Measured
+on both full evaluation sets (eval/qa.jsonl, all of crud-dev; README "The embedding
+model"), int8 passages with int8 questions lost 0.017 / 0.021 dense-only R@1 against
+fp32, outside issue 12's 0.01 rule; with fp32 questions every mode stays within 0.01.
 """
 from __future__ import annotations
 
@@ -65,19 +71,34 @@ def _import_onnxruntime():
     return onnxruntime
 
 
-def exported_path(model_dir: Path, ort_version: str | None = None) -> Path:
-    """Where the int8 export of the materialized model at ``model_dir`` lives (may not exist yet)."""
+def exported_path(model_dir: Path, ort_version: str | None = None, kind: str = "int8r7") -> Path:
+    """Where the ``kind`` export (``int8r7``: quantized; ``fp32``: the fused graph it is made
+    from) of the materialized model at ``model_dir`` lives (may not exist yet)."""
     from embeddings.materialize import FORMAT_VERSION
 
     version = ort_version or _import_onnxruntime().__version__
     return (Path(model_dir).parent / f"{Path(model_dir).name}.onnx"
-            / f"model-f{FORMAT_VERSION}-ort{version}-int8r7-v{EXPORT_VERSION}.onnx")
+            / f"model-f{FORMAT_VERSION}-ort{version}-{kind}-v{EXPORT_VERSION}.onnx")
 
 
 def export_int8(model_dir: Path, target: Path | None = None) -> Path:
     """Return the int8 ONNX file for the sentence-transformers model at ``model_dir``,
-    exporting and quantizing it first if it is not there (about a minute on 2 cores)."""
+    exporting and quantizing it first if it is not there (about a minute on 2 cores).
+    The fp32 graph it is quantized from is kept too (``export_fp32``) when ``target`` is
+    the default place."""
+    default = target is None
     target = Path(target or exported_path(model_dir))
+    return _exported(Path(model_dir), target, quantize=True,
+                     fp32_target=exported_path(model_dir, kind="fp32") if default else None)
+
+
+def export_fp32(model_dir: Path, target: Path | None = None) -> Path:
+    """Return the fused fp32 ONNX file (the graph ``export_int8`` quantizes), exporting it
+    first if it is not there: questions on an int8 index are embedded with it."""
+    return _exported(Path(model_dir), Path(target or exported_path(model_dir, kind="fp32")), quantize=False)
+
+
+def _exported(model_dir: Path, target: Path, quantize: bool, fp32_target: Path | None = None) -> Path:
     if target.is_file():
         return target
     ort = _import_onnxruntime()
@@ -90,10 +111,19 @@ def export_int8(model_dir: Path, target: Path | None = None) -> Path:
     _remove_abandoned_exports(target.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".export.{os.getpid()}.", dir=target.parent))
     try:
-        _export(Path(model_dir), staging)
-        os.replace(staging / "int8.onnx", target)  # atomic: the target is whole or absent
+        fused = export_fused(model_dir, staging)
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(fused), str(staging / "int8.onnx"), weight_type=QuantType.QInt8,
+                             per_channel=True, reduce_range=REDUCE_RANGE)
+            os.replace(staging / "int8.onnx", target)  # atomic: the target is whole or absent
+            if fp32_target is not None and not fp32_target.is_file():
+                os.replace(fused, fp32_target)
+        else:
+            os.replace(fused, target)
     except OSError as exc:
-        raise RagError(f"cannot write the int8 embedding model to {target}: {exc}; "
+        raise RagError(f"cannot write the ONNX embedding model to {target}: {exc}; "
                        f"set RAG_CACHE_DIR to a writable directory") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -110,15 +140,6 @@ def _remove_abandoned_exports(folder: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
         except (ValueError, IndexError, PermissionError):
             continue
-
-
-def _export(model_dir: Path, out: Path) -> None:
-    """torch.onnx export (pooling and normalisation inside), BERT fusion, int8 quantization."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    fused = export_fused(model_dir, out)
-    quantize_dynamic(str(fused), str(out / "int8.onnx"), weight_type=QuantType.QInt8, per_channel=True,
-                     reduce_range=REDUCE_RANGE)
 
 
 def export_fused(model_dir: Path, out: Path) -> Path:
@@ -202,6 +223,7 @@ class OnnxInt8Embedder:
         self._pad_id = int(self.tokenizer.token_to_id("<pad>") or 1)
         self._untruncated = None
         self._sessions: dict[int, object] = {}
+        self._questions = None
         self.dim = _hidden_size(self.model_dir) or int(self._session(1).get_outputs()[0].shape[-1] or 384)
 
     def _session(self, threads: int):
@@ -215,9 +237,19 @@ class OnnxInt8Embedder:
             self._sessions[threads] = session
         return session
 
+    def _query_session(self):
+        """The one-thread session of the fp32 export, made on first use (a build never needs it)."""
+        if self._questions is None:
+            options = self._ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            self._questions = self._ort.InferenceSession(str(export_fp32(self.model_dir)), options,
+                                                         providers=["CPUExecutionProvider"])
+        return self._questions
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Questions, L2-normalised float32 (n, dim), on one thread (see module docs)."""
-        return self._encode([QUERY_PREFIX + t for t in texts], self._session(1))
+        """Questions, L2-normalised float32 (n, dim): the fp32 graph on one thread (see module docs)."""
+        return self._encode([QUERY_PREFIX + t for t in texts], self._query_session())
 
     def encode_passages(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Passages, in length-sorted batches of ``tokens_per_batch`` padded tokens, on all cores."""
