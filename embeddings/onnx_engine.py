@@ -104,7 +104,7 @@ def _exported(model_dir: Path, target: Path, quantize: bool, fp32_target: Path |
     ort = _import_onnxruntime()
     for module in ("onnx", "onnxscript"):
         if importlib.util.find_spec(module) is None:
-            raise RagError(f"exporting the int8 embedding model needs {module}, which is not installed: "
+            raise RagError(f"exporting the ONNX embedding model needs {module}, which is not installed: "
                            f"{_INSTALL_HINT}")
     del ort
     target.parent.mkdir(parents=True, exist_ok=True)
