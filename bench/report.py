@@ -119,7 +119,8 @@ def _sections(results: dict[str, Any], markdown: bool) -> list[str]:
     titles = {"scale": "Scale (synthetic corpora)", "index": "Index build on seeds/",
               "query": "Query latency per stage (warm)", "memory": "Memory",
               "llm": "Local LLM", "formats": "Document formats (PDF parsing, OCR)",
-              "collection": "Large collection (news-63k): builds, serving, extrapolation"}
+              "collection": "Large collection (news-63k): builds, serving, extrapolation",
+              "gpu": "Embedding on a GPU"}
     for name in results.get("sections", []):
         if name not in results:
             continue

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ["scale", "index", "query", "memory", "llm", "formats", "collection"]
-#: Run only when named in --only: builds of tens of thousands of articles (bench/collection.py).
-OPT_IN = {"collection"}
+SECTIONS = ["scale", "index", "query", "memory", "llm", "formats", "collection", "gpu"]
+#: Run only when named in --only: builds of tens of thousands of articles (bench/collection.py)
+#: and embedding on a GPU (bench/gpu.py).
+OPT_IN = {"collection", "gpu"}
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
@@ -57,6 +58,10 @@ def _section_runner(name: str) -> Callable[[bool, Callable[[str], None]], dict[s
         from bench import collection
 
         return collection.run_section
+    if name == "gpu":
+        from bench import gpu
+
+        return gpu.run_section
     raise ValueError(name)
 
 
@@ -154,6 +159,8 @@ def apply_overrides(args: argparse.Namespace) -> None:
         os.environ["RAG_BENCH_COLLECTION_LIMIT"] = args.limit
     if getattr(args, "collection_dense", False):
         os.environ["RAG_BENCH_COLLECTION_DENSE"] = "1"
+    if getattr(args, "random_weights", None):
+        os.environ["RAG_BENCH_RANDOM_WEIGHTS"] = str(Path(args.random_weights).resolve())
 
 
 def main(argv: list[str] | None = None) -> int:
