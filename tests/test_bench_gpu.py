@@ -27,6 +27,18 @@ def test_without_cuda_the_section_is_skipped_and_says_why(tmp_path, monkeypatch)
     assert "Embedding on a GPU: not measured (torch sees no CUDA device)" in (tmp_path / "results.md").read_text()
 
 
+def test_python_m_bench_run_reports_a_skipped_gpu_section_as_skipped_not_as_an_error(tmp_path):
+    import subprocess
+    import sys
+
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.fail("this test checks the no-GPU path; on a GPU machine run rag bench --only gpu instead")
+    subprocess.run([sys.executable, "-m", "bench.run", "--only", "gpu", "--quick", "--out", str(tmp_path)],
+                   check=True, capture_output=True)
+    assert json.loads((tmp_path / "results.json").read_text())["skipped"] == {"gpu": "torch sees no CUDA device"}
+
+
 def test_rag_bench_passes_the_random_weights_folder_to_the_section(tmp_path, monkeypatch):
     import argparse
 
