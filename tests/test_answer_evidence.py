@@ -9,9 +9,11 @@ from __future__ import annotations
 import pytest
 
 from rag.answering.abstention import AbstentionPolicy, Evidence, gather_evidence
+from rag.answering import extractive
 from rag.answering.assistant import Assistant
 from rag.answering.extractive import ExtractiveAnswerer, clause_around, clip
-from rag.answering.lexical import asked_for, attribute_terms, focus_terms, new_spans, question_parts
+from rag.answering.lexical import (asked_for, asked_nouns, attribute_terms, focus_terms, named_spans, new_spans,
+                                   question_parts)
 from rag.answering.prompts import NOT_FOUND
 from test_answer_fakes import FakeRetriever
 
@@ -224,3 +226,47 @@ def test_a_question_about_a_topic_no_passage_mentions_is_declined(question):
     (量子计算机, 火星) is in none of them, so there is nothing to answer from."""
     answer = Assistant(FakeRetriever(UNION_WORK)).ask(question)
     assert answer.abstained and answer.text.startswith(NOT_FOUND), answer.text
+
+
+# --- 什么-questions answered by the name they ask for ----------------------------------------
+
+@pytest.mark.parametrize("question,nouns", [
+    ("2023ACM中国图灵大会的主题是什么？", ["主题"]),                       # nothing after 什么: the word before
+    ("伊朗在阿巴斯港举行了什么军事演习？", ["军事演习"]),                  # the noun right after 什么
+    ("音乐节目旨在展现什么样的音乐风格？", ["音乐风格"]),
+    ("湖北省通过什么机制激发党员群众的主观能动性？", ["机制"]),            # a verb ends the noun
+    ("杂技团演出的是哪种艺术形式？", ["艺术形式"]),
+    ("HarmonyOS4采用了什么安全防护机制？", []),                           # no plain noun after 什么: not guessed
+    ("为什么LK-99不是超导体？", []),                                       # 为什么 asks for a reason
+    ("2023ACM中国图灵大会在哪一天开幕？", []),                              # a date question has its kind
+])
+def test_a_what_question_asks_for_the_noun_next_to_its_question_word(question, nouns):
+    assert asked_nouns(question) == nouns
+
+
+@pytest.mark.parametrize("sentence,nouns,names", [
+    ("大会主题为“通用智能，人机共生”，来自国内外的专家学者参会。", ["主题"], ["“通用智能，人机共生”"]),
+    ("本届军事训练营以“筑梦航天·点燃青春”为主题。", ["主题"], ["“筑梦航天·点燃青春”"]),
+    ("11个空军基地参加了此次名为“最高领袖奉献者-11”的军事演习。", ["军事演习"], ["“最高领袖奉献者-11”"]),
+    ("通过“国家互联网基础资源管理系统”在线提交备案申请。", ["系统"], ["“国家互联网基础资源管理系统”"]),
+    ("探索“抱团结对”带新机制。", ["机制"], ["“抱团结对”带新机制"]),        # the name runs to the noun
+    ("中石大“石”志不渝志愿服务队走进巢湖市。", ["志愿服务队"], ["“石”志不渝志愿服务队"]),
+    ("遵循《巴黎协定》确定的目标。", ["目标"], []),                        # a quote that only precedes the noun
+    ("于2023年正式启动“用户服务年”。", ["服务"], []),                      # a name that does not end in it
+    ("大会主题为“通用智能，人机共生”。", ["主题"], []),                    # the question says the name already
+])
+def test_a_quoted_name_next_to_the_asked_noun_is_the_answer(sentence, nouns, names):
+    question = "大会主题为“通用智能，人机共生”吗？" if names == [] and "人机共生" in sentence else "是什么？"
+    assert [sentence[s:e] for s, e in named_spans(sentence, nouns, question)] == names
+
+
+def test_a_what_question_leads_with_the_name_it_asks_for_not_with_a_restatement(monkeypatch):
+    text = ("湖北日报讯7月29日上午，2023ACM中国图灵大会在武汉举行开幕式。ACM中国图灵大会是国际性计算机科学研究论坛。"
+            "本届ACM中国图灵大会主题为“通用智能，人机共生”，专家学者来汉“论剑”。")
+    answer = Assistant(FakeRetriever(_chunks(("d0156.txt", text)))).ask("2023ACM中国图灵大会的主题是什么？")
+    assert answer.text.startswith("“通用智能，人机共生”。[1]")
+    assert "大会主题为" in answer.citations[0].quote
+    # Without the rule the restating sentence is quoted (it covers the question's words best).
+    monkeypatch.setattr(extractive, "NAMED_ANSWERS", False)
+    assert "人机共生" not in Assistant(FakeRetriever(_chunks(("d0156.txt", text)))).ask(
+        "2023ACM中国图灵大会的主题是什么？").text

@@ -21,8 +21,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rag.answering.citations import make_citation
-from rag.answering.lexical import (NEAR, Asked, asked_for, attribute_keys, attribute_near, attribute_terms,
-                                   documents_naming, event_terms, key_topic,
+from rag.answering.lexical import (NEAR, Asked, asked_for, asked_nouns, attribute_keys, attribute_near,
+                                   attribute_terms, documents_naming, named_spans, event_terms, key_topic,
                                    mentions_term, names_in_context, new_spans, passages_about, question_entities,
                                    question_parts, states_event, subject_names, time_conflict, unmentioned)
 from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
@@ -132,6 +132,11 @@ class ExtractiveResult:
         return [p.lead for p, ok in zip(self.parts, self.answered) if ok and p.lead]
 
 
+#: A 什么-question is answered by the quoted name next to what it asks for (see ``lexical.named_spans``).
+NAMED_ANSWERS = True
+#: The longest quoted name an answer leads with.
+LONG_NAME = 24
+
 MIN_SENTENCE_CHARS = 6
 MAX_CANDIDATES = 10
 #: Quotes longer than this are shortened to the clauses around the answer.
@@ -211,6 +216,7 @@ class ExtractiveAnswerer:
         attributes = attribute_terms(question)
         entities = question_entities(question)
         events = event_terms(question)
+        nouns = asked_nouns(question) if NAMED_ANSWERS else []
         about = [not unmentioned(entities, [h]) for h in hits]
         context = [lexical_overlap(words, q_bigrams, " ".join(h.heading_path) + " " + h.text) for h in hits]
         # Section bodies rarely repeat their subject: the heading path counts with the sentence.
@@ -220,7 +226,8 @@ class ExtractiveAnswerer:
         # What the sentence states (answer spans, the attribute) is worth finding out for the
         # best candidates by cheap signals only (names need jieba's tagger), and embedding for fewer.
         order = list(np.argsort(cheap)[::-1][: 3 * self.max_candidates])
-        facts = {j: self._facts(question, asked, attributes, hits[cands[j][0]], cands[j][2], events) for j in order}
+        facts = {j: self._facts(question, asked, attributes, hits[cands[j][0]], cands[j][2], events, nouns)
+                 for j in order}
         for j, (spans, attribute, exact, timely, event) in facts.items():
             cheap[j] += ((w.answer_type if spans else 0.0) + (w.attribute if attribute or event else 0.0)
                          - (0.0 if timely else w.time_conflict))
@@ -251,12 +258,14 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _facts(question: str, asked: Asked, attributes: list[str], hit: Hit, text: str,
-               events: Sequence[str] = ()) -> tuple[list[tuple[int, int]], bool, bool, bool, bool | None]:
+               events: Sequence[str] = (), nouns: Sequence[str] = ()
+               ) -> tuple[list[tuple[int, int]], bool, bool, bool, bool | None]:
         """The sentence's answer spans, whether it names the asked attribute (next to an answer
         span when the question asks for a kind of thing), whether a span is in the exact unit asked,
         whether it states no other year or period than the question's, and for a date question
-        whether it names the dated event."""
-        spans = new_spans(text, asked, question) if asked.kind else []
+        whether it names the dated event. For a 什么-question the answer spans are the quoted names
+        next to the thing it asks for (``nouns``: 主题为“……”), which state it as well."""
+        spans = new_spans(text, asked, question) if asked.kind else named_spans(text, nouns, question)
         exact = bool(asked.unit) and any(text[s:e].rstrip().endswith(asked.unit) for s, e in spans)
         # The date a date question asks for is no conflict: only the rest of the sentence counts.
         rest = text
@@ -266,10 +275,10 @@ class ExtractiveAnswerer:
         timely = not time_conflict(question, rest)
         event = states_event(" ".join(hit.heading_path) + " " + text, events) if events else None
         if not attributes:
-            return spans, False, exact, timely, event
+            return spans, bool(spans) and not asked.kind, exact, timely, event
         if not asked.kind:
-            return (spans, any(mentions_term(" ".join(hit.heading_path) + " " + text, t) for t in attributes), exact,
-                    timely, event)
+            return (spans, bool(spans) or any(mentions_term(" ".join(hit.heading_path) + " " + text, t)
+                                              for t in attributes), exact, timely, event)
         return spans, attribute_near(text, spans, attributes), exact, timely, event
 
     # selection --------------------------------------------------------------
@@ -303,7 +312,9 @@ class ExtractiveAnswerer:
     def lead(self, question: str, sentence: ScoredSentence) -> str | None:
         """The answer span ``sentence`` holds whose clause covers the question's words best, then the one
         closest to the asked attribute or the question's words."""
-        spans = [s for s in sentence.answer_spans if s[1] - s[0] <= 16]
+        # A quoted name is one span however long (“国家互联网基础资源管理系统”).
+        spans = [s for s in sentence.answer_spans
+                 if s[1] - s[0] <= (LONG_NAME if sentence.text[s[0]] in "“《「" else 16)]
         if not spans:
             return None
         terms = attribute_terms(question) or keywords(question)

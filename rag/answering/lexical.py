@@ -416,6 +416,90 @@ def attribute_terms(question: str) -> list[str]:
             and term not in implied]
 
 
+#: A question that asks for a thing by its kind: 举行了什么军事演习, 主题是什么, 哪种艺术形式.
+_WHAT_RE = re.compile(r"(?<!为)什么(?:样)?(?:的)?|哪[种类项个些](?:的)?")
+
+
+def asked_nouns(question: str) -> list[str]:
+    """What a 什么-question asks for, in its own words: the noun right after the question word
+    (举行了什么军事演习 -> 军事演习, 什么样的音乐风格 -> 音乐风格, 哪种艺术形式 -> 艺术形式), or when
+    nothing follows it the word right before it (大会的主题是什么 -> 主题, 取得了什么 -> 取得).
+    Unlike ``attribute_terms`` abstract nouns count (主题, 机制, 优惠): the sentence that states
+    the answer names them (大会主题为“……”). Empty for other questions."""
+    if asked_for(question).kind is not None:
+        return []
+    segmenter = jieba_tokenizer()
+    tagger = jieba_pos_tokenizer()
+    q = normalize(question)
+    out: list[str] = []
+    for clause in re.split(r"[，,？?。；;！!：:]", q):
+        m = _WH_RE.search(clause)
+        if not m:
+            continue
+        what = _WHAT_RE.match(clause, m.start())
+        if not what:
+            continue
+        noun = ""
+        for pair in list(tagger.cut(clause[what.end():]))[:2]:  # nouns only: 机制 of 什么机制激发…
+            if not pair.flag.startswith(("n", "vn")) or len(noun) + len(pair.word) > 4:
+                break
+            noun += pair.word
+        if len(noun) >= 2 and _content(noun):
+            out.append(noun)
+            continue
+        if PUNCT_RE.sub("", clause[what.end():]).strip("的了呢吗"):
+            continue  # something other than a noun follows (什么安全防护机制): not guessed
+        before = [t for t in _words(segmenter.lcut(_FILLER_RE.sub("", clause[:m.start()]).split("的")[-1]))
+                  if t not in _LIGHT_VERBS]
+        out += before[-1:]
+    return list(dict.fromkeys(out))
+
+
+#: What may stand between the asked noun and the quoted name that names it: 主题为“……”,
+#: 以“……”为主题, 名为“……”的军事演习, 简称“……”.
+_NOUN_THEN_NAME = {"", "为", "是", "叫", "名为", "称为", "为：", "是：", "：", ":"}
+_NAME_THEN_NOUN = {"", "的", "为", "这一", "这个"}
+
+
+def named_spans(sentence: str, nouns: Sequence[str], question: str) -> list[tuple[int, int]]:
+    """Quoted names in ``sentence`` (“通用智能，人机共生”, 《天鹅湖》) that name what a 什么-question asks
+    for (``nouns``, see ``asked_nouns``): 主题为“……”, 以“……”为主题, 名为“……”的军事演习, or a name that
+    ends in the noun (“国家互联网基础资源管理系统”). A quote that the noun follows with a word or two
+    between them is the start of the name (“抱团结对”带新机制): the span runs to the noun's end.
+    A name the question already says is none."""
+    if not nouns:
+        return []
+    q = normalize(question)
+    positions = [(p, p + len(key), key == noun) for noun in nouns for key in attribute_keys(noun)
+                 for p in term_positions(sentence, key)]
+    out = []
+    for m in _SHORT_QUOTED_RE.finditer(sentence):
+        s, e = m.span()
+        if normalize(m.group(0)[1:-1]) in q:
+            continue
+        for ps, pe, full in positions:
+            if s < ps and pe == e - 1:  # …管理系统”
+                out.append((s, e))
+                break
+            if pe <= s and sentence[pe:s] in _NOUN_THEN_NAME:
+                out.append((s, e))
+                break
+            if ps >= e:
+                gap = sentence[e:ps]
+                if gap in _NAME_THEN_NOUN:
+                    out.append((s, e))
+                    break
+                if full and len(gap) <= 3 and not _CLAUSE_STOP_RE.search(gap) and "的" not in gap:
+                    out.append((s, pe))  # “抱团结对”带新机制, “石”志不渝志愿服务队
+                    break
+    return out
+
+
+_CLAUSE_STOP_RE = re.compile(r"[，,。；;！!？?：:“”《》]")
+#: Quoted names, one character included (“石”志不渝志愿服务队).
+_SHORT_QUOTED_RE = re.compile(r"“[^”]{1,16}”|《[^》]{1,20}》|「[^」]{1,16}」")
+
+
 _SPLIT_PAIR_RE = re.compile(
     r"(?P<a>(?:\d{4}年|[\u4e00-\u9fff]{2,6}?))(?:和|与|及|、)(?P<b>(?:\d{4}年|[\u4e00-\u9fff]{2,6}?))"
     r"(?P<rest>(?:各|分别)[^，。？?]*?(?:多少|几|什么|哪)[^，。？?]*)")
