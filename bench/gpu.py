@@ -176,8 +176,9 @@ def measure(collection: Path, limit: int | None, random_weights: Path | None, qu
     out["embedder_device"] = getattr(embedder, "device", "?")
     out["precision"] = getattr(embedder, "precision", "?")
     out["tokens_per_batch"] = getattr(embedder, "tokens_per_batch", GPU_TOKENS_PER_BATCH)
+    out["texts_per_batch"] = getattr(embedder, "batch_size", None)
     log(f"  embedder: device {out['embedder_device']}, {out['precision']} (chosen without settings), "
-        f"{out['tokens_per_batch']:,} padded tokens a batch; model ready in {out['model_load_s']:.1f} s")
+        f"{out['tokens_per_batch']:,} padded tokens and at most {out['texts_per_batch']:,} texts a batch; model ready in {out['model_load_s']:.1f} s")
 
     t0 = time.perf_counter()
     lengths = token_lengths(embedder, texts)
@@ -241,7 +242,7 @@ def tables(out: dict[str, Any]) -> list[dict[str, Any]]:
          f"{out['characters']:,} characters; read and chunked on the CPU in {out['read_chunk_s']:.0f} s"],
         ["passage embedding, end to end", f"{out['tokens_per_s'] / 1e6:.2f} M tokens/s, "
          f"{out['passages_per_s']:,.0f} passages/s",
-         f"{gpu}; {out['tokens_per_batch']:,} padded tokens a batch; median of {len(out['embed_runs_s'])} "
+         f"{gpu}; {out['tokens_per_batch']:,} padded tokens, at most {out.get('texts_per_batch') or '?'} texts a batch; median of {len(out['embed_runs_s'])} "
          f"({', '.join(f'{r:.1f}' for r in out['embed_runs_s'])} s); tokenizing included "
          f"({out['tokenize_s']:.1f} s of it alone)"],
         ["fraction of the matmul peak", f"{out['fraction_of_matmul_peak']:.1%}",

@@ -148,6 +148,21 @@ def test_batches_are_cut_by_padded_tokens_longest_first():
     assert token_batches([], max_tokens=256, max_texts=8) == []
 
 
+def test_on_a_gpu_the_token_budget_not_a_text_count_cuts_the_batches(monkeypatch):
+    from embeddings import st_embedder
+
+    monkeypatch.setattr(st_embedder, "_BATCH_OVERRIDE", None)
+    on_gpu = st_embedder.texts_per_batch(on_gpu=True)
+    views = [67] * 5000  # news sentence views: 128 of them filled only 13% of a GPU pass
+    batches = st_embedder.token_batches(views, st_embedder.GPU_TOKENS_PER_BATCH, on_gpu)
+    assert len(batches[0]) == st_embedder.GPU_TOKENS_PER_BATCH // 67
+    cpu = st_embedder.texts_per_batch(on_gpu=False)
+    assert cpu == st_embedder.DEFAULT_BATCH_SIZE == 128  # a CPU pass of 4,096 tokens never reaches it for views
+    assert len(st_embedder.token_batches(views, st_embedder.CPU_TOKENS_PER_BATCH, cpu)[0]) == 4096 // 67
+    monkeypatch.setattr(st_embedder, "_BATCH_OVERRIDE", "32")
+    assert st_embedder.texts_per_batch(on_gpu=True) == st_embedder.texts_per_batch(on_gpu=False) == 32
+
+
 @pytest.mark.slow
 def test_a_question_is_embedded_on_one_thread_and_the_caller_keeps_its_threads():
     import torch
