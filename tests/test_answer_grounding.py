@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answering import lexical
 from rag.answering.assistant import Assistant
-from rag.answering.lexical import (asked_for, documents_naming, event_terms, key_topic, mentions_term, names_in_context,
+from rag.answering.lexical import (about_entities, asked_for, attribute_near, documents_naming, event_terms, key_topic, mentions_term, names_in_context,
                                    new_spans, states_event,
                                    subject_names, time_conflict, time_scope, topic_terms, typed_spans)
 from test_answer_fakes import FakeRetriever
@@ -217,3 +218,37 @@ def test_the_whole_document_and_abbreviations_count_for_the_key_topic():
     hits = FakeRetriever(_chunks(("d1.txt", "全国总工会本级热线呼叫中心正式启用。"))).search("全总")
     assert documents_naming("全总", hits) == [True]                      # 全总 ~ 全国总工会
     assert documents_naming("韦尔", hits) == [False]
+
+
+# --- an aside between the attribute and its value; the article's year ------------------------
+
+def test_an_aside_in_brackets_does_not_part_an_attribute_from_its_value():
+    text = "项目公司息税折旧摊销前利润率（EBITDA margin，按二季度口径计算）为80.74%，继续保持高效运营。"
+    span = (text.index("80.74%"), text.index("80.74%") + len("80.74%"))
+    assert attribute_near(text, [span], ["利润率"])
+    # The same number of characters that are not an aside do part them.
+    plain = "项目公司息税折旧摊销前利润率在本季度由于租金收缴情况良好继续上升为80.74%。"
+    span = (plain.index("80.74%"), plain.index("80.74%") + len("80.74%"))
+    assert not attribute_near(plain, [span], ["利润率"])
+
+
+def test_a_year_that_another_passage_of_the_article_names_counts_for_it(monkeypatch):
+    first = dict(chunk_id="d0720.txt#1", doc="d0720.txt", heading_path=[], start=0,
+                 text="2023-08-08 20:29，正文：中新社北京8月8日电 中国机械工业联合会8日发布2023年上半年机械工业经济运行情况。")
+    second = dict(chunk_id="d0720.txt#2", doc="d0720.txt", heading_path=[], start=200,
+                  text="上半年，中国机械工业实现出口3926亿美元。实现贸易顺差2491亿美元，同比增长41.2%。")
+    other = dict(chunk_id="d0001.txt#1", doc="d0001.txt", heading_path=[], start=0,
+                 text="2023年，全国货物贸易进出口总值稳中有进。")
+    for c in (first, second, other):
+        c["end"] = c["start"] + len(c["text"])
+    hits = FakeRetriever([first, second, other]).search("2023年上半年中国机械工业贸易顺差额")
+    by_doc = {h.chunk_id: i for i, h in enumerate(hits)}
+    assert about_entities(["2023"], hits, by_doc["d0720.txt#2"])
+    assert not about_entities(["2023", "机械"], hits[by_doc["d0720.txt#2"]:by_doc["d0720.txt#2"] + 1], 0)
+    # Another document's year does not count: the passage alone does not name it.
+    assert not about_entities(["2023"], [hits[by_doc["d0720.txt#2"]], hits[by_doc["d0001.txt#1"]]], 0)
+    answer = Assistant(FakeRetriever([first, second, other])).ask("2023年上半年，中国机械工业的贸易顺差额是多少？")
+    assert answer.text.startswith("2491亿美元。[")
+    monkeypatch.setattr(lexical, "YEARS_BY_DOCUMENT", False)
+    answer = Assistant(FakeRetriever([first, second, other])).ask("2023年上半年，中国机械工业的贸易顺差额是多少？")
+    assert not answer.text.startswith("2491亿美元")

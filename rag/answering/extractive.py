@@ -21,10 +21,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rag.answering.citations import make_citation
-from rag.answering.lexical import (NEAR, Asked, asked_for, asked_nouns, attribute_keys, attribute_near,
-                                   attribute_terms, documents_naming, named_spans, event_terms, key_topic,
-                                   mentions_term, names_in_context, new_spans, passages_about, question_entities,
-                                   question_parts, states_event, subject_names, time_conflict, unmentioned)
+from rag.answering.lexical import (NEAR, Asked, about_entities, asked_for, asked_nouns, attribute_keys,
+                                   attribute_near, attribute_terms, documents_naming, event_terms, key_topic,
+                                   mentions_term, named_spans, names_in_context, new_spans, passages_about,
+                                   question_entities, question_parts, states_event, subject_names, time_conflict)
 from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
 from rag.text import body_start, normalize, sentence_spans
 from rag.types import Citation, Hit
@@ -217,7 +217,7 @@ class ExtractiveAnswerer:
         entities = question_entities(question)
         events = event_terms(question)
         nouns = asked_nouns(question) if NAMED_ANSWERS else []
-        about = [not unmentioned(entities, [h]) for h in hits]
+        about = [about_entities(entities, hits, i) for i in range(len(hits))]
         context = [lexical_overlap(words, q_bigrams, " ".join(h.heading_path) + " " + h.text) for h in hits]
         # Section bodies rarely repeat their subject: the heading path counts with the sentence.
         lexical = [lexical_overlap(words, q_bigrams, " ".join(hits[i].heading_path) + " " + text)

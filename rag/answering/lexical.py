@@ -705,6 +705,21 @@ def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
     return missing
 
 
+#: A year of the question counts for a passage when another retrieved passage of its document names
+#: it: a news article says its year once, in its date line or first paragraph.
+YEARS_BY_DOCUMENT = True
+
+
+def about_entities(entities: Sequence[str], hits: Sequence, index: int) -> bool:
+    """Whether passage ``hits[index]`` mentions every one of the question's ``entities`` (see
+    ``unmentioned``); a year also counts when a retrieved passage of the same document names it."""
+    missing = unmentioned(entities, [hits[index]])
+    if missing and YEARS_BY_DOCUMENT and all(_YEAR_RE.fullmatch(e) for e in missing):
+        doc = getattr(hits[index], "doc", None)
+        missing = unmentioned(missing, [h for h in hits if getattr(h, "doc", None) == doc])
+    return not missing
+
+
 # --- whether a sentence states the fact about what the question asks ---------------
 
 #: Sub-year periods, as the months they cover (上半年 = 1-6月).
@@ -894,7 +909,20 @@ def attribute_near(sentence: str, spans: Sequence[tuple[int, int]], attributes: 
     """Whether ``sentence`` names one of ``attributes`` within ``NEAR`` characters of a span of ``spans``.
     (Requiring every attribute, 党支部 as well as 书记, cost more answerable questions than it caught.)"""
     positions = [p for t in attributes for p in term_positions(sentence, t)]
-    return any(s - NEAR <= p <= e + NEAR for s, e in spans for p in positions)
+    return any(_distance(sentence, p, s, e) <= NEAR for s, e in spans for p in positions)
+
+
+#: An aside in brackets: 息税折旧摊销前利润率（EBITDA margin）为80.74%.
+_ASIDE_RE = re.compile(r"（[^（）]*）|\([^()]*\)")
+
+
+def _distance(sentence: str, p: int, start: int, end: int) -> int:
+    """Characters between position ``p`` and the span ``start:end``, an aside in brackets left out:
+    it says the attribute again in other words and does not separate it from its value."""
+    if start - NEAR <= p <= end + NEAR:
+        return 0
+    gap = sentence[p:start] if p < start else sentence[end:p]
+    return len(_ASIDE_RE.sub("", gap))
 
 
 #: The most common surnames: a two-character word jieba tags as a name counts as one only with them.
