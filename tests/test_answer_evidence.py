@@ -251,6 +251,8 @@ def test_a_what_question_asks_for_the_noun_next_to_its_question_word(question, n
     ("通过“国家互联网基础资源管理系统”在线提交备案申请。", ["系统"], ["“国家互联网基础资源管理系统”"]),
     ("探索“抱团结对”带新机制。", ["机制"], ["“抱团结对”带新机制"]),        # the name runs to the noun
     ("中石大“石”志不渝志愿服务队走进巢湖市。", ["志愿服务队"], ["“石”志不渝志愿服务队"]),
+    ("获评“2023年港澳台青年学生实习计划示范企业”荣誉称号。", ["荣誉"], ["“2023年港澳台青年学生实习计划示范企业”"]),
+    ("国防部说，“俄罗斯防空部队发现并拦截了这枚导弹”。", ["导弹"], []),    # a long quote ending in it is speech
     ("遵循《巴黎协定》确定的目标。", ["目标"], []),                        # a quote that only precedes the noun
     ("于2023年正式启动“用户服务年”。", ["服务"], []),                      # a name that does not end in it
     ("大会主题为“通用智能，人机共生”。", ["主题"], []),                    # the question says the name already

@@ -135,7 +135,7 @@ class ExtractiveResult:
 #: A 什么-question is answered by the quoted name next to what it asks for (see ``lexical.named_spans``).
 NAMED_ANSWERS = True
 #: The longest quoted name an answer leads with.
-LONG_NAME = 24
+LONG_NAME = 32
 
 MIN_SENTENCE_CHARS = 6
 MAX_CANDIDATES = 10

@@ -477,11 +477,14 @@ def named_spans(sentence: str, nouns: Sequence[str], question: str) -> list[tupl
         s, e = m.span()
         if normalize(m.group(0)[1:-1]) in q:
             continue
+        # A long quote is a name only when the noun follows it (“……示范企业”荣誉称号): before it, or
+        # ending in it, it is more often what someone said (“……拦截了这枚导弹”).
+        short = e - s - 2 <= _NAME_CHARS
         for ps, pe, full in positions:
-            if s < ps and pe == e - 1:  # …管理系统”
+            if short and s < ps and pe == e - 1:  # …管理系统”
                 out.append((s, e))
                 break
-            if pe <= s and sentence[pe:s] in _NOUN_THEN_NAME:
+            if short and pe <= s and sentence[pe:s] in _NOUN_THEN_NAME:
                 out.append((s, e))
                 break
             if ps >= e:
@@ -496,8 +499,10 @@ def named_spans(sentence: str, nouns: Sequence[str], question: str) -> list[tupl
 
 
 _CLAUSE_STOP_RE = re.compile(r"[，,。；;！!？?：:“”《》]")
-#: Quoted names, one character included (“石”志不渝志愿服务队).
-_SHORT_QUOTED_RE = re.compile(r"“[^”]{1,16}”|《[^》]{1,20}》|「[^」]{1,16}」")
+#: Quoted names, one character and long titles included (“石”志不渝志愿服务队, “2023年港澳台青年学生实习计划示范企业”).
+_SHORT_QUOTED_RE = re.compile(r"“[^”]{1,30}”|《[^》]{1,30}》|「[^」]{1,30}」")
+#: The longest quote that counts as a name wherever the noun stands.
+_NAME_CHARS = 16
 
 
 _SPLIT_PAIR_RE = re.compile(
