@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bench import collection, run
+from rag.index.stores.faiss_dense import ivf_nlist
 
 
 def _build(kind, slice_, documents, wall_s, **extra):
@@ -97,20 +98,32 @@ def test_a_measured_child_reports_its_cpu_seconds_and_a_dense_row_names_its_engi
     assert row["CPU min"] == pytest.approx(70.0) and row["CPU, engine"] == "native, onnx-int8"
 
 
-def test_dense_recall_compares_hnsw_with_exact_search_on_the_index_vectors(small_retriever, fake_embedder):
+def test_dense_recall_compares_hnsw_and_ivf_with_exact_search_on_the_index_vectors(small_retriever, fake_embedder):
     index = small_retriever.index_dir
     queries = fake_embedder.encode_queries(["热线什么时候建成", "大熊猫吃什么", "龙井茶产地"])
-    result = collection.dense_recall(index, queries, lambda _: None, ef_sweep=(16, 64))
+    result = collection.dense_recall(index, queries, lambda _: None, ef_sweep=(16, 64), probe_shares=(2, 1))
     n = len(np.load(index / "vectors.npy")) + len(np.load(index / "views.npy"))
     assert result["vectors"] == n and result["questions"] == 3
-    kinds = [(r["kind"], r["ef_search"]) for r in result["kinds"]]
-    assert kinds == [("flat (exact)", None), ("hnsw M=32", 16), ("hnsw M=32", 64)]
-    # a graph over a few dozen vectors is searched exhaustively: the same top 10 as exact search
-    assert all(r["recall_at_10"] == 1.0 for r in result["kinds"])
+    kinds = [(r["kind"], r["setting"]) for r in result["kinds"]]
+    nlist = ivf_nlist(n)
+    assert kinds == [("flat (exact)", None), ("hnsw M=32", "efSearch 16"), ("hnsw M=32", "efSearch 64"),
+                     (f"ivf {nlist} lists, sq8, re-scored", f"nprobe {-(-nlist // 2)} (1/2)"),
+                     (f"ivf {nlist} lists, sq8, re-scored", f"nprobe {nlist} (1/1)")]
+    # a few dozen vectors: a graph is searched exhaustively, and every list probed with
+    # exact re-scoring is exact search: the same top 10 as exact search
+    for r in result["kinds"][:3] + result["kinds"][4:]:
+        assert r["recall_at_10"] == 1.0, r
+    assert all(r["p50_ms_at_400"] > 0 for r in result["kinds"])
     section = collection.finish_section({"builds": [], "serving": {
         "slice": 10000, "chunks_questions": 3, "load": [1.0] * 3, "dense_recall": result,
         "search": {"p50_ms": 1.0, "p95_ms": 2.0},
         "serve": {"rss_after_load_mb": 1, "questions": 3, "rss_after_queries_mb": 2, "peak_rss_mb": 2,
                   "http_p50_ms": 1.0, "http_p95_ms": 2.0}}})
     (table,) = [t for t in section["tables"] if "real vectors" in t["title"]]
-    assert [row[:2] for row in table["rows"]] == [["flat (exact)", None], ["hnsw M=32", 16], ["hnsw M=32", 64]]
+    assert [row[:2] for row in table["rows"]] == [[kind, setting or ""] for kind, setting in kinds]
+    # results of the earlier bench (HNSW rows by efSearch) still print
+    old = {"vectors": 10, "questions": 1, "load": [1.0], "kinds": [
+        {"kind": "flat (exact)", "ef_search": None, "recall_at_10": 1.0, "p50_ms": 1.0, "p95_ms": 1.0},
+        {"kind": "hnsw M=32", "ef_search": 128, "recall_at_10": 0.8, "p50_ms": 1.0, "p95_ms": 1.0}]}
+    assert [row[:3] for row in collection.recall_table(old, 10000)["rows"]] == [
+        ["flat (exact)", "", 1.0], ["hnsw M=32", "efSearch 128", 0.8]]

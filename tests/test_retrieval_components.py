@@ -6,7 +6,7 @@ import pytest
 
 from rag.index.embedding_cache import EmbeddingCache, content_hash, embed_passages
 from rag.index.stores.bm25_keyword import KeywordIndex, top_k
-from rag.index.stores.faiss_dense import AUTO_HNSW_MIN, DenseIndex, resolve_kind
+from rag.index.stores.faiss_dense import AUTO_APPROX_MIN, DenseIndex, resolve_kind
 from rag.retrieval.fusion import fuse, rrf, score_fusion
 from rag.tokenize_zh import cjk_bigrams, number_tokens, tokenize
 
@@ -116,8 +116,8 @@ def test_dense_flat_scores_are_exact_inner_products():
 
 
 def test_dense_auto_kind_switches_at_documented_threshold():
-    assert resolve_kind("auto", AUTO_HNSW_MIN - 1) == "flat"
-    assert resolve_kind("auto", AUTO_HNSW_MIN) == "hnsw"
+    assert resolve_kind("auto", AUTO_APPROX_MIN - 1) == "flat"
+    assert resolve_kind("auto", AUTO_APPROX_MIN) == "ivf"
     with pytest.raises(ValueError, match="unknown dense index kind"):
         resolve_kind("annoy", 10)
 

@@ -186,5 +186,8 @@ def test_a_dense_index_filled_part_by_part_answers_like_one_built_at_once(kind):
     parts = DenseIndex.build_in_parts(lambda: iter([vectors[:1000], vectors[1000:2500], vectors[2500:]]),
                                       len(vectors), 32, kind)
     assert parts.ntotal == whole.ntotal == 3000 and parts.kind == kind
+    # ivf: trained on the same sample of rows both ways; a streaming build's index reads its exact
+    # rows from the written files once loaded (LocalStore), here from the same array
+    parts.attach_rows(whole.rows)
     for row in (5, 1700, 2999):
         assert parts.search(vectors[row], 5) == whole.search(vectors[row], 5)

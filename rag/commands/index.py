@@ -26,9 +26,10 @@ def register(subparsers) -> None:
                             "(default: $RAG_MODEL or intfloat/multilingual-e5-small)")
     index.add_argument("--max-chars", type=int, default=None, metavar="N",
                        help="longest chunk in characters (default: the chunker's)")
-    index.add_argument("--dense", choices=DENSE_KINDS, default="flat",
-                       help="dense index: exact flat (default), hnsw or ivf (approximate, for large "
-                            "corpora) or auto (by corpus size)")
+    index.add_argument("--dense", choices=DENSE_KINDS, default="auto",
+                       help="dense index: auto (default: exact flat below 100,000 chunk and view vectors, "
+                            "ivf from there), flat, ivf (8-bit codes in inverted lists, candidates re-scored "
+                            "exactly; recall@10 0.99 on real news vectors) or hnsw")
     index.add_argument("--no-sentence-views", action="store_true",
                        help="embed whole chunks only, not also each sentence (embeds about 2x faster; "
                             "dense search finds answers buried in long chunks less often)")

@@ -42,7 +42,8 @@ class IndexSettings:
     ``chunking``: how documents are cut. ``store``: where vectors and keywords live
     (``local``: FAISS + bm25s files in the index directory; ``milvus``: a collection
     at ``store_uri``, named ``collection``). ``dense_kind`` with ``ef_search``/``nprobe``:
-    the local FAISS index. ``views``/``view_method``/``view_header``: sentence views,
+    the local FAISS index (``auto``: exact below ``AUTO_APPROX_MIN`` vectors, ``ivf`` above;
+    ``nprobe`` 0: the lists ``ivf_nprobe`` chooses). ``views``/``view_method``/``view_header``: sentence views,
     how they are embedded and what heading each carries (see
     ``rag.retrieval.passages.view_header``; an index of a version that did not record
     it has "path"). ``fusion``/``fusion_weights``: how hybrid search combines its two
@@ -56,7 +57,7 @@ class IndexSettings:
     store: str = "local"
     store_uri: str | None = None
     collection: str | None = None
-    dense_kind: str = "flat"
+    dense_kind: str = "auto"
     ef_search: int = HNSW_EF_SEARCH
     nprobe: int = IVF_NPROBE
     views: bool = True
@@ -112,9 +113,11 @@ class IndexSettings:
 
     # ------------------------------------------------------------------ manifest
 
-    def to_manifest(self, dense_kind: str | None = None) -> dict[str, Any]:
+    def to_manifest(self, dense_kind: str | None = None, dense_index: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The manifest sections of these settings. ``dense_kind``: the FAISS kind the
-        build actually made (``auto`` resolves to ``flat`` or ``hnsw``)."""
+        build actually made (``auto`` resolves to ``flat`` or ``ivf``); ``dense_index``: that
+        index's own parameters (``DenseIndex.describe``: lists and lists probed of an ``ivf``
+        index, which ``nprobe`` 0 lets the build choose), recorded as ``dense.index``."""
         store: dict[str, Any] = {"kind": self.store}
         if self.store != "local":
             store.update(uri=self.store_uri, collection=self.collection)
@@ -129,7 +132,8 @@ class IndexSettings:
             "dense": {"kind": dense_kind or self.dense_kind, "requested": self.dense_kind,
                       "ef_search": self.ef_search, "nprobe": self.nprobe,
                       "sentence_views": self.views, "view_method": self.view_method if self.views else None,
-                      "view_header": self.view_header if self.views else None},
+                      "view_header": self.view_header if self.views else None,
+                      **({"index": dict(dense_index)} if dense_index else {})},
             "bm25": {"library": "bm25s", "method": "lucene", "k1": 1.5, "b": 0.75,
                      "tokenizer": self.tokenizer, "bigrams": self.bigrams},
             "retrieval": {"fusion": self.fusion, "fusion_weights": list(self.fusion_weights)},

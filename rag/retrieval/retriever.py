@@ -679,7 +679,8 @@ def _build_streaming(paths, index_dir: Path, settings: IndexSettings, embedder, 
             with writing_into(index_dir):
                 store = writer.finish()
         manifest = write_index(index_dir, store=store, sources=sources, locked=True, staged_sources=texts_dir,
-                               manifest_extra=settings.to_manifest(dense_kind=store.dense_kind))
+                               manifest_extra=settings.to_manifest(dense_kind=store.dense_kind,
+                                                                   dense_index=store.describe().get("dense_index")))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     store = open_store(index_dir, settings, IndexInfo.from_manifest(manifest), token_cache=cache)
@@ -722,7 +723,9 @@ def _commit(index_dir: Path, settings: IndexSettings, store: Store, sources: lis
     new snapshot replaces the old one whole), then let the store drop what only older
     snapshots used. The caller holds the index lock."""
     manifest = write_index(index_dir, store=store, sources=sources,
-                           manifest_extra=settings.to_manifest(dense_kind=_dense_kind(store)), locked=True)
+                           manifest_extra=settings.to_manifest(dense_kind=_dense_kind(store),
+                                                             dense_index=store.describe().get("dense_index")),
+                           locked=True)
     store.commit()
     return IndexState(manifest=manifest, settings=settings, store=store,
                       sources={s.doc: dataclasses.replace(s, text="") for s in sources})

@@ -4,11 +4,21 @@ Kinds:
 
 * ``flat``: exact search (``IndexFlatIP``). The default: at this project's scale
   (thousands of chunks) a brute-force scan takes well under a millisecond.
-* ``hnsw``: graph search (``IndexHNSWFlat``, inner-product metric); approximate,
-  for large corpora. ``ef_search`` trades recall for speed at query time.
-* ``ivf``: inverted lists (``IndexIVFFlat`` with a flat quantizer); approximate,
-  trained on the vectors, for very large corpora. ``nprobe`` lists are visited.
-* ``auto``: ``flat`` below ``AUTO_HNSW_MIN`` vectors, ``hnsw`` from there.
+* ``hnsw``: graph search (``IndexHNSWFlat``, inner-product metric); approximate.
+  ``ef_search`` trades recall for speed at query time. Keeps every vector in memory.
+* ``ivf``: inverted lists of 8-bit scalar-quantized codes (``IndexIVFScalarQuantizer``,
+  384 bytes a 384-d vector instead of 1,536), ``nprobe`` lists visited, and the
+  candidates re-scored exactly from the float32 rows (the index's ``.npy`` files, read
+  on demand): the scores it returns are exact inner products. For big collections.
+* ``auto``: ``flat`` below ``AUTO_APPROX_MIN`` vectors, ``ivf`` from there.
+
+Why ``ivf`` for big collections (measured on the 162,136 real chunk and view vectors of
+news-63k's first 10,000 articles with 300 crud-dev questions, README "Index and search"):
+e5 vectors sit close together (a question's 10th and 100th best passages differ by
+~0.013 in cosine), which graph search handles badly when the collection repeats
+sentences (HNSW recall@10 0.90-0.94 with the copies kept, 0.99 with one node per
+distinct vector), and which compressed codes alone rank badly (PQ), but inverted lists
+visited widely with exact re-scoring reach recall@10 0.99 for ~400 bytes a vector.
 """
 from __future__ import annotations
 
@@ -21,26 +31,31 @@ import numpy as np
 
 from rag.vocabulary import DENSE_KINDS as KINDS
 
-#: ``kind="auto"`` switches from exact search to HNSW at this many vectors
-#: (chunks plus their sentence views). From bench/ on the 2-core machine: an
-#: exact scan of 384-dim vectors costs about 5 ms per 100k vectors on one core
-#: and loses no recall; above that, HNSW (M=32, efSearch >= 64) kept recall@10
-#: at 0.999 on clustered vectors for well under a millisecond.
-AUTO_HNSW_MIN = 100_000
+#: ``kind="auto"`` switches from exact search to ``ivf`` at this many vectors (chunks
+#: plus their sentence views): an exact scan of 384-d vectors costs ~10 ms per 100k
+#: vectors on one core of the 2-core machine (17 ms at 162k, 107 ms at 1.0 M, bench/).
+AUTO_APPROX_MIN = 100_000
 
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-#: Real e5 vectors are much harder than synthetic clustered ones: on crud-dev's
-#: 19,360 real chunk and view vectors with its 353 real questions (one thread,
-#: recall@10 against exact search), efSearch 64 reached 0.937, 128 0.977, 256 0.983,
-#: 512 0.985 (3.7 ms at 256 vs 0.7 ms exact at that size). On the 162,136 vectors of
-#: news-63k's first 10,000 articles (``rag bench --only collection``) it is worse:
-#: about 0.84 at 256 and 0.89 at 1024 with duplicates removed, and anywhere from
-#: 0.74 to 0.97 at 512 from one build to the next with them (18,486 vectors there are
-#: copies of a repeated sentence, one of them 623 times) — below the 0.98 target, so
-#: ``auto`` is not the answer there yet. Indexes record the value they were built with.
+#: On crud-dev's 19,360 real vectors efSearch 64 reached recall@10 0.937, 128 0.977,
+#: 256 0.983; on news-63k's 162,136 (which repeat sentences: 18,486 copies, one 623
+#: times) 0.90-0.94 at 128-1024 — the copies fill each other's neighbour lists.
+#: Indexes record the value they were built with.
 HNSW_EF_SEARCH = 256
-IVF_NPROBE = 16
+
+#: ``nprobe`` 0 = automatic: ``ivf_nprobe`` (a sixth of the lists, and enough of them on a small index).
+IVF_NPROBE = 0
+#: Lists probed: 1 / IVF_PROBE_SHARE of them. On the 162k real vectors (lists of
+#: 1,024 / 2,048): an eighth gave recall@10 0.981 / 0.988, a sixth ~0.99, a quarter 0.995 / 0.996.
+IVF_PROBE_SHARE = 6
+#: ... and at least the lists holding this many vectors (a small index: all of them; ~1 ms of codes):
+#: on seeds' 3,040 real vectors 16 of its 77 lists found only 0.958 of the true 10.
+IVF_MIN_SCANNED = 20_000
+#: At least this many candidates are re-scored exactly (a search for more re-scores them all).
+IVF_RESCORE_MIN = 100
+#: k-means of the lists trains on at most this many vectors per list (FAISS wants >= 39).
+IVF_TRAIN_PER_LIST = 64
 
 
 def resolve_kind(kind: str, n: int) -> str:
@@ -48,13 +63,24 @@ def resolve_kind(kind: str, n: int) -> str:
     if kind not in KINDS:
         raise ValueError(f"unknown dense index kind {kind!r}; choose one of {', '.join(KINDS)}")
     if kind == "auto":
-        return "hnsw" if n >= AUTO_HNSW_MIN else "flat"
+        return "ivf" if n >= AUTO_APPROX_MIN else "flat"
     return kind
 
 
-def _ivf_nlist(n: int) -> int:
-    # About 4*sqrt(n) lists, but at least 39 training points per list (FAISS's minimum).
+def ivf_nlist(n: int) -> int:
+    """Inverted lists for ``n`` vectors: about 4*sqrt(n) (1,610 at 162k, 4,000 at 1.0 M), but
+    at least 39 training points per list (FAISS's minimum). More lists probed in the same
+    share found more of the true neighbours (162k: an eighth of 256 / 1,024 / 2,048 lists
+    gave recall@10 0.934 / 0.981 / 0.988) for the same scan."""
     return max(1, min(int(4 * math.sqrt(n)), n // 39))
+
+
+def ivf_nprobe(nlist: int, n: int, nprobe: int = IVF_NPROBE) -> int:
+    """Lists to visit among ``nlist`` holding ``n`` vectors: ``nprobe`` when given (> 0), else
+    a sixth of them, at least 16 and at least enough for ``IVF_MIN_SCANNED`` vectors."""
+    if nprobe > 0:
+        return min(int(nprobe), nlist)
+    return min(nlist, max(16, -(-nlist // IVF_PROBE_SHARE), -(-nlist * IVF_MIN_SCANNED // max(n, 1))))
 
 
 @contextlib.contextmanager
@@ -79,11 +105,12 @@ def _threads(n: int | None) -> Iterator[None]:
         faiss.omp_set_num_threads(before)
 
 
-def _new_index(vectors: np.ndarray, kind: str, ef_search: int, nprobe: int):
-    """A FAISS index of ``kind`` holding ``vectors``."""
+def _new_index(vectors: np.ndarray, kind: str, ef_search: int, nprobe: int, n: int | None = None):
+    """A FAISS index of ``kind`` holding ``vectors`` (for ``ivf``: trained on them, sized for
+    ``n`` vectors, and empty when ``n`` is given: the caller adds them)."""
     import faiss
 
-    n, dim = vectors.shape
+    dim = vectors.shape[1]
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
@@ -91,14 +118,25 @@ def _new_index(vectors: np.ndarray, kind: str, ef_search: int, nprobe: int):
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = ef_search
     else:  # ivf
+        size = len(vectors) if n is None else n
+        nlist = ivf_nlist(size)
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, _ivf_nlist(n), faiss.METRIC_INNER_PRODUCT)
-        if n:
-            index.train(vectors)
-        index.nprobe = nprobe
-    if n:
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                              faiss.METRIC_INNER_PRODUCT)
+        if len(vectors):
+            index.train(_training_sample(vectors, nlist))
+        index.nprobe = ivf_nprobe(nlist, size, nprobe)
+        if n is not None:
+            return index
+    if len(vectors):
         index.add(vectors)
     return index
+
+
+def _training_sample(vectors: np.ndarray, nlist: int) -> np.ndarray:
+    """Evenly spaced rows, at most ``IVF_TRAIN_PER_LIST`` per list (k-means time grows with them)."""
+    step = max(1, len(vectors) // (IVF_TRAIN_PER_LIST * nlist))
+    return np.ascontiguousarray(vectors[::step], dtype=np.float32)
 
 
 def _reserve(index, n: int) -> None:
@@ -116,12 +154,25 @@ def _reserve(index, n: int) -> None:
     codes.resize(0)
 
 
-class DenseIndex:
-    """A FAISS index over the chunk vectors; positions are chunk positions."""
+#: Float32 rows of the indexed vectors by position (an int64 array), for exact re-scoring.
+Rows = Callable[[np.ndarray], np.ndarray]
 
-    def __init__(self, index, kind: str):
+
+class DenseIndex:
+    """A FAISS index over the chunk vectors; positions are chunk positions.
+
+    ``rows``: where ``ivf`` reads the exact float32 vectors of its candidates (set by the
+    store with ``attach_rows``; an index built from an array in memory reads that array).
+    Without it ``ivf`` returns its 8-bit codes' approximate scores."""
+
+    def __init__(self, index, kind: str, rows: Rows | None = None):
         self.index = index
         self.kind = kind
+        self.rows = rows
+
+    def attach_rows(self, rows: Rows | None) -> None:
+        """Read exact vectors for re-scoring from ``rows`` (see the class)."""
+        self.rows = rows
 
     @classmethod
     def build(cls, vectors: np.ndarray, kind: str = "flat", ef_search: int = HNSW_EF_SEARCH,
@@ -130,7 +181,8 @@ class DenseIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         kind = resolve_kind(kind, len(vectors))
         with _threads(None):  # training and adding use every core
-            return cls(_new_index(vectors, kind, ef_search, nprobe), kind)
+            index = _new_index(vectors, kind, ef_search, nprobe)
+        return cls(index, kind, rows=(lambda positions: vectors[positions]) if kind == "ivf" else None)
 
     @classmethod
     def build_in_parts(cls, parts: Callable[[], Iterable[np.ndarray]], n: int, dim: int, kind: str = "flat",
@@ -140,12 +192,18 @@ class DenseIndex:
         all of them, so for it the parts are joined first."""
         kind = resolve_kind(kind, n)
         with _threads(None):
-            if kind == "ivf":
-                vectors = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts()] or
-                                         [np.zeros((0, dim), np.float32)])
-                return cls(_new_index(vectors, kind, ef_search, nprobe), kind)
-            index = _new_index(np.zeros((0, dim), np.float32), kind, ef_search, nprobe)
-            _reserve(index, n)
+            if kind == "ivf":  # trained on a sample taken in a first pass, filled in a second
+                step = max(1, n // (IVF_TRAIN_PER_LIST * ivf_nlist(n)))
+                sample, seen = [], 0
+                for part in parts():
+                    sample.append(np.asarray(part[(-seen) % step::step], dtype=np.float32))
+                    seen += len(part)
+                index = _new_index(np.concatenate(sample or [np.zeros((0, dim), np.float32)]), kind,
+                                   ef_search, nprobe, n=n)
+                del sample
+            else:
+                index = _new_index(np.zeros((0, dim), np.float32), kind, ef_search, nprobe)
+                _reserve(index, n)
             for part in parts():
                 if len(part):
                     index.add(np.ascontiguousarray(part, dtype=np.float32))
@@ -160,14 +218,34 @@ class DenseIndex:
         return int(self.index.d)
 
     def search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Top ``k`` (position, inner product), best first."""
+        """Top ``k`` (position, inner product), best first. ``ivf`` re-scores at least
+        ``IVF_RESCORE_MIN`` candidates exactly (when it has ``rows``)."""
         k = min(k, self.ntotal)
         if k <= 0:
             return []
         q = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)
+        rescore = self.kind == "ivf" and self.rows is not None
         with _threads(1):
-            scores, ids = self.index.search(q, k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            scores, ids = self.index.search(q, min(max(k, IVF_RESCORE_MIN), self.ntotal) if rescore else k)
+        if not rescore:
+            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        found = ids[0][ids[0] >= 0]
+        exact = np.asarray(self.rows(found), dtype=np.float32) @ q[0]
+        order = np.lexsort((found, -exact))[:k]  # best first; ties by position
+        return [(int(found[j]), float(exact[j])) for j in order]
+
+    def describe(self) -> dict:
+        """The index's own parameters, for the manifest (``ivf``: lists, lists probed, codes)."""
+        import faiss
+
+        if self.kind == "hnsw":
+            return {"M": int(self.index.hnsw.nb_neighbors(1)), "ef_construction": int(self.index.hnsw.efConstruction), "ef_search": int(self.index.hnsw.efSearch)}
+        if self.kind == "ivf":
+            ivf = faiss.downcast_index(faiss.extract_index_ivf(self.index))
+            codes = "sq8" if isinstance(ivf, faiss.IndexIVFScalarQuantizer) else "float32"
+            return {"nlist": int(ivf.nlist), "nprobe": int(ivf.nprobe), "codes": codes,
+                    "rescored_at_least": IVF_RESCORE_MIN}
+        return {}
 
     def stored_vectors(self) -> np.ndarray | None:
         """FAISS's own copy of the indexed vectors as a read-only (ntotal, dim) float32 array
@@ -211,8 +289,8 @@ class DenseIndex:
         index = faiss.read_index(str(path))
         if kind == "hnsw":
             index.hnsw.efSearch = ef_search
-        elif kind == "ivf":
-            index.nprobe = nprobe
+        elif kind == "ivf" and nprobe > 0:  # 0: what the build chose, kept in the file
+            index.nprobe = min(int(nprobe), int(index.nlist))
         return cls(index, kind)
 
 

@@ -65,6 +65,11 @@ class LocalStore:
         self.view_offsets = _frozen(np.asarray(view_offsets, dtype=np.int64))
         self.view_owner = _frozen(np.repeat(np.arange(len(self._chunks)), np.diff(self.view_offsets)))
         self.dense = dense
+        # where exact rows are read: these arrays, or (an ``ivf`` index loaded from its
+        # folder) the .npy files by ``pread``, so the rows a search reads are not mapped
+        # into the process: news-63k's 1.5 GB of float32 vectors never count as its memory
+        self._row_files = (NpyRows.of(self.vectors), NpyRows.of(self.views)) if dense.kind == "ivf" else None
+        dense.attach_rows(self._dense_rows)
         self.keyword = keyword
         self.requested_kind = dense_kind
         self.ef_search, self.nprobe = ef_search, nprobe
@@ -223,13 +228,29 @@ class LocalStore:
 
     def dense_scores(self, chunk_ids: Sequence[str], query_vector: np.ndarray) -> dict[str, float]:
         positions = np.array([self.positions[i] for i in chunk_ids if i in self.positions], dtype=np.int64)
-        scores = self.vectors[positions] @ np.asarray(query_vector, dtype=np.float32)
+        vectors, views = self._row_files or (self.vectors, self.views)
+        scores = vectors[positions] @ np.asarray(query_vector, dtype=np.float32)
         offsets = self.view_offsets
         for j, pos in enumerate(positions.tolist()):
             a, b = int(offsets[pos]), int(offsets[pos + 1])
             if b > a:
-                scores[j] = max(scores[j], float((self.views[a:b] @ query_vector).max()))
+                rows = views[a:b] if isinstance(views, np.ndarray) else views[np.arange(a, b)]
+                scores[j] = max(scores[j], float((rows @ query_vector).max()))
         return {self._chunks[p].id: float(s) for p, s in zip(positions.tolist(), scores.tolist())}
+
+    def _dense_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Float32 rows by FAISS position (chunk vectors, then views), in the given order."""
+        positions = np.asarray(positions, dtype=np.int64)
+        n = len(self._chunks)
+        is_view = positions >= n
+        dim = self.vectors.shape[1]
+        out = np.empty((len(positions), dim), dtype=np.float32)
+        vectors, views = self._row_files or (self.vectors, self.views)
+        if (~is_view).any():
+            out[~is_view] = vectors[positions[~is_view]]
+        if is_view.any():
+            out[is_view] = views[positions[is_view] - n]
+        return out
 
     def _keyword_scores(self, query: str) -> np.ndarray:
         last = self._last_keyword
@@ -248,7 +269,8 @@ class LocalStore:
         return {i: float(scores[self.positions[i]]) for i in chunk_ids if i in self.positions}
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "local", "dense_kind": self.dense.kind, "chunks": len(self), "views": len(self.views)}
+        return {"kind": "local", "dense_kind": self.dense.kind, "dense_index": self.dense.describe(),
+                "chunks": len(self), "views": len(self.views)}
 
 
 # --------------------------------------------------------------------------- streaming build
@@ -334,10 +356,12 @@ class LocalStoreWriter:
                                           self.dense_kind, **self.dense_params)
         dense.save(self.directory / DENSE)
         self.final_kind = dense.kind
+        dense_index = dense.describe()
         del dense
         for name, rows in ((VECTORS, self.chunks), (VIEWS, self.views)):
             _npy_from_raw(self.directory / (name + ".part"), self.directory / name, rows, self.dim)
-        return StagedStore(self.directory, chunks=self.chunks, views=self.views, dense_kind=self.final_kind)
+        return StagedStore(self.directory, chunks=self.chunks, views=self.views, dense_kind=self.final_kind,
+                           dense_index=dense_index)
 
     def _vector_parts(self) -> Iterator[np.ndarray]:
         """The chunk vectors, then the views (FAISS's order), read from disk part by part
@@ -367,9 +391,11 @@ class StagedStore:
     kind = "local"
     FILES = (CHUNKS, VECTORS, VIEWS, VIEW_OFFSETS, DENSE, BM25_DIR)
 
-    def __init__(self, directory: Path, *, chunks: int, views: int, dense_kind: str):
+    def __init__(self, directory: Path, *, chunks: int, views: int, dense_kind: str,
+                 dense_index: dict[str, Any] | None = None):
         self.directory = Path(directory)
         self._chunks, self._views, self.dense_kind = chunks, views, dense_kind
+        self.dense_index = dense_index or {}
 
     def __len__(self) -> int:
         return self._chunks
@@ -383,7 +409,59 @@ class StagedStore:
         """Nothing to drop (see ``LocalStore.commit``)."""
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "local", "dense_kind": self.dense_kind, "chunks": self._chunks, "views": self._views}
+        return {"kind": "local", "dense_kind": self.dense_kind, "dense_index": self.dense_index,
+                "chunks": self._chunks, "views": self._views}
+
+
+class NpyRows:
+    """Rows of a float32 .npy file read on demand with ``pread``: what a search reads goes
+    through the page cache (shared, reclaimable) without being mapped into the process,
+    so a served index's memory does not grow with the rows its searches have touched
+    (a memory map's touched pages count as the process's own). Rows are read sorted and
+    runs of neighbouring rows in one call. The open file keeps this snapshot readable
+    after the index folder is replaced."""
+
+    def __init__(self, path: Path, offset: int, shape: tuple[int, int]):
+        self.path, self.offset, self.shape = Path(path), int(offset), (int(shape[0]), int(shape[1]))
+        self._fd = os.open(self.path, os.O_RDONLY)
+        self._row_bytes = self.shape[1] * 4
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> "NpyRows | np.ndarray":
+        """A reader for a memory-mapped .npy array (``np.load(..., mmap_mode="r")``); any
+        other array as it is."""
+        base = array
+        while base is not None and not isinstance(base, np.memmap):
+            base = base.base
+        whole = (isinstance(base, np.memmap) and getattr(base, "filename", None) is not None
+                 and base.shape == array.shape and base.dtype == np.float32
+                 and base.__array_interface__["data"][0] == array.__array_interface__["data"][0])
+        return cls(Path(base.filename), base.offset, array.shape) if whole else array
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, positions) -> np.ndarray:
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        if len(positions) and (positions.min() < 0 or positions.max() >= self.shape[0]):
+            raise IndexError(f"row out of range for {self.path} ({self.shape[0]} rows)")
+        if not len(positions):
+            return np.empty((0, self.shape[1]), dtype=np.float32)
+        unique, inverse = np.unique(positions, return_inverse=True)
+        block = np.empty((len(unique), self.shape[1]), dtype=np.float32)
+        view, size = memoryview(block).cast("B"), self._row_bytes
+        starts = np.flatnonzero(np.diff(unique, prepend=-2) != 1)  # runs of neighbouring rows
+        ends = np.append(starts[1:], len(unique))
+        for start, end, row in zip(starts.tolist(), ends.tolist(), unique[starts].tolist()):
+            want = (end - start) * size
+            if os.preadv(self._fd, [view[start * size:end * size]], self.offset + row * size) != want:
+                raise OSError(f"{self.path} is shorter than its header says")
+        return block[inverse.reshape(-1)]
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
 
 
 def _npy_from_raw(raw: Path, target: Path, rows: int, dim: int) -> None:
