@@ -231,11 +231,14 @@ class LocalStore:
         vectors, views = self._row_files or (self.vectors, self.views)
         scores = vectors[positions] @ np.asarray(query_vector, dtype=np.float32)
         offsets = self.view_offsets
-        for j, pos in enumerate(positions.tolist()):
-            a, b = int(offsets[pos]), int(offsets[pos + 1])
+        spans = [(int(offsets[pos]), int(offsets[pos + 1])) for pos in positions.tolist()]
+        if not isinstance(views, np.ndarray):  # rows from the files: all the pool's views in one read
+            starts = np.cumsum([0] + [b - a for a, b in spans])
+            views = views[np.concatenate([np.arange(a, b) for a, b in spans] or [np.zeros(0, np.int64)])]
+            spans = list(zip(starts[:-1].tolist(), starts[1:].tolist()))
+        for j, (a, b) in enumerate(spans):
             if b > a:
-                rows = views[a:b] if isinstance(views, np.ndarray) else views[np.arange(a, b)]
-                scores[j] = max(scores[j], float((rows @ query_vector).max()))
+                scores[j] = max(scores[j], float((views[a:b] @ query_vector).max()))
         return {self._chunks[p].id: float(s) for p, s in zip(positions.tolist(), scores.tolist())}
 
     def _dense_rows(self, positions: np.ndarray) -> np.ndarray:
