@@ -12,7 +12,7 @@ import pytest
 
 from rag.answering import lexical
 from rag.answering.assistant import Assistant
-from rag.answering.lexical import (about_entities, asked_for, attribute_near, documents_naming, event_terms, key_topic, mentions_term, names_in_context,
+from rag.answering.lexical import (about_entities, asked_for, attribute_near, documents_naming, question_entities, event_terms, key_topic, mentions_term, names_in_context,
                                    new_spans, states_event,
                                    subject_names, time_conflict, time_scope, topic_terms, typed_spans)
 from test_answer_fakes import FakeRetriever
@@ -252,3 +252,31 @@ def test_a_year_that_another_passage_of_the_article_names_counts_for_it(monkeypa
     monkeypatch.setattr(lexical, "YEARS_BY_DOCUMENT", False)
     answer = Assistant(FakeRetriever([first, second, other])).ask("2023年上半年，中国机械工业的贸易顺差额是多少？")
     assert not answer.text.startswith("2491亿美元")
+
+
+def test_the_general_secretary_is_not_the_secretary_of_a_village_branch():
+    assert not mentions_term("要深入贯彻落实习近平总书记对防汛救灾工作的重要指示精神", "书记")
+    assert mentions_term("黄安村党支部书记王建军带领村民转移", "书记")
+    assert mentions_term("习近平总书记强调", "总书记")                    # asked in full, it is the role
+    text = ("d1.txt", "门头沟区黄安村全力抢险。要深入贯彻落实习近平总书记对防汛救灾工作的重要指示精神，全力搜救被困人员。")
+    assert _assistant(text).ask("北京门头沟区黄安村的村党支部书记叫什么名字？").abstained
+
+
+# --- people news names by surname only -------------------------------------------------------
+
+@pytest.mark.parametrize("question,names", [
+    ("刘某某需要赔偿多少元的生态损害损失？", ["刘某某"]),
+    ("警方对张某作出什么处罚？", ["张某"]),
+    ("某些国家的人口是多少？", []),        # 某些 is no name
+    ("位于某地的活动有多少人？", []),      # nor 于某地
+])
+def test_a_person_named_by_surname_and_mou_is_whom_the_question_is_about(question, names):
+    assert [e for e in question_entities(question) if "某" in e] == names
+
+
+def test_a_question_about_liu_mou_is_not_answered_from_another_case():
+    other = ("d1.txt", "该起诉状中表明原告诉讼请求为：赔偿原告精神损失费10万元，附带赔偿名誉损失费100万元。")
+    assert _assistant(other).ask("刘某某需要赔偿多少元的生态损害损失？").abstained
+    same = ("d2.txt", "法院判决刘某赔偿生态环境损害损失12万元，并公开赔礼道歉。")   # 刘某某 ~ 刘某
+    answer = _assistant(same).ask("刘某某需要赔偿多少元的生态损害损失？")
+    assert not answer.abstained and answer.text.startswith("12万元")

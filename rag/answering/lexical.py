@@ -653,6 +653,9 @@ def question_entities(question: str) -> list[str]:
         # A quoted or titled name (“红旗杯”, 《指南》) is a name the answer must be about.
         for m in re.finditer(r"[“《「\"]([^”》」\"]{2,10})[”》」\"]", text):
             found[m.group(1)] = None
+    # A person news names by surname only (刘某某, 张某): whom the question is about.
+    for m in _ANONYMOUS_RE.finditer(text):
+        found[m.group(0)] = None
     if ORG_NAMES:
         # An organisation named by its suffix (韦尔股份, 太平洋财险房山支公司), unless it is only
         # generic words (全国工会, 各级工会): jieba tags few of them.
@@ -693,6 +696,12 @@ _PROVINCE_ABBREVIATIONS = {"湖南": "湘", "湖北": "鄂", "广东": "粤", "�
                            "重庆": "渝", "海南": "琼"}
 
 
+#: A person named by surname and 某 (刘某某, 张某), not 某些/某种 (位于某地).
+_ANONYMOUS_RE = re.compile(r"[王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶"
+                           r"阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文]"
+                           r"某某?(?![些种个地天年月项类位家次处])")
+
+
 def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
     """The ``entities`` that no passage of ``hits`` (text or heading path) mentions;
     provincial names also match without their suffix (宁夏回族自治区 ~ 宁夏) or by their
@@ -703,6 +712,8 @@ def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
         key = entity.lower()
         short = re.sub(r"(?:回族自治区|维吾尔自治区|壮族自治区|自治区|省|市)$", "", key)
         if key in haystack or (len(short) >= 2 and short in haystack):
+            continue
+        if key.endswith("某某") and key[:-1] in haystack:  # 刘某某 ~ 刘某
             continue
         if short in _PROVINCE_ABBREVIATIONS and _PROVINCE_ABBREVIATIONS[short] in haystack:
             continue
@@ -900,8 +911,8 @@ def term_positions(text: str, term: str) -> list[int]:
             before = text[p - 1] if p else ""
             if before == "副" and not term.startswith("副"):
                 continue
-            if before in "原前" and _ROLE_RE.fullmatch(term):
-                continue
+            if before in "原前总" and _ROLE_RE.fullmatch(term):
+                continue  # 原董事长, 总书记 (not the 书记 of a village branch)
             if len(term) >= 4 and key == term[:2]:
                 compound = text[p:p + len(term)]
                 if compound != term and len(compound) == len(term) and segmenter.FREQ.get(compound, 0) > 0:
