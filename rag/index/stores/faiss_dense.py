@@ -33,7 +33,7 @@ from rag.vocabulary import DENSE_KINDS as KINDS
 
 #: ``kind="auto"`` switches from exact search to ``ivf`` at this many vectors (chunks
 #: plus their sentence views): an exact scan of 384-d vectors costs ~10 ms per 100k
-#: vectors on one core of the 2-core machine (17 ms at 162k, 107 ms at 1.0 M, bench/).
+#: vectors on one core of the 2-core machine (17-21 ms at 162k, 126 ms at 1.0 M; README "Scale").
 AUTO_APPROX_MIN = 100_000
 
 HNSW_M = 32
@@ -46,8 +46,9 @@ HNSW_EF_SEARCH = 256
 
 #: ``nprobe`` 0 = automatic: ``ivf_nprobe`` (a sixth of the lists, and enough of them on a small index).
 IVF_NPROBE = 0
-#: Lists probed: 1 / IVF_PROBE_SHARE of them. On the 162k real vectors (lists of
-#: 1,024 / 2,048): an eighth gave recall@10 0.981 / 0.988, a sixth ~0.99, a quarter 0.995 / 0.996.
+#: Lists probed: 1 / IVF_PROBE_SHARE of them. On the 162k real vectors (1,610 lists, crud-dev
+#: questions): an eighth gave recall@10 0.988-0.991, a sixth 0.993-0.995, a quarter 0.996; at
+#: 1.0 M vectors a sixth costs ~20 ms a question at load 7 (a quarter 36 ms).
 IVF_PROBE_SHARE = 6
 #: ... and at least the lists holding this many vectors (a small index: all of them; ~1 ms of codes):
 #: on seeds' 3,040 real vectors 16 of its 77 lists found only 0.958 of the true 10.
