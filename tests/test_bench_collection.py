@@ -98,6 +98,20 @@ def test_a_measured_child_reports_its_cpu_seconds_and_a_dense_row_names_its_engi
     assert row["CPU min"] == pytest.approx(70.0) and row["CPU, engine"] == "native, onnx-int8"
 
 
+def test_distinct_rows_stand_for_all_their_copies():
+    vectors = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors[[10, 20, 30]] = vectors[5]  # four rows, one vector
+    distinct = collection._DistinctRows(vectors)
+    assert len(distinct.first) == 47 and list(distinct.first[:6]) == [0, 1, 2, 3, 4, 5]
+    from rag.index.stores.faiss_dense import DenseIndex
+
+    distinct.dense = DenseIndex.build(vectors[distinct.first], "flat")
+    hits = distinct.search(vectors[5], 6)
+    assert [pos for pos, _ in hits[:4]] == [5, 10, 20, 30] and len(hits) == 6
+    assert all(score == hits[0][1] for _, score in hits[:4]) and hits[4][1] < hits[0][1]
+
+
 def test_dense_recall_compares_hnsw_and_ivf_with_exact_search_on_the_index_vectors(small_retriever, fake_embedder):
     index = small_retriever.index_dir
     queries = fake_embedder.encode_queries(["热线什么时候建成", "大熊猫吃什么", "龙井茶产地"])
@@ -106,12 +120,14 @@ def test_dense_recall_compares_hnsw_and_ivf_with_exact_search_on_the_index_vecto
     assert result["vectors"] == n and result["questions"] == 3
     kinds = [(r["kind"], r["setting"]) for r in result["kinds"]]
     nlist = ivf_nlist(n)
+    distinct = "hnsw M=32, one node per distinct vector"
     assert kinds == [("flat (exact)", None), ("hnsw M=32", "efSearch 16"), ("hnsw M=32", "efSearch 64"),
+                     (distinct, "efSearch 16"), (distinct, "efSearch 64"),
                      (f"ivf {nlist} lists, sq8, re-scored", f"nprobe {-(-nlist // 2)} (1/2)"),
                      (f"ivf {nlist} lists, sq8, re-scored", f"nprobe {nlist} (1/1)")]
     # a few dozen vectors: a graph is searched exhaustively, and every list probed with
     # exact re-scoring is exact search: the same top 10 as exact search
-    for r in result["kinds"][:3] + result["kinds"][4:]:
+    for r in result["kinds"][:5] + result["kinds"][6:]:
         assert r["recall_at_10"] == 1.0, r
     assert all(r["p50_ms_at_400"] > 0 for r in result["kinds"])
     section = collection.finish_section({"builds": [], "serving": {
