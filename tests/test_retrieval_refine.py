@@ -61,7 +61,7 @@ def test_hybrid_search_reads_a_later_chunk_after_its_articles_lead(make_retrieve
     (docs / "b.txt").write_text(
         "2023-08-02，正文：暴雨过后各地抢修电网，供电逐步恢复。" + filler
         + "湖南省将加大能源投资力度，投资逐年增加，重点项目加快建设。", encoding="utf-8")
-    retriever = make_retriever([docs])
+    retriever = make_retriever([docs], plain_max_chars=400)  # cut each article in two
     by_doc = {}
     for chunk in retriever.chunks:
         by_doc.setdefault(chunk.doc, []).append(chunk)

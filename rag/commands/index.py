@@ -25,7 +25,11 @@ def register(subparsers) -> None:
                        help="embedding model: sentence-transformers name or local path "
                             "(default: $RAG_MODEL or intfloat/multilingual-e5-small)")
     index.add_argument("--max-chars", type=int, default=None, metavar="N",
-                       help="longest chunk in characters (default: the chunker's)")
+                       help="longest chunk in characters (default: the chunker's, 400); alone it "
+                            "also caps documents without headings")
+    index.add_argument("--plain-max-chars", type=int, default=None, metavar="N",
+                       help="longest chunk of a document without headings, such as a news article "
+                            "(default 800)")
     index.add_argument("--dense", choices=DENSE_KINDS, default="auto",
                        help="dense index: auto (default: exact flat below 100,000 chunk and view vectors, "
                             "ivf from there), flat, ivf (8-bit codes in inverted lists, candidates re-scored "
@@ -83,6 +87,8 @@ def run_index(args: argparse.Namespace) -> int:
         settings["model"] = args.model
     if args.max_chars is not None:
         settings["max_chars"] = args.max_chars
+    if args.plain_max_chars is not None:
+        settings["plain_max_chars"] = args.plain_max_chars
     if args.no_cache:
         settings["cache"] = None
     if args.no_sentence_views:

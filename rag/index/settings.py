@@ -93,19 +93,24 @@ class IndexSettings:
     def from_options(cls, base: "IndexSettings | None" = None, **options: Any) -> "IndexSettings":
         """``base`` (default: all defaults) with keyword options: the field names, plus the
         short names of ``Retriever.build`` and the CLI: ``dense`` (dense_kind),
-        ``chunk_settings`` (chunking, a ChunkSettings or dict), ``max_chars`` (of the
-        chunking), ``milvus_uri`` (store_uri). None means "keep"."""
+        ``chunk_settings`` (chunking, a ChunkSettings or dict), ``max_chars`` and
+        ``plain_max_chars`` (of the chunking; ``max_chars`` alone sets both), ``milvus_uri``
+        (store_uri). None means "keep"."""
         aliases = {"dense": "dense_kind", "chunk_settings": "chunking", "milvus_uri": "store_uri"}
         changes = {aliases.get(k, k): v for k, v in options.items() if v is not None}
         max_chars = changes.pop("max_chars", None)
+        plain_max_chars = changes.pop("plain_max_chars", None)
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(changes) - fields)
         if unknown:
             raise InvalidArgumentError(f"unknown index setting {', '.join(map(repr, unknown))}")
         settings = dataclasses.replace(base or cls(), **changes)
-        if max_chars is not None:
+        if max_chars is not None or plain_max_chars is not None:
+            # --max-chars alone caps every chunk, plain texts' too
+            budget = {"max_chars": int(max_chars)} if max_chars is not None else {}
+            budget["plain_max_chars"] = int(plain_max_chars) if plain_max_chars is not None else None
             try:
-                chunking = dataclasses.replace(settings.chunking, max_chars=int(max_chars))
+                chunking = dataclasses.replace(settings.chunking, **budget)
             except (TypeError, ValueError) as exc:
                 raise InvalidArgumentError(f"invalid chunk settings: {exc}") from exc
             settings = dataclasses.replace(settings, chunking=chunking)
@@ -152,7 +157,7 @@ class IndexSettings:
             model=model.get("name") or config.DEFAULT_MODEL,
             dim=int(model["dim"]) if model.get("dim") is not None else None,
             embedding_engine=model.get("engine"),
-            chunking=_chunk_settings(manifest.get("chunking") or {}),
+            chunking=_chunk_settings({"plain_max_chars": None, **(manifest.get("chunking") or {})}),
             store=store.get("kind", "local"),
             store_uri=store.get("uri"),
             collection=store.get("collection"),

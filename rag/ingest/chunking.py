@@ -30,6 +30,7 @@ within a corpus.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from rag.text import sentence_spans
 from rag.types import Chunk
 
 _SOFT_KINDS = {"numbered"}
+#: Default ``ChunkSettings.plain_max_chars`` of a new index.
+PLAIN_MAX_CHARS = 800
 _SOFT_BREAKS = "，,、：:"
 
 
@@ -56,6 +59,12 @@ class ChunkSettings:
     min_chars: int = 80
     #: Also give every table-of-contents line its own chunk (see ``toc_entry_chunks``).
     toc_entries: bool = True
+    #: Longest chunk of a document in which no heading was found (a scraped news article, a
+    #: plain note); None: ``max_chars``. Such a text has no sections to keep apart, and cut at
+    #: 400 characters a 730-character article became two overlapping chunks that each held half
+    #: of what a question asks about (see README *Documents and chunking*). 800 characters are
+    #: about e5's 512-token window.
+    plain_max_chars: int | None = PLAIN_MAX_CHARS
 
     def __post_init__(self) -> None:
         if self.max_chars < 50:
@@ -65,6 +74,17 @@ class ChunkSettings:
         # Capped so that a small max_chars (e.g. --max-chars 100) still works.
         self.overlap_chars = min(self.overlap_chars, self.max_chars // 4)
         self.min_chars = min(self.min_chars, self.max_chars // 2)
+        if self.plain_max_chars is not None and self.plain_max_chars < 50:
+            raise ValueError(f"plain_max_chars must be at least 50, got {self.plain_max_chars}")
+
+    def for_sections(self, sections: Sequence[Section]) -> "ChunkSettings":
+        """The settings that cut a document of these ``sections``: ``plain_max_chars`` as the
+        size budget when none of them has a heading."""
+        if self.plain_max_chars is None or self.plain_max_chars == self.max_chars:
+            return self
+        if any(section.path for section in sections if section.blocks):
+            return self
+        return dataclasses.replace(self, max_chars=self.plain_max_chars)
 
 
 @dataclass
@@ -214,7 +234,7 @@ def chunk_id(doc: str, path: Sequence[str], text: str, salt: str = "") -> str:
 
 def chunk_sections(doc: str, sections: Sequence[Section], settings: ChunkSettings | None = None) -> list[Chunk]:
     """Cut one document's sections into chunks (ids unique within the document)."""
-    settings = settings or ChunkSettings()
+    settings = (settings or ChunkSettings()).for_sections(sections)
     pieces = merge_small([_piece(s) for s in sections if s.blocks], settings)
     chunks: list[Chunk] = []
     for piece in pieces:
