@@ -153,3 +153,11 @@ def test_ivf_recall_at_10_on_real_vectors(seeds_index: Path, seeds_retriever):
     index = DenseIndex.build(vectors, "ivf")
     assert index.describe()["nlist"] == ivf_nlist(len(vectors)) > 16
     assert _recall_by_score(index, vectors, queries) >= 0.99
+
+
+def test_rag_index_and_the_python_api_request_auto_by_default():
+    from rag.cli import build_parser
+    from rag.index.settings import IndexSettings
+
+    args = build_parser().parse_args(["index", "docs/"])
+    assert args.dense == "auto" and IndexSettings().dense_kind == "auto"
