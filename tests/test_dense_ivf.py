@@ -161,3 +161,25 @@ def test_rag_index_and_the_python_api_request_auto_by_default():
 
     args = build_parser().parse_args(["index", "docs/"])
     assert args.dense == "auto" and IndexSettings().dense_kind == "auto"
+
+
+def test_a_replaced_ivf_store_is_freed_at_once(make_retriever, small_corpus, tmp_path):
+    """No reference cycle between a store and its index: dropping the last reference frees it
+    without waiting for the cycle collector (a big index must not live on beside its successor)."""
+    import gc
+    import weakref
+
+    from rag.retrieval.retriever import Retriever
+
+    index_dir = tmp_path / "index"
+    built = make_retriever([small_corpus], index_dir, dense="ivf")
+    served = Retriever.load(index_dir, embedder=built.embedder, cache=None)
+    store = served.store
+    assert store.dense.search(served.query_vector(QUESTIONS[0]), 5)
+    gone = weakref.ref(store.dense)
+    gc.disable()
+    try:
+        del served, store
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -69,7 +69,9 @@ class LocalStore:
         # folder) the .npy files by ``pread``, so the rows a search reads are not mapped
         # into the process: news-63k's 1.5 GB of float32 vectors never count as its memory
         self._row_files = (NpyRows.of(self.vectors), NpyRows.of(self.views)) if dense.kind == "ivf" else None
-        dense.attach_rows(self._dense_rows)
+        if dense.kind == "ivf":  # (a reader over the rows, not a method: the store and its index must not
+            # hold each other, or a replaced store's memory would wait for the cycle collector)
+            dense.attach_rows(_row_reader(*(self._row_files or (self.vectors, self.views)), len(self._chunks)))
         self.keyword = keyword
         self.requested_kind = dense_kind
         self.ef_search, self.nprobe = ef_search, nprobe
@@ -241,20 +243,6 @@ class LocalStore:
                 scores[j] = max(scores[j], float((views[a:b] @ query_vector).max()))
         return {self._chunks[p].id: float(s) for p, s in zip(positions.tolist(), scores.tolist())}
 
-    def _dense_rows(self, positions: np.ndarray) -> np.ndarray:
-        """Float32 rows by FAISS position (chunk vectors, then views), in the given order."""
-        positions = np.asarray(positions, dtype=np.int64)
-        n = len(self._chunks)
-        is_view = positions >= n
-        dim = self.vectors.shape[1]
-        out = np.empty((len(positions), dim), dtype=np.float32)
-        vectors, views = self._row_files or (self.vectors, self.views)
-        if (~is_view).any():
-            out[~is_view] = vectors[positions[~is_view]]
-        if is_view.any():
-            out[is_view] = views[positions[is_view] - n]
-        return out
-
     def _keyword_scores(self, query: str) -> np.ndarray:
         last = self._last_keyword
         if last is not None and last[0] == query:
@@ -414,6 +402,23 @@ class StagedStore:
     def describe(self) -> dict[str, Any]:
         return {"kind": "local", "dense_kind": self.dense_kind, "dense_index": self.dense_index,
                 "chunks": self._chunks, "views": self._views}
+
+
+def _row_reader(vectors, views, n: int):
+    """Float32 rows by FAISS position (``n`` chunk vectors, then the views), in the order asked."""
+    dim = vectors.shape[1]
+
+    def rows(positions: np.ndarray) -> np.ndarray:
+        positions = np.asarray(positions, dtype=np.int64)
+        is_view = positions >= n
+        out = np.empty((len(positions), dim), dtype=np.float32)
+        if (~is_view).any():
+            out[~is_view] = vectors[positions[~is_view]]
+        if is_view.any():
+            out[is_view] = views[positions[is_view] - n]
+        return out
+
+    return rows
 
 
 class NpyRows:
