@@ -2,8 +2,9 @@
 
 Kinds:
 
-* ``flat``: exact search (``IndexFlatIP``). The default: at this project's scale
-  (thousands of chunks) a brute-force scan takes well under a millisecond.
+* ``flat``: exact search (``IndexFlatIP``). What ``auto`` (the default) builds below
+  ``AUTO_APPROX_MIN`` vectors: at thousands of chunks a brute-force scan takes well under
+  a millisecond.
 * ``hnsw``: graph search (``IndexHNSWFlat``, inner-product metric); approximate.
   ``ef_search`` trades recall for speed at query time. Keeps every vector in memory.
 * ``ivf``: inverted lists of 8-bit scalar-quantized codes (``IndexIVFScalarQuantizer``,
@@ -240,7 +241,9 @@ class DenseIndex:
         import faiss
 
         if self.kind == "hnsw":
-            return {"M": int(self.index.hnsw.nb_neighbors(1)), "ef_construction": int(self.index.hnsw.efConstruction), "ef_search": int(self.index.hnsw.efSearch)}
+            hnsw = self.index.hnsw
+            return {"M": int(hnsw.nb_neighbors(1)), "ef_construction": int(hnsw.efConstruction),
+                    "ef_search": int(hnsw.efSearch)}
         if self.kind == "ivf":
             ivf = faiss.downcast_index(faiss.extract_index_ivf(self.index))
             codes = "sq8" if isinstance(ivf, faiss.IndexIVFScalarQuantizer) else "float32"
