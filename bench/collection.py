@@ -44,8 +44,8 @@ CRUD_QUESTIONS = ROOT.parent / "shared" / "crud-dev" / "qa.jsonl"
 TOKENS_PER_CHAR = 0.67
 #: The product's embedder on one H200 (bf16, e5-small's exact shape with random weights),
 #: end to end (tokenizing included) over the 162,136 chunks and views of the first 10,000
-#: news-63k articles: `rag bench --only gpu`, 2026-11-26, median of two runs in each of two
-#: sessions, 0.27 and 0.28 M tokens/s. Used for the GPU row of the extrapolation.
+#: news-63k articles: `rag bench --only gpu`, 2026-11-26, median of two passes in each of two
+#: device runs, 0.27 and 0.28 M tokens/s. Used for the GPU row of the extrapolation.
 GPU_TOKENS_PER_S = 0.28e6
 GPU_MEASURED = "H200, rag bench --only gpu, 2026-11-26"
 
