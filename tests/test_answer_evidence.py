@@ -15,6 +15,7 @@ from rag.answering.assistant import Assistant
 from rag.answering.extractive import ExtractiveAnswerer, ScoredSentence, clause_around, clip
 from rag.answering.lexical import (asked_for, asked_nouns, attribute_terms, focus_terms, named_spans, new_spans,
                                    question_parts)
+from rag.overlap import keywords
 from rag.answering.prompts import NOT_FOUND
 from test_answer_fakes import FakeRetriever
 
@@ -139,6 +140,30 @@ def test_long_quotes_are_cut_to_the_clauses_around_the_answer():
     for piece in short.split("……"):
         assert piece.strip("，") in sentence
 
+
+
+def test_a_shortened_quote_keeps_the_clauses_that_name_the_most_question_words(monkeypatch):
+    sentence = ("报道称，约谈要求中提到，两家平台公司要坚守依法合规经营底线，滴滴出行应立即清退被通报的 3517 辆不合规车辆，"
+                "高德打车聚合平台要督促其合作平台立即清退被通报的 40 辆不合规车辆，强化资质审核，不得向无证车辆提供运营服务。")
+    question = "高德打车聚合平台不得向什么车辆提供运营服务？"
+    words = keywords(question)
+    short = clip(sentence, None, words)
+    assert "不得向无证车辆提供运营服务" in short and "高德打车聚合平台" in short and len(short) < len(sentence)
+    # Grown greedily around the clause that repeats the most question words, the quote loses the answer.
+    monkeypatch.setattr(extractive, "WINDOW_CLIP", False)
+    assert "无证车辆" not in clip(sentence, None, words)
+
+
+def test_a_shortened_quote_keeps_the_words_around_the_question_word(monkeypatch):
+    sentence = ("将要亮相新加坡的西演·西安战士战旗杂技团新版杂技芭蕾剧《天鹅湖》在创排之初就创新性地融入了西域风貌以及"
+                "对大唐文明、长安文化的展现，剧目整体蕴含东西方交流的人类文明史格局，富含各美其美、美美与共的大同理念，"
+                "契合共建“一带一路”的重要思想。")
+    question = "西演·西安战士战旗杂技团演出的目的与哪个重要思想相契合？"
+    assert "契合" in focus_terms(question)
+    short = clip(sentence, None, keywords(question), frame=focus_terms(question))
+    assert "契合共建“一带一路”" in short and len(short) <= extractive.QUOTE_CHARS + 2
+    # Without the frame the subject's words win and the answer is cut off.
+    assert "一带一路" not in clip(sentence, None, keywords(question))
 
 # --- abstention from evidence ---------------------------------------------------------
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from rag.answering.citations import make_citation
 from rag.answering.lexical import (NEAR, Asked, about_entities, asked_for, asked_nouns, attribute_keys,
-                                   attribute_near, attribute_terms, documents_naming, event_terms, key_topic,
-                                   mentions_term, named_spans, names_in_context, new_spans, passages_about,
+                                   attribute_near, attribute_terms, documents_naming, event_terms, focus_terms,
+                                   key_topic, mentions_term, named_spans, names_in_context, new_spans, passages_about,
                                    question_entities, question_parts, states_event, subject_names, time_conflict)
 from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
 from rag.text import body_start, normalize, sentence_spans
@@ -146,6 +146,13 @@ MIN_SENTENCE_CHARS = 6
 MAX_CANDIDATES = 10
 #: Quotes longer than this are shortened to the clauses around the answer.
 QUOTE_CHARS = 90
+#: A shortened quote is the run of clauses that names the most of the question's words, each counted
+#: once (the subject and the words around the question word together), not clauses grown greedily
+#: around the one that repeats the most of them (that cut 不得向无证车辆提供运营服务 off 高德打车聚合平台……).
+WINDOW_CLIP = True
+#: ... the words around the question word (``lexical.focus_terms``: 契合 of 与哪个重要思想相契合) counting
+#: double: the answer stands next to them.
+CLIP_FRAME = True
 
 
 class ExtractiveAnswerer:
@@ -367,6 +374,7 @@ class ExtractiveAnswerer:
                 pieces.append(f"{part.question.rstrip('？?')}：{NOT_FOUND}")
                 continue
             led = False
+            frame = focus_terms(part.question) if CLIP_FRAME else ()
             # The lead's sentence is cited on its own, so its citation is exactly what states the lead.
             groups = (_merge_adjacent(part.chosen[:1], hits) + _merge_adjacent(part.chosen[1:], hits)
                       if part.lead is not None else _merge_adjacent(part.chosen, hits))
@@ -378,10 +386,10 @@ class ExtractiveAnswerer:
                     n = len(citations) + 1
                     citations.append(make_citation(n, hit, quote, source_text))
                 if part.lead is not None and not led:
-                    pieces.append(f"{part.lead}。[{n}]“{clip(quote, part.lead, keywords(part.question))}”")
+                    pieces.append(f"{part.lead}。[{n}]“{clip(quote, part.lead, keywords(part.question), frame=frame)}”")
                     led = True
                     continue
-                pieces.append(f"{clip(quote, None, keywords(part.question))}[{n}]")
+                pieces.append(f"{clip(quote, None, keywords(part.question), frame=frame)}[{n}]")
         kept = [p for k, p in enumerate(parts) if unsupported is None or not unsupported[k]]
         chosen = [s for part in kept for s in part.chosen]
         best = parts[0].scored[0] if parts and parts[0].scored else None
@@ -420,7 +428,8 @@ def clause_around(sentence: str, start: int, end: int) -> str:
     return sentence[left:right]
 
 
-def clip(sentence: str, anchor: str | None, words: Sequence[str], limit: int = QUOTE_CHARS) -> str:
+def clip(sentence: str, anchor: str | None, words: Sequence[str], limit: int = QUOTE_CHARS,
+         frame: Sequence[str] = ()) -> str:
     """``sentence``, or when longer than ``limit`` the clauses around ``anchor`` (or around the most
     question words) with ``……`` where text was left out. Never cuts inside a clause."""
     if len(sentence) <= limit:
@@ -428,7 +437,41 @@ def clip(sentence: str, anchor: str | None, words: Sequence[str], limit: int = Q
     clauses = [m.group(0) for m in _CLAUSE_RE.finditer(sentence)]
     if len(clauses) < 2:
         return sentence
+    if WINDOW_CLIP:
+        lo, hi = _best_window(clauses, anchor, words, frame, limit)
+    else:
+        lo, hi = _greedy_window(clauses, anchor, words, limit)
+    text = "".join(clauses[lo:hi + 1])
+    if hi < len(clauses) - 1:
+        text = text.rstrip("，,；;：:") + _GAP
+    return (_GAP if lo > 0 else "") + text
 
+
+def _best_window(clauses: Sequence[str], anchor: str | None, words: Sequence[str], frame: Sequence[str],
+                 limit: int) -> tuple[int, int]:
+    """The first and last clause of the run, at most ``limit`` characters (or one clause), that holds
+    ``anchor`` and names the most of ``words`` and ``frame``; the longest of equal ones, then the first."""
+    lengths = [len(c) for c in clauses]
+    best, best_key = (0, 0), None
+    for lo in range(len(clauses)):
+        size = 0
+        for hi in range(lo, len(clauses)):
+            size += lengths[hi]
+            if size > limit and hi > lo:
+                break
+            text = "".join(clauses[lo:hi + 1])
+            key = (bool(anchor) and anchor in text,
+                   sum(len(w) for w in words if w in text) + sum(2 * len(t) for t in frame if mentions_term(text, t)),
+                   size, -lo)
+            if best_key is None or key > best_key:
+                best, best_key = (lo, hi), key
+            if size > limit:
+                break
+    return best
+
+
+def _greedy_window(clauses: Sequence[str], anchor: str | None, words: Sequence[str], limit: int) -> tuple[int, int]:
+    """The clauses grown from the one with the most question words (the rule before ``WINDOW_CLIP``)."""
     def weight(c: str) -> float:
         return sum(len(w) for w in words if w in c) + (100 if anchor and anchor in c else 0)
 
@@ -442,10 +485,7 @@ def clip(sentence: str, anchor: str | None, words: Sequence[str], limit: int = Q
             break
         pick = max(options, key=lambda i: (weight(clauses[i]), i == hi + 1))
         lo, hi = min(lo, pick), max(hi, pick)
-    text = "".join(clauses[lo:hi + 1])
-    if hi < len(clauses) - 1:
-        text = text.rstrip("，,；;：:") + _GAP
-    return (_GAP if lo > 0 else "") + text
+    return lo, hi
 
 
 def _citation_number(citations: Sequence[Citation], hit: Hit, start: int, end: int) -> int | None:
