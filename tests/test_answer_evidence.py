@@ -6,6 +6,8 @@ policy decides on. Small fakes (tests/test_answer_fakes.py), no model.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -314,6 +316,34 @@ def test_a_sentence_scoring_close_to_the_best_is_quoted_too():
     far = _sentence("专用设备制造业和仪器仪表制造业平稳增长。", 1.60)
     assert ExtractiveAnswerer().select([best, close, far]) == [best, close]
 
+
+
+def test_a_third_close_figure_is_quoted_after_the_lead(monkeypatch):
+    sentences = ["报告显示，今年1-6月，国内游戏市场实际销售收入规模为1442.63亿元，同比下降2.39%，环比增长22.2%。",
+                 "细分市场中，国内移动游戏市场实际销售收入1067.05亿元，同比减少3.41%，环比增长29.2%。",
+                 "中国自主研发游戏国内市场实际销售收入1217.84亿元，同比下降2.25%，环比增长24.5%。",
+                 "电子竞技产业收入约为263.5亿元。"]
+    hits = FakeRetriever(_chunks(("d0097.txt", "".join(sentences[i] for i in (0, 1, 3, 2))))).search("游戏")
+    question = "2023年上半年自研游戏销售收入环比增长了多少？"
+
+    class Scored(ExtractiveAnswerer):
+        """Scores as the real scorer did on crud-dev: the stating sentence third, 0.01 behind."""
+
+        def score(self, question, hits, source_text=None):
+            text = hits[0].text
+            out = []
+            for sentence, score in zip(sentences, (1.61, 1.605, 1.60, 1.55)):
+                start = text.index(sentence)
+                spans = [(m.start(), m.end()) for m in re.finditer(r"\d+(?:\.\d+)?%", sentence)]
+                out.append(ScoredSentence(0, (start, start + len(sentence)), sentence, score, type_match=bool(spans),
+                                          answer_spans=spans, attribute=bool(spans)))
+            return out
+
+    answer = Scored().answer(question, hits)
+    assert answer.text.startswith("22.2%。[1]") and "24.5%" in answer.text
+    assert "263.5" not in answer.text  # a sentence without the asked kind is not added
+    monkeypatch.setattr(extractive, "CLOSE_FIGURES", False)
+    assert "24.5%" not in Scored().answer(question, hits).text
 
 class _Meaning:
     """An embedder that knows how close each sentence is to the question in meaning."""

@@ -139,6 +139,10 @@ class ExtractiveResult:
 
 #: A 什么-question is answered by the quoted name next to what it asks for (see ``lexical.named_spans``).
 NAMED_ANSWERS = True
+#: A single question answered with a lead quotes one sentence more when a third sentence within the margin
+#: holds a span of the asked kind too: close figures of one article (国内 and 海外, 每股 and in total) are
+#: all shown rather than the lead's and one neighbour's only.
+CLOSE_FIGURES = True
 #: The longest quoted name an answer leads with.
 LONG_NAME = 32
 
@@ -352,7 +356,9 @@ class ExtractiveAnswerer:
         chosen = self.select(scored)
         lead = self.lead(question, chosen[0]) if chosen else None
         if lead is not None or not single:
-            chosen = chosen[:self.lead_quotes]
+            extra = [s for s in chosen[self.lead_quotes:self.lead_quotes + 1]
+                     if single and lead is not None and s.type_match and CLOSE_FIGURES]
+            chosen = chosen[:self.lead_quotes] + extra
         return PartAnswer(question, scored, chosen, lead)
 
     def analyze(self, question: str, hits: Sequence[Hit],
