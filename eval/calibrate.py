@@ -52,7 +52,8 @@ def gather(items, retriever, k: int = 5, mode: str = "hybrid") -> list[Case]:
         if len(questions) > 1:
             hits = assistant._with_part_hits(hits, questions)
         parts = assistant.extractive.analyze(item.question, hits, assistant._source_text)
-        cases.append(Case(item.id, item.answerable, [gather_evidence(p, hits) for p in parts] if hits else []))
+        cases.append(Case(item.id, item.answerable,
+                          [gather_evidence(p, hits, assistant._source_text) for p in parts] if hits else []))
     return cases
 
 

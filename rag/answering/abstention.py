@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from rag.answering.lexical import question_entities, unmentioned
 from rag.answering.prompts import NOT_FOUND
@@ -39,6 +39,18 @@ MIN_COVERAGE = 0.05
 MIN_COVERAGE_WITHOUT_ATTRIBUTE = 0.80
 #: A stating sentence must be about the question's names (see ``lexical.names_in_context``).
 REQUIRE_SUBJECT = True
+#: A figure or date that a sentence gives as a forecast or plan (预计到2025年底, 有望实现5.5%的增长)
+#: does not state a fact, unless the question asks about plans (预计, 目标, 将 …).
+PLANS_ARE_NO_FACT = True
+#: The question's organisations (太平洋财险房山支公司, 北京通用人工智能研究院) must be named by
+#: the stating sentence's document: another company's figure is no answer.
+ORGANISATIONS_BY_DOCUMENT = True
+#: For a date question the dated event's clause must not name another subject
+#: (ACM成立于1946年 does not date 北京通用人工智能研究院's founding).
+EVENT_OF_ANOTHER = True
+#: A 什么-question for an award or title (什么奖章) needs the sentence to name it (八一勋章,
+#: “……”称号): 颁发奖章 says that there was one, not which.
+NAMED_AWARDS = True
 
 _REFUSAL_RE = re.compile(
     r"没有找到相关信息|没有找到|未找到|找不到|没有提到|未提及|没有提及|没有相关信息|没有涉及|未涉及"
@@ -81,12 +93,23 @@ class Evidence:
     #: The question asks who holds a role (总经理是谁): only a sentence naming the role next to a
     #: person states it, however closely it covers the question otherwise.
     role: bool = False
+    #: Some stating sentence gives its figure as a fact, not as a forecast or plan; None when the
+    #: question asks about plans or for no number or date.
+    factual: bool | None = None
+    #: Some stating sentence's document names every organisation of the question (None: it names none).
+    organisations: bool | None = None
+    #: For a date question: some stating sentence dates the event of the question's subject, not of
+    #: another one named before the event word (None for other questions).
+    own_event: bool | None = None
+    #: For a 什么-question about an award or title: some sentence names one (None for other questions).
+    award_named: bool | None = None
 
 
-def gather_evidence(part, hits: Sequence) -> Evidence:
-    """The evidence for one ``PartAnswer`` of the extractive answerer over ``hits``."""
-    from rag.answering.lexical import (asked_for, attribute_terms, mentions_term, question_entities, states_topic,
-                                       unmentioned)
+def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | None] | None = None) -> Evidence:
+    """The evidence for one ``PartAnswer`` of the extractive answerer over ``hits`` (``source_text``,
+    doc -> text, lets it check what a stating passage's whole document names)."""
+    from rag.answering.lexical import (asked_for, asked_nouns, attribute_terms, event_terms, mentions_term,
+                                       question_entities, states_topic, unmentioned)
 
     question = part.question
     asked = asked_for(question)
@@ -103,6 +126,22 @@ def gather_evidence(part, hits: Sequence) -> Evidence:
     named = any(mentions_term(passages, t) for t in terms) if terms else None
     # The sentence that states the fact must itself cover the question, not a neighbour.
     stating = [s for s in support if s.attribute] if attribute else support
+    factual = organisations = own_event = award_named = None
+    if PLANS_ARE_NO_FACT and kind in ("number", "date") and stating and not _PLAN_Q_RE.search(normalize(question)):
+        facts = [s for s in stating if not s.answer_spans or not all(planned(s.text, a) for a in s.answer_spans)]
+        factual, stating = bool(facts), facts or stating
+    orgs = question_organisations(question) if ORGANISATIONS_BY_DOCUMENT else []
+    if orgs and stating:
+        texts = _document_texts(hits, source_text)
+        named_orgs = [s for s in stating if all(_names_organisation(texts[hits[s.hit_index].doc], o) for o in orgs)]
+        organisations, stating = bool(named_orgs), named_orgs or stating
+    events_asked = event_terms(question) if EVENT_OF_ANOTHER and kind == "date" else []
+    if events_asked and stating:
+        own = [s for s in stating if not event_of_another(question, s.text, events_asked)]
+        own_event, stating = bool(own), own or stating
+    awards = [n for n in asked_nouns(question) if _AWARD_RE.search(n)] if NAMED_AWARDS else []
+    if awards:
+        award_named = any(names_award(s.text, awards, question) for s in support)
     return Evidence(
         question=question,
         missing=unmentioned(question_entities(question), hits) if hits else question_entities(question),
@@ -117,7 +156,145 @@ def gather_evidence(part, hits: Sequence) -> Evidence:
         subject=bool(support) or not dated,
         topic=states_topic(question, hits) if hits else None,
         role=asked.role and bool(terms),
+        factual=factual,
+        organisations=organisations,
+        own_event=own_event,
+        award_named=award_named,
     )
+
+
+#: A question about plans or forecasts: a planned figure answers it.
+_PLAN_Q_RE = re.compile(r"预计|预期|计划|规划|有望|力争|争取|目标|将|未来|明年|要|拟|打算|到\d{4}年")
+#: Words that make what follows in their clause a forecast or plan (预计到2025年底前可实现300颗).
+_PLAN_RE = re.compile(r"预计|预期|计划|规划|有望|力争|争取|目标|拟|打算")
+_CLAUSE_RE = re.compile(r"[，,；;。！!？?：:]")
+
+
+def planned(sentence: str, span: tuple[int, int]) -> bool:
+    """Whether the value at ``span`` of ``sentence`` is a forecast or plan: a plan word stands
+    before it in its clause (预期中国经济2023年有望实现5.5%的增长)."""
+    start = max((m.end() for m in _CLAUSE_RE.finditer(sentence, 0, span[0])), default=0)
+    return bool(_PLAN_RE.search(sentence, start, span[0]))
+
+
+#: Organisations a question names by a suffix that rarely follows anything but a name.
+_ORGANISATION_RE = re.compile(r"(?:公司|集团|研究院|研究所|分局|大学|学院|医院|协会|学会|基金会)")
+
+
+def question_organisations(question: str) -> list[str]:
+    """The organisations ``question`` names (太平洋财险房山支公司, 良庆公安分局): a name of at least
+    five characters before one of ``_ORGANISATION_RE``'s suffixes, not generic words (该公司, 各级工会),
+    and not a verb's object (儿子送往医院)."""
+    from rag.answering.lexical import _generic_name, _named, _suffix_spans
+    from rag.tokenize_zh import jieba_pos_tokenizer
+
+    text = normalize(question)
+    out = []
+    for s, e in _named(text, _suffix_spans(text, _ORGANISATION_RE)):
+        name = text[s:e]
+        if len(name) < 5 or re.search(r"哪|什么|谁|多少|几|年|这|那|该|其|各|某", name) or _generic_name(name):
+            continue
+        words = list(jieba_pos_tokenizer().cut(name))
+        suffix = next(i for i in range(len(words) - 1, -1, -1) if _ORGANISATION_RE.search(words[i].word))
+        if suffix and words[suffix - 1].flag.startswith("v"):
+            continue
+        out.append(name)
+    return out
+
+
+def _document_texts(hits: Sequence, source_text) -> dict[str, str]:
+    """Per document of ``hits``: its whole text when ``source_text`` gives it, and its retrieved passages."""
+    texts: dict[str, str] = {}
+    for h in hits:
+        texts[h.doc] = texts.get(h.doc, "") + " " + " ".join(h.heading_path) + " " + h.text
+    for doc in texts:
+        try:
+            whole = source_text(doc) if source_text is not None else None
+        except (KeyError, OSError):
+            whole = None
+        if whole:
+            texts[doc] += " " + whole
+    return {doc: normalize(text).lower() for doc, text in texts.items()}
+
+
+def _names_organisation(text: str, name: str) -> bool:
+    """Whether ``text`` names the organisation ``name``, also without the place it starts with
+    (北京通用人工智能研究院 ~ 通用人工智能研究院) or in a shortened form (see ``lexical._names``)."""
+    from rag.answering.lexical import _names
+    from rag.tokenize_zh import jieba_pos_tokenizer
+
+    key = name.lower()
+    if _names(text, key):
+        return True
+    words = [p for p in jieba_pos_tokenizer().cut(key)]
+    while len(words) > 1 and words[0].flag == "ns":
+        words = words[1:]
+    rest = "".join(p.word for p in words)
+    return len(rest) >= 3 and rest != key and _names(text, rest)
+
+
+#: Events a thing does itself (成立, 出生): the name before the event word is whose event it is.
+_OWN_EVENTS = ("成立", "创立", "创建", "创办", "建立", "组建", "始建", "诞生", "出生")
+_NAME_FLAGS = ("nr", "nrt", "nrfg", "ns", "nt", "nz", "eng", "j")
+
+
+def event_of_another(question: str, sentence: str, events: Sequence[str]) -> bool:
+    """Whether ``sentence`` dates the question's founding or birth (``_OWN_EVENTS``) for a subject the
+    question does not name: a name stands before the event word in its clause and shares no topic
+    word or name with the question (ACM（国际计算机协会）成立于1946年 for 北京通用人工智能研究院)."""
+    from rag.answering.lexical import _names, question_entities, topic_terms
+    from rag.tokenize_zh import jieba_pos_tokenizer
+
+    own = [e for e in events if e in _OWN_EVENTS]
+    if not own:
+        return False
+    norm = normalize(sentence).lower()
+    words = [t.lower() for t in topic_terms(question) + question_entities(question) if t not in own]
+    found = False
+    for event in own:
+        for m in re.finditer(re.escape(event), norm):
+            start = max((c.end() for c in _CLAUSE_RE.finditer(norm, 0, m.start())), default=0)
+            before = norm[start:m.start()]
+            if any(_names(before, w) for w in words):
+                return False
+            if any(p.flag in _NAME_FLAGS and len(p.word) >= 2 for p in jieba_pos_tokenizer().cut(before)) \
+                    or _ORGANISATION_RE.search(before):
+                found = True
+            else:
+                return False  # no name of its own (该院成立于, 于2010年成立): the question's subject
+    return found
+
+
+#: Nouns for an award or title that a 什么-question asks the name of.
+_AWARD_RE = re.compile(r"(?:奖章|勋章|奖牌|奖项|称号|荣誉|奖杯|奖状)$")
+
+
+#: What an award or title is called in text (生命科学奖, 八一勋章, 全国五一劳动奖章, “……”称号).
+_AWARD_HEAD_RE = re.compile(r"奖章|勋章|奖牌|奖杯|奖状|称号|奖")
+#: What may stand before an award word without naming it (颁发奖章, 获得的称号, 该奖项).
+_NOT_A_NAME = ("颁发", "获得", "荣获", "获颁", "授予", "颁", "获", "得", "的", "了", "枚", "个", "项", "大", "该", "此", "这",
+               "等", "和", "及", "与", "等", "各", "类", "种", "重", "嘉", "褒", "夸", "领", "发", "授")
+
+
+def names_award(sentence: str, nouns: Sequence[str], question: str) -> bool:
+    """Whether ``sentence`` names an award or title, as a 什么-question about one (``nouns``: 奖章, 奖项)
+    needs: a quoted name next to the noun (see ``lexical.named_spans``) or an award word after a name
+    the question does not already say (生命科学奖, 八一勋章), not after a verb or particle (颁发奖章)."""
+    from rag.answering.lexical import named_spans
+
+    if named_spans(sentence, nouns, question):
+        return True
+    q = normalize(question)
+    text = normalize(sentence)
+    for m in _AWARD_HEAD_RE.finditer(text):
+        before = text[max(0, m.start() - 2):m.start()]
+        if not before or not re.match(r"[\u4e00-\u9fff\w”》」]", before[-1:]):
+            continue
+        if before.endswith(_NOT_A_NAME):
+            continue
+        if text[max(0, m.start() - 4):m.end()] not in q:
+            return True
+    return False
 
 
 @dataclass
@@ -142,7 +319,7 @@ class AbstentionPolicy:
 
     def reason(self, evidence: Evidence) -> str | None:
         """Why the evidence does not support an answer (``missing``, ``off_topic``, ``no_span``, ``other_time``,
-        ``no_event``, ``other_subject``, ``no_attribute``, ``low_coverage``), or None when it does."""
+        ``no_event``, ``other_subject``, ``planned``, ``no_attribute``, ``low_coverage``), or None when it does."""
         if evidence.missing:
             return "missing"
         if not self.require_span:
@@ -157,6 +334,12 @@ class AbstentionPolicy:
             return "no_event"
         if not evidence.subject:
             return "other_subject"
+        if evidence.factual is False:
+            return "planned"
+        if evidence.organisations is False or evidence.own_event is False:
+            return "other_subject"
+        if evidence.award_named is False:
+            return "no_span"
         if evidence.named is False:
             return "no_attribute"
         if evidence.attribute is False and (evidence.role or evidence.coverage < self.min_coverage_without_attribute):

@@ -141,7 +141,7 @@ class Assistant:
             hits = self._with_part_hits(hits, questions)
         t2 = time.perf_counter()
         parts = self.extractive.analyze(search_query, hits, self._source_text)
-        evidence = [gather_evidence(part, hits) for part in parts]
+        evidence = [gather_evidence(part, hits, self._source_text) for part in parts]
         reasons = [self.policy.reason(e) for e in evidence] if hits else ["missing"] * len(parts)
         extractive = self.extractive.render(parts, hits, self._source_text,
                                             unsupported=[r is not None for r in reasons])

@@ -1,0 +1,114 @@
+"""Evidence checks of the abstention policy beyond the sentence's words (issue 14, fifth pass).
+
+Each rule is shown on a small case, once with the rule on (the right decision) and once
+with it off (the wrong one), so a test fails when its rule breaks: a figure given as a
+forecast, an organisation that the stating document never names, a founding date of
+another body, an award the sentence does not name. Fake retriever and embedder, no model.
+"""
+from __future__ import annotations
+
+import pytest
+
+from rag.answering import abstention
+from rag.answering.abstention import event_of_another, names_award, planned, question_organisations
+from rag.answering.assistant import Assistant
+from test_answer_fakes import FakeRetriever
+
+
+def _assistant(*docs: tuple[str, str]) -> Assistant:
+    return Assistant(FakeRetriever([dict(chunk_id=f"{doc}#1", doc=doc, heading_path=[], text=text, start=0,
+                                         end=len(text)) for doc, text in docs]))
+
+
+# --- a forecast or plan is no fact -------------------------------------------------------------
+
+@pytest.mark.parametrize("sentence,value,plan", [
+    ("在轨卫星数量达到108颗，预计到2025年底前可实现300颗卫星在轨。", "2025年", True),
+    ("在轨卫星数量达到108颗，预计到2025年底前可实现300颗卫星在轨。", "108颗", False),
+    ("预期中国经济2023年有望实现5.5%的增长。", "5.5%", True),
+    ("项目计划于2024年5月底完工。", "2024年", True),
+    ("上半年，中国机械工业增加值同比增长9.7%。", "9.7%", False),
+])
+def test_a_value_after_a_plan_word_in_its_clause_is_a_forecast(sentence, value, plan):
+    start = sentence.index(value)
+    assert planned(sentence, (start, start + len(value))) is plan
+
+
+def test_a_forecast_year_does_not_date_a_past_event(monkeypatch):
+    doc = ("d1.txt", "经过20余次发射，长光卫星已建成“吉林一号”卫星星座，在轨卫星数量达到108颗，预计到2025年底前可实现300颗卫星在轨。")
+    question = "“吉林一号”卫星星座的第一颗卫星是哪一年发射的？"
+    assert _assistant(doc).ask(question).abstained
+    # A question about the plan is answered from it, and the stated count still answers.
+    assert not _assistant(doc).ask("“吉林一号”卫星星座预计到哪一年可实现300颗卫星在轨？").abstained
+    assert _assistant(doc).ask("“吉林一号”卫星星座目前在轨卫星有多少颗？").text.startswith("108颗")
+    monkeypatch.setattr(abstention, "PLANS_ARE_NO_FACT", False)
+    assert not _assistant(doc).ask(question).abstained
+
+
+# --- the question's organisation, named by the stating document ---------------------------------
+
+@pytest.mark.parametrize("question,names", [
+    ("太平洋财险房山支公司一共收到了多少件报案？", ["太平洋财险房山支公司"]),
+    ("北京通用人工智能研究院成立于哪一年？", ["北京通用人工智能研究院"]),
+    ("谁将赵荀的儿子送往医院的？", []),          # the object of 送往, not a name
+    ("该公司第二季度的营业收入是多少？", []),      # a reference back, not a name
+    ("哪家公司获得了战略投资？", []),
+])
+def test_a_question_names_an_organisation_by_its_suffix(question, names):
+    assert question_organisations(question) == names
+
+
+def test_a_figure_of_other_companies_does_not_answer_for_the_named_one(monkeypatch):
+    claims = ("d1.txt", "截至8月2日10时，天津辖内各财险公司接到因暴雨天气引发理赔报案4145件，报损金额4203.29万元。"
+                        "人保财险天津支公司已完成首批赔付。")  # names 支公司, the question's rarest topic word
+    named = ("d2.txt", "窦店镇白草洼村农户的大棚受灾，太平洋财险房山支公司8月2日接到报案，及时去现场进行实地查勘。")
+    question = "太平洋财险房山支公司一共收到了多少件报案？"
+    assert _assistant(claims, named).ask(question).abstained
+    own = ("d3.txt", "太平洋财险房山支公司表示，截至8月5日，公司共接到因暴雨引发的报案312件。")
+    answer = _assistant(claims, own).ask(question)
+    assert not answer.abstained and answer.text.startswith("312件")
+    monkeypatch.setattr(abstention, "ORGANISATIONS_BY_DOCUMENT", False)
+    assert not _assistant(claims, named).ask(question).abstained
+
+
+def test_an_organisation_counts_without_the_place_it_starts_with():
+    doc = ("d1.txt", "位于北京的通用人工智能研究院于2020年成立，是一家新型研发机构。")
+    answer = _assistant(doc).ask("北京通用人工智能研究院成立于哪一年？")
+    assert not answer.abstained and answer.text.startswith("2020年")
+
+
+# --- a founding date of another body --------------------------------------------------------------
+
+def test_a_founding_date_must_be_the_question_s_subject_s(monkeypatch):
+    question = "北京通用人工智能研究院成立于哪一年？"
+    other = "ACM（国际计算机协会）成立于1946年，是世界上最大的计算机领域专业性学术组织。"
+    assert event_of_another(question, other, ["成立"])
+    assert not event_of_another(question, "该院成立于2020年。", ["成立"])                 # refers back
+    assert not event_of_another(question, "北京通用人工智能研究院于2020年成立。", ["成立"])
+    assert not event_of_another("名单是哪天发布的？", "3月1日晚，央视新闻联播发布了名单。", ["发布"])  # not a founding
+    doc = ("d1.txt", "北京通用人工智能研究院院长朱松纯出席大会。" + other)
+    assert _assistant(doc).ask(question).abstained
+    monkeypatch.setattr(abstention, "EVENT_OF_ANOTHER", False)
+    assert not _assistant(doc).ask(question).abstained
+
+
+# --- an award the sentence names ------------------------------------------------------------------
+
+@pytest.mark.parametrize("sentence,named", [
+    ("泽连斯基向乌克兰武装部队总司令扎卢日内颁发奖章。", False),
+    ("因此授予柴继杰博士和周俭民博士未来科学大奖-生命科学奖。", True),
+    ("他荣获全国五一劳动奖章。", True),
+    ("该厂被授予“全国模范职工之家”称号。", True),
+])
+def test_an_award_is_named_by_a_name_before_the_award_word(sentence, named):
+    assert names_award(sentence, ["奖章", "奖项", "称号"], "获得的是什么奖章？") is named
+
+
+def test_a_what_award_question_needs_the_award_s_name(monkeypatch):
+    doc = ("d1.txt", "乌克兰总统泽连斯基28日视察了第聂伯罗地区，向乌克兰武装部队总司令瓦列里·扎卢日内颁发奖章。")
+    question = "乌克兰武装部队总司令扎卢日内获得的是什么奖章？"
+    assert _assistant(doc).ask(question).abstained
+    named = ("d2.txt", "乌克兰总统泽连斯基28日向乌克兰武装部队总司令瓦列里·扎卢日内颁发“乌克兰英雄”金星奖章。")
+    assert not _assistant(named).ask(question).abstained
+    monkeypatch.setattr(abstention, "NAMED_AWARDS", False)
+    assert not _assistant(doc).ask(question).abstained
