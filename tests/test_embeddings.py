@@ -171,19 +171,19 @@ def test_a_question_is_embedded_on_one_thread_and_the_caller_keeps_its_threads()
 
     embedder = load_embedder(engine="torch")
     seen = []
-    encode = embedder.model.encode
+    forward = embedder.model.forward  # each batch's forward pass (texts are fed to the model directly)
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
-        return encode(*args, **kwargs)
+        return forward(*args, **kwargs)
 
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        embedder.model.encode = spy
+        embedder.model.forward = spy
         embedder.encode_queries(["12351热线什么时候全面建成？"])
         embedder.encode_passages(["12351热线全面建成运行。", "大熊猫主要吃竹子。"])
     finally:
-        embedder.model.encode = encode
+        del embedder.model.forward
         torch.set_num_threads(before)
     assert seen == [st_embedder.QUERY_THREADS, 2]

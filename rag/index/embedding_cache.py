@@ -31,7 +31,10 @@ CACHE_FILENAME = "embeddings.sqlite3"
 #: Fresh vectors are written to the cache after every this many texts: a killed
 #: build loses at most one such batch (a few seconds to a minute of CPU work),
 #: and one SQLite transaction per batch costs nothing next to the forward passes.
-COMMIT_EVERY = int(config.env("RAG_EMBED_COMMIT_EVERY") or 256)
+#: An embedder may ask for larger calls (``texts_per_call``: on a GPU 256 texts are a
+#: fraction of one batch); ``RAG_EMBED_COMMIT_EVERY`` set explicitly wins over that.
+_COMMIT_OVERRIDE = config.env("RAG_EMBED_COMMIT_EVERY")
+COMMIT_EVERY = int(_COMMIT_OVERRIDE or 256)
 
 
 def content_hash(text: str) -> str:
@@ -197,9 +200,9 @@ def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None 
     """Embed ``texts`` as passages, embedding only what ``cache`` does not hold.
 
     Identical texts are embedded once. Without a cache every distinct text is embedded.
-    Fresh vectors are committed to the cache every ``commit_every`` texts (default
-    ``COMMIT_EVERY``) as they are computed, so a build killed after hours and run
-    again embeds only what is still missing. The texts go to the model longest
+    Fresh vectors are committed to the cache every ``commit_every`` texts (default: the
+    embedder's ``texts_per_call`` where it has one, else ``COMMIT_EVERY``) as they are
+    computed, so a build killed after hours and run again embeds only what is still missing. The texts go to the model longest
     first (similar lengths share a batch, and the progress bar's ETA only improves).
     """
     dim = int(embedder.dim)
@@ -211,7 +214,8 @@ def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None 
         if key not in known and key not in missing:
             missing[key] = text
     if missing:
-        step = max(1, int(commit_every or COMMIT_EVERY))
+        preferred = None if _COMMIT_OVERRIDE else getattr(embedder, "texts_per_call", None)
+        step = max(1, int(commit_every or preferred or COMMIT_EVERY))
         todo = sorted(missing.items(), key=lambda item: -len(item[1]))
         from tqdm.auto import tqdm
 
