@@ -25,6 +25,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -123,6 +124,30 @@ def _timed_encode(torch, embedder, texts: list[str]) -> float:
     return time.perf_counter() - t0
 
 
+def timed_parts(embedder, run: Callable[[], float]) -> dict[str, Any]:
+    """``run()``'s wall time and, from the embedder's own timings (``EmbedTimings``; absent for an
+    embedder without them), where it went: tokenizing (and padding) on the CPU, the model's loop
+    waiting for tokens, the model (and copying the vectors back), padded tokens."""
+    before = replace(embedder.timings) if hasattr(embedder, "timings") else None
+    wall = run()
+    parts: dict[str, Any] = {"s": wall}
+    if before is not None:
+        spent = embedder.timings.since(before)
+        parts.update(tokenize_s=spent.tokenize_s, wait_s=spent.wait_s, model_s=spent.model_s,
+                     batches=spent.batches, tokens=spent.tokens, padded_tokens=spent.padded_tokens)
+    return parts
+
+
+def describe_parts(parts: dict[str, Any]) -> str:
+    """One line for a ``timed_parts`` result."""
+    if "tokenize_s" not in parts:
+        return f"{parts['s']:.1f} s (no breakdown: the embedder does not time its parts)"
+    padding = 1 - parts["tokens"] / max(parts["padded_tokens"], 1)
+    return (f"{parts['s']:.1f} s: tokenizing {parts['tokenize_s']:.1f} s on the CPU, model loop waiting for "
+            f"tokens {parts['wait_s']:.1f} s, model {parts['model_s']:.1f} s; {parts['batches']:,} batches, "
+            f"{padding:.0%} of padded tokens are padding")
+
+
 def run_section(quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
     """The ``gpu`` section of ``rag bench`` (see the module docstring)."""
     from bench.collection import DEFAULT_COLLECTION
@@ -177,8 +202,13 @@ def measure(collection: Path, limit: int | None, random_weights: Path | None, qu
     out["precision"] = getattr(embedder, "precision", "?")
     out["tokens_per_batch"] = getattr(embedder, "tokens_per_batch", GPU_TOKENS_PER_BATCH)
     out["texts_per_batch"] = getattr(embedder, "batch_size", None)
+    out["tokenizes_once"] = bool(getattr(embedder, "tokenizes_once", False))
+    out["prefetch"] = bool(getattr(embedder, "prefetch", False))
+    out["texts_per_window"] = getattr(embedder, "texts_per_window", None)
     log(f"  embedder: device {out['embedder_device']}, {out['precision']} (chosen without settings), "
         f"{out['tokens_per_batch']:,} padded tokens and at most {out['texts_per_batch']:,} texts a batch; model ready in {out['model_load_s']:.1f} s")
+    log(f"  each text tokenized once: {out['tokenizes_once']}; tokenized on a second thread: {out['prefetch']} "
+        f"({out['texts_per_window'] or 'all'} texts per tokenizer call)")
 
     t0 = time.perf_counter()
     lengths = token_lengths(embedder, texts)
@@ -190,9 +220,11 @@ def measure(collection: Path, limit: int | None, random_weights: Path | None, qu
 
     _timed_encode(torch, embedder, texts[:2000])  # CUDA context, cuBLAS handles, kernel choice
     torch.cuda.reset_peak_memory_stats()
-    runs = [_timed_encode(torch, embedder, texts) for _ in range(1 if quick else 2)]
+    parts = [timed_parts(embedder, lambda: _timed_encode(torch, embedder, texts)) for _ in range(1 if quick else 2)]
+    runs = [p["s"] for p in parts]
     wall = statistics.median(runs)
     out["embed_runs_s"] = runs
+    out["embed_parts"] = parts
     out["embed_s"] = wall
     out["tokens_per_s"] = out["tokens"] / wall
     out["passages_per_s"] = len(texts) / wall
@@ -206,6 +238,15 @@ def measure(collection: Path, limit: int | None, random_weights: Path | None, qu
         f"{out['seconds_per_million_characters']:.2f} s per M characters of articles; "
         f"{out['tflops']:.1f} TFLOP/s = {out['fraction_of_matmul_peak']:.1%} of the matmul peak; "
         f"peak GPU memory {out['peak_gpu_memory_gib']:.1f} GiB")
+    for i, p in enumerate(parts, 1):
+        log(f"    pass {i}: {describe_parts(p)}")
+    if out["prefetch"] and not quick:  # what the second thread brings, same texts, same run
+        embedder.prefetch = False
+        try:
+            out["without_prefetch"] = timed_parts(embedder, lambda: _timed_encode(torch, embedder, texts))
+        finally:
+            embedder.prefetch = True
+        log(f"    tokenizing on the same thread instead: {describe_parts(out['without_prefetch'])}")
 
     sample = texts[:: max(1, len(texts) // SWEEP_TEXTS)]
     sample_tokens = sum(lengths[:: max(1, len(texts) // SWEEP_TEXTS)])
@@ -244,12 +285,17 @@ def tables(out: dict[str, Any]) -> list[dict[str, Any]]:
          f"{out['passages_per_s']:,.0f} passages/s",
          f"{gpu}; {out['tokens_per_batch']:,} padded tokens, at most {out.get('texts_per_batch') or '?'} texts a batch; median of {len(out['embed_runs_s'])} "
          f"({', '.join(f'{r:.1f}' for r in out['embed_runs_s'])} s); tokenizing included "
-         f"({out['tokenize_s']:.1f} s of it alone)"],
+         f"(the HF tokenizer alone: {out['tokenize_s']:.1f} s)"],
         ["fraction of the matmul peak", f"{out['fraction_of_matmul_peak']:.1%}",
          f"{out['tflops']:.1f} TFLOP/s at {out['mean_tokens']:.0f} tokens a text"],
         ["seconds per million characters of articles", f"{out['seconds_per_million_characters']:.2f} s",
          f"peak GPU memory {out['peak_gpu_memory_gib']:.1f} GiB"],
     ]
+    for i, parts in enumerate(out.get("embed_parts", []), 1):
+        rows.append([f"pass {i}: where the time went", f"{parts['s']:.1f} s", describe_parts(parts)])
+    if out.get("without_prefetch"):
+        rows.append(["tokenizing on the same thread instead", f"{out['without_prefetch']['s']:.1f} s",
+                     describe_parts(out["without_prefetch"])])
     rows += [[f"batches of {s['tokens_per_batch']:,} padded tokens", f"{s['tokens_per_s'] / 1e6:.2f} M tokens/s",
               f"{s['texts']:,} texts sampled over the slice, best of 2"] for s in out.get("batch_sweep", [])]
     if out.get("full_collection_embed_s"):

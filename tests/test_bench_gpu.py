@@ -107,3 +107,34 @@ def test_a_random_weight_model_has_the_shape_of_the_configured_one_and_embeds_li
     # the same seed gives the same weights (a rerun measures the same model)
     again = gpu.random_weight_model(shape, tmp_path / "again")
     assert (again / "model.safetensors").read_bytes() == (model_dir / "model.safetensors").read_bytes()
+
+
+def test_the_section_reports_tokenizing_apart_from_the_model(tmp_path):
+    """What the GPU section prints for each pass, measured here on a CPU with a tiny model: the
+    embedder's own timings split the wall time into tokenizing, waiting for tokens and the model."""
+    from embeddings.st_embedder import SentenceTransformerEmbedder
+    from tiny_models import TEXTS, tiny_bert
+
+    texts = TEXTS * 20
+    embedder = SentenceTransformerEmbedder(str(tiny_bert(tmp_path / "tiny")), name="tiny/e5-test", device="cpu",
+                                           precision="fp32", max_seq_length=24, tokens_per_batch=96,
+                                           texts_per_window=50, prefetch=True)
+    embedder.encode_passages(texts[:3])  # the one-off token check is not part of what is timed
+    parts = gpu.timed_parts(embedder, lambda: (embedder.encode_passages(texts), 1.5)[1])
+    assert parts["s"] == 1.5  # the run's own wall time (on a GPU: synchronised around the call)
+    lengths = [len(ids) for ids in embedder.model.tokenizer(["passage: " + t for t in texts], truncation=True,
+                                                            max_length=24)["input_ids"]]
+    assert parts["tokens"] == sum(lengths)
+    assert parts["padded_tokens"] >= parts["tokens"] and parts["batches"] >= len(texts) // 50
+    assert parts["tokenize_s"] > 0 and parts["wait_s"] >= 0 and parts["model_s"] > 0
+    line = gpu.describe_parts(parts)
+    assert line.startswith("1.5 s: tokenizing ") and "model loop waiting for tokens" in line
+    out = {"device": "GPU", "precision": "bf16", "weights": "random", "matmul_tflops": 800.0, "chunks": 1,
+           "views": 2, "tokens": parts["tokens"], "limit": 10, "collection": "news.txt", "characters": 100,
+           "read_chunk_s": 1.0, "tokens_per_s": 1e6, "passages_per_s": 10.0, "tokens_per_batch": 96,
+           "texts_per_batch": 8, "embed_runs_s": [1.5], "tokenize_s": 0.5, "fraction_of_matmul_peak": 0.1,
+           "tflops": 80.0, "mean_tokens": 20.0, "seconds_per_million_characters": 1.0,
+           "peak_gpu_memory_gib": 1.0, "embed_parts": [parts], "without_prefetch": parts}
+    rows = gpu.tables(out)[0]["rows"]
+    assert ["pass 1: where the time went", "1.5 s", line] in rows
+    assert ["tokenizing on the same thread instead", "1.5 s", line] in rows
