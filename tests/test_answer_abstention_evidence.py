@@ -12,6 +12,7 @@ import pytest
 from rag.answering import abstention
 from rag.answering.abstention import event_of_another, names_award, planned, question_organisations
 from rag.answering.assistant import Assistant
+from rag.answering.lexical import asked_for, attribute_terms, question_entities
 from test_answer_fakes import FakeRetriever
 
 
@@ -53,6 +54,8 @@ def test_a_forecast_year_does_not_date_a_past_event(monkeypatch):
     ("谁将赵荀的儿子送往医院的？", []),          # the object of 送往, not a name
     ("该公司第二季度的营业收入是多少？", []),      # a reference back, not a name
     ("哪家公司获得了战略投资？", []),
+    ("保险公司一共赔付了多少钱？", []),            # a kind of company, not one
+    ("贵州以顺丰公司为试点推行了什么？", ["顺丰公司"]),   # up to the preposition
 ])
 def test_a_question_names_an_organisation_by_its_suffix(question, names):
     assert question_organisations(question) == names
@@ -71,7 +74,10 @@ def test_a_figure_of_other_companies_does_not_answer_for_the_named_one(monkeypat
     assert not _assistant(claims, named).ask(question).abstained
 
 
-def test_an_organisation_counts_without_the_place_it_starts_with():
+def test_an_organisation_counts_without_the_place_or_verb_it_starts_with():
+    assert abstention._names_organisation("国家能源集团在湘投资123.89亿元", "湖南省希望国家能源集团")
+    assert not abstention._names_organisation("能源集团在湘投资", "国家能源集团")
+
     doc = ("d1.txt", "位于北京的通用人工智能研究院于2020年成立，是一家新型研发机构。")
     answer = _assistant(doc).ask("北京通用人工智能研究院成立于哪一年？")
     assert not answer.abstained and answer.text.startswith("2020年")
@@ -112,3 +118,43 @@ def test_a_what_award_question_needs_the_award_s_name(monkeypatch):
     assert not _assistant(named).ask(question).abstained
     monkeypatch.setattr(abstention, "NAMED_AWARDS", False)
     assert not _assistant(doc).ask(question).abstained
+
+
+# --- a sibling measure instead of the asked one ----------------------------------------------------
+
+def test_a_sibling_measure_does_not_state_the_asked_one(monkeypatch):
+    doc = ("d1.txt", "伯克希尔·哈撒韦第二季度财报显示，该公司现金储备达到1474亿美元，营业利润同比增长7%至100亿美元。")
+    assert _assistant(doc).ask("伯克希尔·哈撒韦第二季度的营业收入是多少？").abstained
+    assert _assistant(doc).ask("伯克希尔·哈撒韦第二季度的营业利润是多少？").text.startswith("100亿美元")
+    exports = ("d2.txt", "上半年，中国机械工业累计实现进口额1650亿美元，同比下降12%。")
+    assert _assistant(exports).ask("上半年中国机械工业的出口额是多少？").abstained
+    both = ("d3.txt", "上半年，中国机械工业进出口总额5400亿美元，其中出口额3750亿美元。")
+    assert not _assistant(both).ask("上半年中国机械工业的出口额是多少？").abstained   # 进出口 names both
+    monkeypatch.setattr(abstention, "CONTRASTS", False)
+    assert not _assistant(doc).ask("伯克希尔·哈撒韦第二季度的营业收入是多少？").abstained
+
+
+# --- whom a question asks about: 张先生, 十八届二次, a person noun ----------------------------------------
+
+def test_a_person_by_surname_and_xiansheng_is_whom_the_question_is_about():
+    assert "张先生" in question_entities("良庆公安分局帮张先生追回了多少钱？")
+    assert "先生" not in attribute_terms("良庆公安分局帮张先生追回了多少钱？")
+    doc = ("d1.txt", "良庆公安分局接到预警，民警找到了张先生，张先生说他最近确实转账30万元但那是买家具。")
+    assert _assistant(doc).ask("良庆公安分局帮张先生追回了多少钱？").abstained   # 转账 is not 追回
+    assert _assistant(doc).ask("张先生最近转账了多少钱？").text.startswith("30万元")
+
+
+def test_a_session_of_a_congress_s_term_must_be_the_asked_one():
+    assert "十八届二次" in question_entities("全总十八届二次执委会议是在哪一天召开的？")
+    doc = ("d1.txt", "记者从1月21日至22日在京召开的全总十八届三次执委会会议上获悉，全国工会将继续推进改革。")
+    assert _assistant(doc).ask("全总十八届二次执委会议是在哪一天召开的？").abstained
+    assert not _assistant(doc).ask("全总十八届三次执委会议是在哪一天召开的？").abstained
+
+
+def test_a_person_noun_asks_for_a_person_not_a_body():
+    assert asked_for("天河区红十字会负责授课的资深讲师叫什么名字？").role
+    assert not asked_for("贵州省第一家工运展览馆叫什么名字？").role
+    doc = ("d1.txt", "此次培训由天河区红十字会资深讲师进行讲解，猎德街各社区居委工作人员、物业公司代表共50人参加。")
+    assert _assistant(doc).ask("天河区红十字会负责授课的资深讲师叫什么名字？").abstained
+    named = ("d2.txt", "此次培训由天河区红十字会资深讲师王丽华进行讲解，猎德街各社区居委工作人员共50人参加。")
+    assert _assistant(named).ask("天河区红十字会负责授课的资深讲师叫什么名字？").text.startswith("王丽华")

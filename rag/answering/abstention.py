@@ -48,6 +48,9 @@ ORGANISATIONS_BY_DOCUMENT = True
 #: For a date question the dated event's clause must not name another subject
 #: (ACM成立于1946年 does not date 北京通用人工智能研究院's founding).
 EVENT_OF_ANOTHER = True
+#: A sentence that names another measure of the same kind instead of the asked one (营业利润 for
+#: 营业收入, 进口 for 出口) does not state it.
+CONTRASTS = True
 #: A 什么-question for an award or title (什么奖章) needs the sentence to name it (八一勋章,
 #: “……”称号): 颁发奖章 says that there was one, not which.
 NAMED_AWARDS = True
@@ -103,6 +106,9 @@ class Evidence:
     own_event: bool | None = None
     #: For a 什么-question about an award or title: some sentence names one (None for other questions).
     award_named: bool | None = None
+    #: For a question about a measure with siblings (收入, 出口): some stating sentence does not name a
+    #: sibling instead of it (营业利润 for 营业收入); None for other questions.
+    measure: bool | None = None
 
 
 def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | None] | None = None) -> Evidence:
@@ -126,7 +132,7 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
     named = any(mentions_term(passages, t) for t in terms) if terms else None
     # The sentence that states the fact must itself cover the question, not a neighbour.
     stating = [s for s in support if s.attribute] if attribute else support
-    factual = organisations = own_event = award_named = None
+    factual = organisations = own_event = award_named = measure = None
     if PLANS_ARE_NO_FACT and kind in ("number", "date") and stating and not _PLAN_Q_RE.search(normalize(question)):
         facts = [s for s in stating if not s.answer_spans or not all(planned(s.text, a) for a in s.answer_spans)]
         factual, stating = bool(facts), facts or stating
@@ -135,6 +141,10 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
         texts = _document_texts(hits, source_text)
         named_orgs = [s for s in stating if all(_names_organisation(texts[hits[s.hit_index].doc], o) for o in orgs)]
         organisations, stating = bool(named_orgs), named_orgs or stating
+    contrasts = contrasted_words(question) if CONTRASTS else []
+    if contrasts and stating:
+        plain = [s for s in stating if not names_instead(s.text, contrasts)]
+        measure, stating = bool(plain), plain or stating
     events_asked = event_terms(question) if EVENT_OF_ANOTHER and kind == "date" else []
     if events_asked and stating:
         own = [s for s in stating if not event_of_another(question, s.text, events_asked)]
@@ -160,6 +170,7 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
         organisations=organisations,
         own_event=own_event,
         award_named=award_named,
+        measure=measure,
     )
 
 
@@ -182,21 +193,24 @@ _ORGANISATION_RE = re.compile(r"(?:公司|集团|研究院|研究所|分局|大�
 
 
 def question_organisations(question: str) -> list[str]:
-    """The organisations ``question`` names (太平洋财险房山支公司, 良庆公安分局): a name of at least
-    five characters before one of ``_ORGANISATION_RE``'s suffixes, not generic words (该公司, 各级工会),
-    and not a verb's object (儿子送往医院)."""
+    """The organisations ``question`` names (太平洋财险房山支公司, 良庆公安分局): the words before one
+    of ``_ORGANISATION_RE``'s suffixes back to a preposition or particle (贵州以顺丰公司 -> 顺丰公司),
+    at least four characters, not generic words (该公司, 各级工会, 保险公司) nor a verb's object (送往医院)."""
     from rag.answering.lexical import _generic_name, _named, _suffix_spans
     from rag.tokenize_zh import jieba_pos_tokenizer
 
     text = normalize(question)
     out = []
     for s, e in _named(text, _suffix_spans(text, _ORGANISATION_RE)):
-        name = text[s:e]
-        if len(name) < 5 or re.search(r"哪|什么|谁|多少|几|年|这|那|该|其|各|某", name) or _generic_name(name):
+        words = list(jieba_pos_tokenizer().cut(text[s:e]))
+        words = words[max((i + 1 for i, p in enumerate(words[:-1]) if p.flag[:1] in "pcu"), default=0):]
+        if len(words) >= 2 and words[-2].flag.startswith("v") and words[-2].flag != "vn":
             continue
-        words = list(jieba_pos_tokenizer().cut(name))
-        suffix = next(i for i in range(len(words) - 1, -1, -1) if _ORGANISATION_RE.search(words[i].word))
-        if suffix and words[suffix - 1].flag.startswith("v"):
+        name = "".join(p.word for p in words)
+        head = [p for p in words if not _ORGANISATION_RE.fullmatch(p.word)]
+        if len(head) == 1 and head[0].flag not in _NAME_FLAGS:
+            continue  # 保险公司, 生产公司: a kind of organisation, not one
+        if len(name) < 4 or re.search(r"哪|什么|谁|多少|几|年|这|那|该|其|各|某", name) or _generic_name(name):
             continue
         out.append(name)
     return out
@@ -218,19 +232,19 @@ def _document_texts(hits: Sequence, source_text) -> dict[str, str]:
 
 
 def _names_organisation(text: str, name: str) -> bool:
-    """Whether ``text`` names the organisation ``name``, also without the place it starts with
-    (北京通用人工智能研究院 ~ 通用人工智能研究院) or in a shortened form (see ``lexical._names``)."""
+    """Whether ``text`` names the organisation ``name``, also without the places and verbs it starts
+    with (北京通用人工智能研究院 ~ 通用人工智能研究院, 湖南省希望国家能源集团 ~ 国家能源集团) or in a
+    shortened form (see ``lexical._names``)."""
     from rag.answering.lexical import _names
     from rag.tokenize_zh import jieba_pos_tokenizer
 
-    key = name.lower()
-    if _names(text, key):
-        return True
-    words = [p for p in jieba_pos_tokenizer().cut(key)]
-    while len(words) > 1 and words[0].flag == "ns":
+    words = list(jieba_pos_tokenizer().cut(name.lower()))
+    while True:
+        if _names(text, "".join(p.word for p in words)):
+            return True
+        if len(words) < 3 or not (words[0].flag == "ns" or (words[0].flag.startswith("v") and words[0].flag != "vn")):
+            return False
         words = words[1:]
-    rest = "".join(p.word for p in words)
-    return len(rest) >= 3 and rest != key and _names(text, rest)
 
 
 #: Events a thing does itself (成立, 出生): the name before the event word is whose event it is.
@@ -263,6 +277,35 @@ def event_of_another(question: str, sentence: str, events: Sequence[str]) -> boo
             else:
                 return False  # no name of its own (该院成立于, 于2010年成立): the question's subject
     return found
+
+
+#: Measures of one kind that are not the same (营业收入 is not 营业利润, 出口 not 进口), with the
+#: words news uses for each (营收 ~ 收入).
+_CONTRASTS = [
+    {"收入": ("收入", "营收"), "利润": ("利润", "盈利"), "成本": ("成本",), "支出": ("支出",), "亏损": ("亏损",)},
+    {"出口": ("出口",), "进口": ("进口",)},
+    {"买入": ("买入",), "卖出": ("卖出",)},
+]
+
+
+def contrasted_words(question: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """For each measure of ``_CONTRASTS`` that the question names, alone among its siblings: how
+    it is written and how its siblings are."""
+    q = normalize(question)
+    out = []
+    for group in _CONTRASTS:
+        named = [w for w, forms in group.items() if any(f in q for f in forms)]
+        if len(named) == 1:
+            others = tuple(f for w, forms in group.items() if w != named[0] for f in forms)
+            out.append((group[named[0]], others))
+    return out
+
+
+def names_instead(sentence: str, contrasts: Sequence[tuple[tuple[str, ...], tuple[str, ...]]]) -> bool:
+    """Whether ``sentence`` names a sibling of an asked measure and not the measure itself
+    (营业利润同比增长7%至100亿美元 for 营业收入)."""
+    text = normalize(sentence)
+    return any(any(f in text for f in others) and not any(f in text for f in forms) for forms, others in contrasts)
 
 
 #: Nouns for an award or title that a 什么-question asks the name of.
@@ -338,6 +381,8 @@ class AbstentionPolicy:
             return "planned"
         if evidence.organisations is False or evidence.own_event is False:
             return "other_subject"
+        if evidence.measure is False:
+            return "no_attribute"
         if evidence.award_named is False:
             return "no_span"
         if evidence.named is False:

@@ -140,6 +140,10 @@ class Asked:
     role: bool = False
 
 
+#: Nouns for people by what they do (讲师叫什么名字): the answer is a person's name, not a body.
+_PERSON_NOUNS = "讲师|教师|老师|教练|医生|记者|选手|队员|主持人|教授|律师|工程师|创始人|负责人|发言人|获得者|得主"
+
+
 def asked_for(question: str) -> Asked:
     """The kind of answer ``question`` asks for (see ``Asked``)."""
     q = normalize(question)
@@ -155,7 +159,7 @@ def asked_for(question: str) -> Asked:
     if kind == "place":
         return Asked("place", geo=bool(_GEO_Q.search(q)))
     if kind == "person":
-        return Asked("person", role=bool(re.search(rf"(?:{_ROLES}|作者|厂长|总经理|司令|指挥官|领队|主帅|冠军)", q)))
+        return Asked("person", role=bool(re.search(rf"(?:{_ROLES}|作者|厂长|总经理|司令|指挥官|领队|主帅|冠军|{_PERSON_NOUNS})", q)))
     if kind != "number":
         return Asked(kind)
     if re.search(r"页码|第几页|哪一页|多少页", q):
@@ -320,7 +324,8 @@ def _tagged_spans(sentence: str, flags: tuple[str, ...], tagged: bool = True) ->
 _TYPE_WORDS = {"名字", "姓名", "时间", "时候", "日期", "比例", "数量", "人数", "金额", "钱", "年纪", "年龄", "地方", "城市",
                "面积", "长度", "高度", "重量", "体积", "价格", "价钱", "费用", "数额", "总额", "百分之", "页码", "多长", "多大",
                "国家", "单位", "公司", "机构", "人", "哪些", "哪个", "一天", "一年", "具体", "分别", "大概", "大约", "左右",
-               "多少", "什么", "哪里", "情况", "方面", "内容", "一共", "总共", "共", "主要", "现在", "目前", "现任", "当时"}
+               "多少", "什么", "哪里", "情况", "方面", "内容", "一共", "总共", "共", "主要", "现在", "目前", "现任", "当时",
+               "先生", "女士"}
 _WH_RE = re.compile(r"多少|几|谁|什么|哪|何时|何地|何人|多大|多高|多长|多久|多重|如何|怎样|怎么")
 _FILLER_RE = re.compile(r"(?:是|有|为|的|了|叫|一共|总共|约|达|达到|在|将|到底|究竟|分别|各|都|还|又|能|可以|要|需要|设有|拥有)+$")
 
@@ -596,7 +601,9 @@ _PLACE_SUFFIX_RE = re.compile(r"(?:省|市|县|区|州|盟|旗|镇|乡|村|自�
 _PROVINCES = set(
     "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 "
     "四川 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门".split())
-_ORDINAL_RE = re.compile(r"第[一二三四五六七八九十百零〇\d]+[次届期个轮批]")
+_ORDINAL_RE = re.compile(r"第[一二三四五六七八九十百零〇\d]+[次届期个轮批]"
+                         # a session of a congress's term (十八届二次执委会议 is not 十八届三次)
+                         r"|(?<![第\d一二三四五六七八九十])[一二三四五六七八九十]{1,3}届[一二三四五六七八九十]{1,2}次")
 _YEAR_RE = re.compile(r"(?<!\d)\d{4}(?!\d)")
 _MONTH_RE = re.compile(r"(?<![\d.])(1[0-2]|0?[1-9])\s*月(?!\d*日)")
 #: Numbers that name something (the 12351 hotline, train K210, 10.5): 3+ digits or a decimal.
@@ -656,6 +663,8 @@ def question_entities(question: str) -> list[str]:
     # A person news names by surname only (刘某某, 张某): whom the question is about.
     for m in _ANONYMOUS_RE.finditer(text):
         found[m.group(0)] = None
+    for m in _HONORIFIC_RE.finditer(text):  # 张先生, 李女士: a person news names by surname only
+        found[m.group(0)] = None
     if ORG_NAMES:
         # An organisation named by its suffix (韦尔股份, 太平洋财险房山支公司), unless it is only
         # generic words (全国工会, 各级工会): jieba tags few of them.
@@ -700,6 +709,8 @@ _PROVINCE_ABBREVIATIONS = {"湖南": "湘", "湖北": "鄂", "广东": "粤", "�
 _ANONYMOUS_RE = re.compile(r"[王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶"
                            r"阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文]"
                            r"某某?(?![些种个地天年月项类位家次处])")
+#: A person named by surname and 先生/女士 (张先生, 李女士).
+_HONORIFIC_RE = re.compile(_ANONYMOUS_RE.pattern.split("某")[0] + r"(?:先生|女士)")
 
 
 def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
