@@ -366,7 +366,8 @@ def test_failed_condensation_falls_back_to_the_rule(retriever):
     assert "3.6万项" in answer.text  # extractive fallback after the generator failed too
 
 
-def test_adjacent_sentences_of_a_passage_become_one_located_quote(retriever):
+def test_each_quoted_sentence_is_its_own_located_citation(retriever, monkeypatch):
+    from rag.answering import extractive
     from rag.answering.extractive import ScoredSentence, _merge_adjacent
 
     hits = retriever.search("江西省工会开展了多少项劳动竞赛？")
@@ -375,6 +376,12 @@ def test_adjacent_sentences_of_a_passage_become_one_located_quote(retriever):
     end = text.index("。", second) + 1
     chosen = [ScoredSentence(0, (second, end), text[second:end], 1.0),
               ScoredSentence(0, (first, second), text[first:second], 0.99)]
+    # A citation points at exactly the sentence it quotes, also when the quoted sentences are adjacent.
+    assert _merge_adjacent(chosen, hits) == [(0, second, end), (0, first, second)]
+    result = extractive.ExtractiveAnswerer().render([extractive.PartAnswer("？", chosen, chosen)], hits)
+    assert [c.quote for c in result.citations] == [text[second:end], text[first:second]]
+    # Merged, the two become one quote and one citation.
+    monkeypatch.setattr(extractive, "MERGE_ADJACENT", True)
     assert _merge_adjacent(chosen, hits) == [(0, first, end)]
 
 

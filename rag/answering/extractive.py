@@ -143,6 +143,10 @@ NAMED_ANSWERS = True
 #: holds a span of the asked kind too: close figures of one article (国内 and 海外, 每股 and in total) are
 #: all shown rather than the lead's and one neighbour's only.
 CLOSE_FIGURES = True
+#: Adjacent quoted sentences of one passage are merged into one quote and one citation. Off: each
+#: sentence is cited on its own, so a citation points at exactly the sentence that states the fact (a
+#: merged citation of a restating sentence and the stating one no longer covered the stating evidence).
+MERGE_ADJACENT = False
 #: The longest quoted name an answer leads with.
 LONG_NAME = 32
 
@@ -522,6 +526,8 @@ def _merge_adjacent(chosen: list[ScoredSentence], hits: Sequence[Hit]) -> list[t
     between) become one quote, in document order; groups keep score order.
     """
     groups: list[list[int]] = []  # [hit_index, start, end]
+    if not MERGE_ADJACENT:
+        return [(s.hit_index, s.span[0], s.span[1]) for s in chosen]
     for s in chosen:
         start, end = s.span
         merged = False
