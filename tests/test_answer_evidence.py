@@ -15,8 +15,8 @@ from rag.answering.abstention import AbstentionPolicy, Evidence, gather_evidence
 from rag.answering import extractive
 from rag.answering.assistant import Assistant
 from rag.answering.extractive import ExtractiveAnswerer, ScoredSentence, clause_around, clip
-from rag.answering.lexical import (asked_for, asked_nouns, attribute_terms, focus_terms, named_spans, new_spans,
-                                   question_parts)
+from rag.answering.lexical import (asked_for, asked_nouns, attribute_terms, focus_terms, frame_terms, named_spans,
+                                   new_spans, question_parts)
 from rag.overlap import keywords
 from rag.answering.prompts import NOT_FOUND
 from test_answer_fakes import FakeRetriever
@@ -367,3 +367,17 @@ def test_meaning_outweighs_the_words_a_restating_sentence_shares_with_the_questi
     scored = answerer.score(question, hits)
     assert scored[0].text == states
     assert scored[0].lexical < scored[1].lexical  # it shares fewer of the question's words
+
+
+def test_the_sentence_that_names_the_words_around_the_question_word_states_the_answer():
+    restates = "马哈茂德认为，尽管美国本轮债务上限危机暂告缓解，但这样的危机必将再次发生，因为美国政府一直入不敷出。"
+    states = "“美元霸权阻碍了全球金融市场的正常运行，并将加剧世界经济放缓风险。”"
+    question = "美国债务上限危机阻碍了什么的正常运行？"
+    assert {"阻碍", "运行"} <= set(frame_terms(question))
+    assert "作品" not in frame_terms("西演·西安战士战旗杂技团演出的作品是什么？")  # abstract: rarely repeated
+    hits = FakeRetriever(_chunks(("d0002.txt", restates + states))).search("债务上限")
+    meaning = _Meaning({restates: 0.91, states: 0.90})
+    scored = ExtractiveAnswerer(meaning).score(question, hits)
+    assert scored[0].text == states
+    # Without the frame the sentence that shares the question's subject (债务上限危机) wins.
+    assert ExtractiveAnswerer(meaning, weights=extractive.Weights(frame=0.0)).score(question, hits)[0].text == restates

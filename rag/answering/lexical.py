@@ -421,6 +421,13 @@ def attribute_terms(question: str) -> list[str]:
             and term not in implied]
 
 
+def frame_terms(question: str) -> list[str]:
+    """The words around the question word that frame the answer (阻碍, 正常运行 of 阻碍了什么的正常运行; 取得
+    of 党的建设取得了什么): ``focus_terms`` without abstract nouns (作品, 主题, 目标), which the stating
+    sentence rarely repeats."""
+    return [t for t in focus_terms(question) if t not in _ABSTRACT and t not in _GENERIC]
+
+
 #: A question that asks for a thing by its kind: 举行了什么军事演习, 主题是什么, 哪种艺术形式.
 _WHAT_RE = re.compile(r"(?<!为)什么(?:样)?(?:的)?|哪[种类项个些](?:的)?")
 
