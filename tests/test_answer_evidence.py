@@ -53,10 +53,26 @@ def news():
     ("中挪海员集体协商中期评估会是哪一天举行的？", "date", None),
     ("廖泽萌在哪个外卖平台当骑手？", "org", None),
     ("中国市场监管部门发现的不合格食品属于哪几类？", None, None),  # a list, not a count
+    ("中国在国际知名期刊上发表的论文数量呈现什么趋势？", None, None),  # a trend, though it names a measure
+    ("张先生获得了多少信贷支持？", "number", None),        # a loan is money
 ])
 def test_the_asked_kind_and_unit_are_read_from_the_question(question, kind, unit):
     asked = asked_for(question)
     assert asked.kind == kind and asked.unit == unit
+
+
+def test_a_what_question_naming_a_measure_asks_for_a_kind_of_thing(monkeypatch):
+    from rag.answering import lexical
+    assert asked_for("论文数量呈现什么趋势？").kind is None
+    assert asked_for("论文数量是多少？").kind == "number"
+    monkeypatch.setattr(lexical, "WHAT_KIND_FIRST", False)
+    assert asked_for("论文数量呈现什么趋势？").kind == "number"
+
+
+def test_a_loan_is_asked_in_money():
+    asked = asked_for("张先生获得了多少信贷支持？")
+    text = "这一片地方，一共100多辆车，银行为他发放了50万元贷款。"
+    assert "元" in asked.units and [text[s:e] for s, e in new_spans(text, asked, "张先生获得了多少信贷支持？")] == ["50万元"]
 
 
 def test_money_and_age_questions_accept_their_units_only():
@@ -381,3 +397,13 @@ def test_the_sentence_that_names_the_words_around_the_question_word_states_the_a
     assert scored[0].text == states
     # Without the frame the sentence that shares the question's subject (债务上限危机) wins.
     assert ExtractiveAnswerer(meaning, weights=extractive.Weights(frame=0.0)).score(question, hits)[0].text == restates
+
+
+def test_a_why_question_keeps_the_clause_after_because(monkeypatch):
+    from rag.answering import lexical
+    sentence = ("据韩联社3日报道，在7月22日韩国量子能源研究所研究团队公开在常温常压条件下制造超导物质LK-99的论文后，"
+                "韩国超导低温学会3日经过科学研判后得出结论，认为LK-99不是超导体，因为实验材料没有表现出“迈斯纳现象”。")
+    question = "为什么“LK-99”不是超导体的主要原因？"
+    assert "因为实验材料" in clip(sentence, None, keywords(question), frame=frame_terms(question, abstract=True))
+    monkeypatch.setattr(lexical, "WHY_FRAME", False)
+    assert "因为实验材料" not in clip(sentence, None, keywords(question), frame=frame_terms(question, abstract=True))

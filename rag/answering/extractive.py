@@ -22,10 +22,9 @@ import numpy as np
 
 from rag.answering.citations import make_citation
 from rag.answering.lexical import (NEAR, Asked, about_entities, asked_for, asked_nouns, attribute_keys,
-                                   attribute_near, attribute_terms, documents_naming, event_terms, focus_terms,
-                                   frame_terms, key_topic, mentions_term, named_spans, names_in_context, new_spans,
-                                   passages_about, question_entities, question_parts, states_event, subject_names,
-                                   time_conflict)
+                                   attribute_near, attribute_terms, documents_naming, event_terms, frame_terms,
+                                   key_topic, mentions_term, named_spans, names_in_context, new_spans, passages_about,
+                                   question_entities, question_parts, states_event, subject_names, time_conflict)
 from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
 from rag.text import body_start, normalize, sentence_spans
 from rag.types import Citation, Hit
@@ -164,7 +163,7 @@ QUOTE_CHARS = 90
 #: once (the subject and the words around the question word together), not clauses grown greedily
 #: around the one that repeats the most of them (that cut 不得向无证车辆提供运营服务 off 高德打车聚合平台……).
 WINDOW_CLIP = True
-#: ... the words around the question word (``lexical.focus_terms``: 契合 of 与哪个重要思想相契合) counting
+#: ... the words around the question word (``lexical.frame_terms``: 契合 of 与哪个重要思想相契合) counting
 #: double: the answer stands next to them.
 CLIP_FRAME = True
 
@@ -395,7 +394,7 @@ class ExtractiveAnswerer:
                 pieces.append(f"{part.question.rstrip('？?')}：{NOT_FOUND}")
                 continue
             led = False
-            frame = focus_terms(part.question) if CLIP_FRAME else ()
+            frame = frame_terms(part.question, abstract=True) if CLIP_FRAME else ()
             # The lead's sentence is cited on its own, so its citation is exactly what states the lead.
             groups = (_merge_adjacent(part.chosen[:1], hits) + _merge_adjacent(part.chosen[1:], hits)
                       if part.lead is not None else _merge_adjacent(part.chosen, hits))
@@ -442,7 +441,7 @@ _CLAUSE_BREAK_RE = re.compile(r"[，；;。！？!?、：:]|,(?!\d)")
 
 
 def _frame_share(terms: Sequence[str], text: str) -> float:
-    """The share of ``terms`` (see ``lexical.focus_terms``) that ``text`` names."""
+    """The share of ``terms`` (see ``lexical.frame_terms``) that ``text`` names."""
     if not terms:
         return 0.0
     return sum(1 for t in terms if mentions_term(text, t)) / len(terms)

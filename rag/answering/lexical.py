@@ -114,7 +114,8 @@ _UNIT_GROUPS = [
     {"岁", "周岁"},
     {"个", "家", "项", "所", "座", "处", "支", "条", "件"},
 ]
-_MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格|售价|收入|利润|营收|造价|成本|赔付|赔偿|补贴|奖金|票价|工资|薪|预算|罚款|市值|身价|估值")
+_MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格|售价|收入|利润|营收|造价|成本|赔付|赔偿|补贴|奖金|票价|工资|薪|预算|罚款|市值|身价|估值"
+                       r"|信贷|贷款|融资|授信")
 _RATE_Q = re.compile(r"比例|占比|百分|率|增速|增幅|增长了?多少|下降了?多少|上涨了?多少|提高了?多少|降低了?多少")
 _AGE_Q = re.compile(r"多大年纪|年龄|几岁|多少岁")
 _DURATION_Q = re.compile(r"多久|多长时间|多少时间|几天|多少天|几年|多少年|几个月|多少个月|几小时|多少小时")
@@ -231,9 +232,16 @@ def answer_type(question: str) -> str | None:
         return "place"
     if _PERSON_Q.search(question):
         return "person"
-    if _NUMBER_Q.search(question):
+    if _NUMBER_Q.search(question) and not (WHAT_KIND_FIRST and _WHAT_KIND_Q.search(question)
+                                          and not re.search(r"多少|几", question)):
         return "number"
     return None
+
+
+#: A question that asks 什么 + a noun (呈现什么趋势) asks for that kind of thing, also when it names a
+#: measure (论文数量呈现什么趋势 asks for a trend, not a count).
+WHAT_KIND_FIRST = True
+_WHAT_KIND_Q = re.compile(r"什么(?!时候|地方|时间)[\u4e00-\u9fff]")
 
 
 def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -> list[tuple[int, int]]:
@@ -421,11 +429,18 @@ def attribute_terms(question: str) -> list[str]:
             and term not in implied]
 
 
-def frame_terms(question: str) -> list[str]:
+def frame_terms(question: str, abstract: bool = False) -> list[str]:
     """The words around the question word that frame the answer (阻碍, 正常运行 of 阻碍了什么的正常运行; 取得
-    of 党的建设取得了什么): ``focus_terms`` without abstract nouns (作品, 主题, 目标), which the stating
-    sentence rarely repeats."""
-    return [t for t in focus_terms(question) if t not in _ABSTRACT and t not in _GENERIC]
+    of 党的建设取得了什么): ``focus_terms``, without abstract nouns (作品, 主题, 目标: a stating sentence rarely
+    repeats them) unless ``abstract``; for a why-question also the words a cause follows (因为, 由于)."""
+    terms = [t for t in focus_terms(question) if abstract or (t not in _ABSTRACT and t not in _GENERIC)]
+    if WHY_FRAME and re.search(r"为什么|为何|原因", normalize(question)):
+        terms += ["因为", "由于"]  # 认为LK-99不是超导体，因为……
+    return terms
+
+
+#: A why-question's frame includes the words a cause follows (因为, 由于).
+WHY_FRAME = True
 
 
 #: A question that asks for a thing by its kind: 举行了什么军事演习, 主题是什么, 哪种艺术形式.
