@@ -12,7 +12,7 @@ import pytest
 from rag.answering import abstention
 from rag.answering.abstention import event_of_another, names_award, planned, question_organisations
 from rag.answering.assistant import Assistant
-from rag.answering.lexical import asked_for, attribute_terms, question_entities
+from rag.answering.lexical import asked_for, attribute_terms, question_entities, typed_spans
 from test_answer_fakes import FakeRetriever
 
 
@@ -158,3 +158,29 @@ def test_a_person_noun_asks_for_a_person_not_a_body():
     assert _assistant(doc).ask("天河区红十字会负责授课的资深讲师叫什么名字？").abstained
     named = ("d2.txt", "此次培训由天河区红十字会资深讲师王丽华进行讲解，猎德街各社区居委工作人员共50人参加。")
     assert _assistant(named).ask("天河区红十字会负责授课的资深讲师叫什么名字？").text.startswith("王丽华")
+
+
+# --- what a number question asks for: a price in money, a modified attribute, no article --------------
+
+def test_a_price_is_asked_in_money():
+    assert "元" in asked_for("温州海关拍卖的那块百达翡丽手表起拍价是多少？").units
+    assert "元" in asked_for("汉十高铁旅游计次票的定价是多少？").units
+    doc = ("d1.txt", "温州海关依法公开拍卖勇士手表（百达翡丽）一块，详情请登录海关总署温州海关交易平台查看。")
+    assert _assistant(doc).ask("温州海关拍卖的那块百达翡丽手表起拍价是多少？").abstained   # 一块 is no price
+    priced = ("d2.txt", "温州海关依法公开拍卖勇士手表（百达翡丽）一块，起拍价12万元，保证金2万元。")
+    assert _assistant(priced).ask("温州海关拍卖的那块百达翡丽手表起拍价是多少？").text.startswith("12万元")
+
+
+def test_a_one_character_modifier_stays_with_the_asked_attribute():
+    assert attribute_terms("出席中国工会十八大的代表中有多少名女代表？") == ["女代表"]
+    doc = ("d1.txt", "来自全国各省(区、市)工会的35个代表团、近2000名代表出席中国工会十八大。")
+    assert _assistant(doc).ask("出席中国工会十八大的代表中有多少名女代表？").abstained
+    assert not _assistant(doc).ask("出席中国工会十八大的代表有多少名？").abstained
+
+
+def test_without_an_asked_unit_one_and_a_measure_word_is_no_count():
+    sentence = "翻开《2023年全国工会十大新闻》的扉页，重温一起经历的时光。"
+    assert typed_spans(sentence, asked_for("全国工会融媒平台有多少注册用户？")) == []
+    counted = "全国工会融媒平台注册用户达3万人。"
+    assert [counted[s:e] for s, e in typed_spans(counted, asked_for("全国工会融媒平台有多少注册用户？"))] == ["3万人"]
+    assert typed_spans("大会共设一个分会场。", asked_for("大会共设了几个分会场？"))     # an asked unit counts one

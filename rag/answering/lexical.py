@@ -114,7 +114,7 @@ _UNIT_GROUPS = [
     {"岁", "周岁"},
     {"个", "家", "项", "所", "座", "处", "支", "条", "件"},
 ]
-_MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格|售价|收入|利润|营收|造价|成本|赔付|赔偿|补贴|奖金|票价|工资|薪|预算|罚款|市值|身价|估值"
+_MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格|售价|(?<![评代物])价(?!值观)|收入|利润|营收|造价|成本|赔付|赔偿|补贴|奖金|票价|工资|薪|预算|罚款|市值|身价|估值"
                        r"|信贷|贷款|融资|授信")
 _RATE_Q = re.compile(r"比例|占比|百分|率|增速|增幅|增长了?多少|下降了?多少|上涨了?多少|提高了?多少|降低了?多少")
 _AGE_Q = re.compile(r"多大年纪|年龄|几岁|多少岁")
@@ -244,6 +244,9 @@ WHAT_KIND_FIRST = True
 _WHAT_KIND_Q = re.compile(r"什么(?!时候|地方|时间)[\u4e00-\u9fff]")
 
 
+_ONE_OF_RE = re.compile(r"一\s*[\u4e00-\u9fff]")
+
+
 def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -> list[tuple[int, int]]:
     """Spans of ``sentence`` that are what ``asked`` asks for (numbers in its units, dates, names ...).
     ``tagged=False`` leaves out the names only jieba's tagger finds (cheaper)."""
@@ -262,7 +265,9 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
         dates = [m.span() for m in _WHEN_SPAN_RE.finditer(sentence)]
         # 第二届 is an ordinal, not a count of 届.
         spans = [m.span() for m in pattern.finditer(sentence) if not any(ds <= m.start() < de for ds, de in dates)
-                 and not sentence[max(0, m.start() - 1):m.start()] == "第"]
+                 and not sentence[max(0, m.start() - 1):m.start()] == "第"
+                 # Without an asked unit, 一 and a measure word is an article (一场盛会, 一起经历), not a count.
+                 and (asked.units or asked.unit or not _ONE_OF_RE.fullmatch(sentence[m.start():m.end()]))]
         if "页" in asked.units:  # a table-of-contents line ends in its bare page number
             spans += [m.span(1) for m in re.finditer(r"(\d{1,4})\s*$", sentence)]
         return spans
@@ -372,7 +377,7 @@ def _focus(question: str) -> list[tuple[str, bool]]:
         if after.startswith("是") and "的" in after:  # 谁是X的Y -> Y
             after, counted = after.split("的")[-1], True
         after = re.sub(r"^(?:是|为|叫|有|的)+", "", _FILLER_RE.sub("", after))
-        phrase = _words(segmenter.lcut(after.split("的")[-1] if counted else after))[:3]
+        phrase = _words(_modified(segmenter.lcut(after.split("的")[-1] if counted else after)))[:3]
         for word in phrase:
             out[word] = out.get(word, False) or counted
         if phrase and (counted or m.group(0) == "哪"):
@@ -382,6 +387,17 @@ def _focus(question: str) -> list[tuple[str, bool]]:
             out[word] = out.get(word, False) or not phrase
     return [(w, attr) for w, attr in out.items()
             if not any(w != o and w in o for o in out) and w.lower() not in names]
+
+
+def _modified(tokens: list[str]) -> list[str]:
+    """``tokens`` with a one-character modifier joined to the noun it changes (女 + 代表 -> 女代表)."""
+    out: list[str] = []
+    for token in tokens:
+        if out and out[-1] in _MODIFIERS and len(token) >= 2:
+            out[-1] += token
+        else:
+            out.append(token)
+    return out
 
 
 def _words(tokens) -> list[str]:
