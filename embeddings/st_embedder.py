@@ -428,17 +428,21 @@ def _pad(rows: list[list[int]], mask: np.ndarray, fill: int) -> np.ndarray:
 
 
 class _TokenizeOnce:
-    """The model's fast tokenizer as ``SentenceTransformer.preprocess`` calls it (specials,
-    truncation to ``max_seq_length`` on the tokenizer's side, no padding), in one call per
-    window of texts. A private copy: changing its settings never touches the model's."""
+    """The model's fast tokenizer called as ``SentenceTransformer.preprocess`` calls it (specials,
+    truncation to ``max_seq_length``, no padding), in one call per window of texts.
+
+    It is the model's own Rust tokenizer, not a copy (a copy of e5's held ~300 MB more). Its
+    truncation and padding settings are shared with transformers, which changes them only when
+    a call needs others; they are set here, under a lock, only when they differ (changing them
+    while another thread tokenizes fails in the tokenizers library), then left alone.
+    """
 
     def __init__(self, hf_tokenizer, input_names: Sequence[str]) -> None:
-        from tokenizers import Tokenizer
-
         self.max_length = int(hf_tokenizer.model_max_length)
-        self._tokenizer = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(self.max_length, direction=hf_tokenizer.truncation_side)
+        self._tokenizer = hf_tokenizer.backend_tokenizer
+        self._truncation = {"max_length": self.max_length, "stride": 0, "strategy": "longest_first",
+                            "direction": hf_tokenizer.truncation_side}
+        self._lock = threading.Lock()
         self._types = "token_type_ids" in input_names
         self._pad_id = int(hf_tokenizer.pad_token_id if hf_tokenizer.pad_token_id is not None else 0)
         self._pad_type_id = int(getattr(hf_tokenizer, "pad_token_type_id", 0) or 0)
@@ -463,7 +467,14 @@ class _TokenizeOnce:
         return cls(hf, list(getattr(hf, "model_input_names", ["input_ids", "attention_mask"])))
 
     def encode(self, prompted: list[str], offsets: bool) -> _Encoded:
-        encodings = self._tokenizer.encode_batch(prompted)
+        tokenizer = self._tokenizer
+        with self._lock:
+            current = tokenizer.truncation
+            if current is None or {k: current.get(k) for k in self._truncation} != self._truncation:
+                tokenizer.enable_truncation(**self._truncation)
+            if tokenizer.padding is not None:
+                tokenizer.no_padding()
+            encodings = tokenizer.encode_batch(prompted)
         return _Encoded(ids=[e.ids for e in encodings],
                         type_ids=[e.type_ids for e in encodings] if self._types else None,
                         offsets=[e.offsets for e in encodings] if offsets else None,

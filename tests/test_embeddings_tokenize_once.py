@@ -216,3 +216,19 @@ def test_a_build_hands_the_embedder_as_many_texts_per_call_as_it_asks_for(fake_e
     embedding_cache.embed_passages(fake_embedder, texts)
     assert [len(c) for c in fake_embedder.passage_calls] == [5, 5]
     assert _embedder(models["fast"]).texts_per_call is None  # on a CPU: the cache's own default
+
+
+def test_questions_from_many_threads_at_once_get_the_vectors_they_get_alone(models):
+    """A server embeds questions on many threads; they share the model's tokenizer, whose
+    settings must not be changed while another thread is tokenizing (the tokenizers library
+    raises then)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    embedder = _embedder(models["fast"])
+    questions = [t for t in TEXTS if t] * 6
+    alone = [embedder.encode_queries([q]) for q in questions]
+    embedder.model.tokenizer(["北京"], padding=True)  # transformers' own call changes the settings back
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda q: embedder.encode_queries([q]), questions))
+    for a, b in zip(alone, together):
+        np.testing.assert_allclose(a, b, atol=1e-6)
