@@ -253,7 +253,7 @@ class SentenceTransformerEmbedder:
         """``texts`` tokenized once and cut into padded batches, longest first; windows of
         ``texts_per_window`` texts, prepared on a second thread when ``prefetch``."""
         windows: Iterator[list[_Batch]] = self._windows(texts, prompt, offsets)
-        if self.prefetch:
+        if self.prefetch and len(texts) > (self.texts_per_window or len(texts)):  # one window: nothing to overlap
             windows = prefetched(windows, PREFETCH_WINDOWS)
         with closing(windows):
             while True:

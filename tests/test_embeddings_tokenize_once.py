@@ -124,7 +124,9 @@ def test_span_vectors_are_means_of_the_tokens_inside_each_span(models):
     assert np.isnan(views[2][1]).all() and not np.isnan(views[2][0]).any()
 
 
-def test_prefetching_on_a_second_thread_gives_the_same_vectors_and_leaves_no_thread(models):
+def test_prefetching_on_a_second_thread_gives_the_same_vectors_and_leaves_no_thread(models, monkeypatch):
+    from embeddings.st_embedder import prefetched
+
     plain = _embedder(models["fast"], texts_per_window=3, tokens_per_batch=64)
     ahead = _embedder(models["fast"], texts_per_window=3, tokens_per_batch=64, prefetch=True)
     assert not plain.prefetch and ahead.prefetch  # on a CPU no thread unless asked for
@@ -137,6 +139,15 @@ def test_prefetching_on_a_second_thread_gives_the_same_vectors_and_leaves_no_thr
     assert np.array_equal(one, two)
     assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(one_views, two_views))
     assert _prefetch_threads() == []
+    from embeddings import st_embedder
+
+    threaded = []
+    monkeypatch.setattr(st_embedder, "prefetched", lambda *a, **k: threaded.append(a) or prefetched(*a, **k))
+    ahead.encode_queries(["北京的天气"])  # a call that fits one window has nothing to overlap: no thread
+    ahead.encode_passages(TEXTS[:3])
+    assert threaded == []
+    ahead.encode_passages(TEXTS[:4])
+    assert len(threaded) == 1
 
 
 def test_an_error_while_tokenizing_ahead_surfaces_and_stops_the_thread(models):
