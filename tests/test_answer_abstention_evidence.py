@@ -184,3 +184,15 @@ def test_without_an_asked_unit_one_and_a_measure_word_is_no_count():
     counted = "全国工会融媒平台注册用户达3万人。"
     assert [counted[s:e] for s, e in typed_spans(counted, asked_for("全国工会融媒平台有多少注册用户？"))] == ["3万人"]
     assert typed_spans("大会共设一个分会场。", asked_for("大会共设了几个分会场？"))     # an asked unit counts one
+
+
+def test_a_named_event_must_be_the_stating_document_s(monkeypatch):
+    assert question_organisations("2023世界机器人大会将在哪里举办？") == ["2023世界机器人大会"]
+    other = ("d1.txt", "7月9日，全球媒体大会高级组织委员会宣布，2023年全球媒体大会将于11月14日至16日在阿联酋首都阿布扎比举行。")
+    question = "2023世界机器人大会将在哪里举办？"
+    assert _assistant(other).ask(question).abstained
+    # The event's words in another order (世界机器人大会 2023 / 2023年世界机器人大会) name it.
+    own = ("d2.txt", "2023年世界机器人大会将于8月16日至22日在北京亦庄举办，主题为“开放创新 聚享未来”。")
+    assert not _assistant(own).ask(question).abstained
+    monkeypatch.setattr(abstention, "ORGANISATIONS_BY_DOCUMENT", False)
+    assert not _assistant(other).ask(question).abstained

@@ -189,7 +189,9 @@ def planned(sentence: str, span: tuple[int, int]) -> bool:
 
 
 #: Organisations a question names by a suffix that rarely follows anything but a name.
-_ORGANISATION_RE = re.compile(r"(?:公司|集团|研究院|研究所|分局|大学|学院|医院|协会|学会|基金会)")
+_ORGANISATION_RE = re.compile(r"(?:公司|集团|研究院|研究所|分局|大学|学院|医院|协会|学会|基金会"
+                              # and named events (2023世界机器人大会), whose words the document must name
+                              r"|大会|博览会|交易会|论坛|峰会|运动会|锦标赛)")
 
 
 def question_organisations(question: str) -> list[str]:
@@ -231,6 +233,9 @@ def _document_texts(hits: Sequence, source_text) -> dict[str, str]:
     return {doc: normalize(text).lower() for doc, text in texts.items()}
 
 
+_EVENT_RE = re.compile(r"(?:大会|博览会|交易会|论坛|峰会|运动会|锦标赛)$")
+
+
 def _names_organisation(text: str, name: str) -> bool:
     """Whether ``text`` names the organisation ``name``, also without the places and verbs it starts
     with (北京通用人工智能研究院 ~ 通用人工智能研究院, 湖南省希望国家能源集团 ~ 国家能源集团) or in a
@@ -239,6 +244,8 @@ def _names_organisation(text: str, name: str) -> bool:
     from rag.tokenize_zh import jieba_pos_tokenizer
 
     words = list(jieba_pos_tokenizer().cut(name.lower()))
+    if _EVENT_RE.search(name):  # an event's name is written out or shortened: its words, in any order
+        return all(p.word in text for p in words if len(p.word) >= 2 and not p.word.isdigit())
     while True:
         if _names(text, "".join(p.word for p in words)):
             return True
