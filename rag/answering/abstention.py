@@ -198,12 +198,12 @@ def question_organisations(question: str) -> list[str]:
     """The organisations ``question`` names (太平洋财险房山支公司, 良庆公安分局): the words before one
     of ``_ORGANISATION_RE``'s suffixes back to a preposition or particle (贵州以顺丰公司 -> 顺丰公司),
     at least four characters, not generic words (该公司, 各级工会, 保险公司) nor a verb's object (送往医院)."""
-    from rag.answering.lexical import _generic_name, _named, _suffix_spans
+    from rag.answering.lexical import is_generic_name, named_only, suffix_spans
     from rag.tokenize_zh import jieba_pos_tokenizer
 
     text = normalize(question)
     out = []
-    for s, e in _named(text, _suffix_spans(text, _ORGANISATION_RE)):
+    for s, e in named_only(text, suffix_spans(text, _ORGANISATION_RE)):
         words = list(jieba_pos_tokenizer().cut(text[s:e]))
         words = words[max((i + 1 for i, p in enumerate(words[:-1]) if p.flag[:1] in "pcu"), default=0):]
         if len(words) >= 2 and words[-2].flag.startswith("v") and words[-2].flag != "vn":
@@ -212,7 +212,7 @@ def question_organisations(question: str) -> list[str]:
         head = [p for p in words if not _ORGANISATION_RE.fullmatch(p.word)]
         if len(head) == 1 and head[0].flag not in _NAME_FLAGS:
             continue  # 保险公司, 生产公司: a kind of organisation, not one
-        if len(name) < 4 or re.search(r"哪|什么|谁|多少|几|年|这|那|该|其|各|某", name) or _generic_name(name):
+        if len(name) < 4 or re.search(r"哪|什么|谁|多少|几|年|这|那|该|其|各|某", name) or is_generic_name(name):
             continue
         out.append(name)
     return out
@@ -239,15 +239,15 @@ _EVENT_RE = re.compile(r"(?:大会|博览会|交易会|论坛|峰会|运动会|�
 def _names_organisation(text: str, name: str) -> bool:
     """Whether ``text`` names the organisation ``name``, also without the places and verbs it starts
     with (北京通用人工智能研究院 ~ 通用人工智能研究院, 湖南省希望国家能源集团 ~ 国家能源集团) or in a
-    shortened form (see ``lexical._names``)."""
-    from rag.answering.lexical import _names
+    shortened form (see ``lexical.names_term``)."""
+    from rag.answering.lexical import names_term
     from rag.tokenize_zh import jieba_pos_tokenizer
 
     words = list(jieba_pos_tokenizer().cut(name.lower()))
     if _EVENT_RE.search(name):  # an event's name is written out or shortened: its words, in any order
         return all(p.word in text for p in words if len(p.word) >= 2 and not p.word.isdigit())
     while True:
-        if _names(text, "".join(p.word for p in words)):
+        if names_term(text, "".join(p.word for p in words)):
             return True
         if len(words) < 3 or not (words[0].flag == "ns" or (words[0].flag.startswith("v") and words[0].flag != "vn")):
             return False
@@ -263,7 +263,7 @@ def event_of_another(question: str, sentence: str, events: Sequence[str]) -> boo
     """Whether ``sentence`` dates the question's founding or birth (``_OWN_EVENTS``) for a subject the
     question does not name: a name stands before the event word in its clause and shares no topic
     word or name with the question (ACM（国际计算机协会）成立于1946年 for 北京通用人工智能研究院)."""
-    from rag.answering.lexical import _names, question_entities, topic_terms
+    from rag.answering.lexical import names_term, question_entities, topic_terms
     from rag.tokenize_zh import jieba_pos_tokenizer
 
     own = [e for e in events if e in _OWN_EVENTS]
@@ -276,7 +276,7 @@ def event_of_another(question: str, sentence: str, events: Sequence[str]) -> boo
         for m in re.finditer(re.escape(event), norm):
             start = max((c.end() for c in _CLAUSE_RE.finditer(norm, 0, m.start())), default=0)
             before = norm[start:m.start()]
-            if any(_names(before, w) for w in words):
+            if any(names_term(before, w) for w in words):
                 return False
             if any(p.flag in _NAME_FLAGS and len(p.word) >= 2 for p in jieba_pos_tokenizer().cut(before)) \
                     or _ORGANISATION_RE.search(before):

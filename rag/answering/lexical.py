@@ -83,7 +83,7 @@ _TITLED_NAME_RE = re.compile(
 _QUOTED_RE = re.compile(r"“[^”]{2,16}”|《[^》]{1,20}》|「[^」]{2,16}」")
 
 
-def _suffix_spans(sentence: str, suffixes: re.Pattern, longest: int = 10) -> list[tuple[int, int]]:
+def suffix_spans(sentence: str, suffixes: re.Pattern, longest: int = 10) -> list[tuple[int, int]]:
     """Names ending in one of ``suffixes``, read leftwards up to ``longest`` characters or a stop character."""
     spans = []
     for m in suffixes.finditer(sentence):
@@ -276,13 +276,13 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
         return [m.span() for m in pattern.finditer(sentence)]
     if kind == "place":
         if asked.geo:  # 哪个城市: a place name, not a venue or a body
-            spans = _suffix_spans(sentence, _GEO_SUFFIXES) + _tagged_spans(sentence, ("ns",), tagged)
+            spans = suffix_spans(sentence, _GEO_SUFFIXES) + _tagged_spans(sentence, ("ns",), tagged)
         else:
-            spans = [m.span() for m in _PLACE_RE.finditer(sentence)] + _suffix_spans(sentence, _PLACE_SUFFIXES)
-            spans += _suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("ns", "nt"), tagged)
-        return _unquoted(sentence, _named(sentence, spans))
+            spans = [m.span() for m in _PLACE_RE.finditer(sentence)] + suffix_spans(sentence, _PLACE_SUFFIXES)
+            spans += suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("ns", "nt"), tagged)
+        return _unquoted(sentence, named_only(sentence, spans))
     if kind == "org":
-        return _unquoted(sentence, _named(sentence, _suffix_spans(sentence, _ORG_SUFFIXES)
+        return _unquoted(sentence, named_only(sentence, suffix_spans(sentence, _ORG_SUFFIXES)
                                           + _tagged_spans(sentence, ("nt",), tagged)))
     if kind == "person":
         tagged_people = _tagged_spans(sentence, ("nr", "nrfg"), tagged)
@@ -292,8 +292,8 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
             return _unquoted(sentence, [(s, e) for s, e in people if e - s != 2 or sentence[s] in _SURNAMES
                                         or (s, e) not in tagged_people])
         # 谁 is often an organisation (谁认为… -> 韩国超导低温学会); 叫什么名字 a quoted name.
-        return _unquoted(sentence, people + _named(
-            sentence, _suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("nt",), tagged))) + [
+        return _unquoted(sentence, people + named_only(
+            sentence, suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("nt",), tagged))) + [
             m.span() for m in _QUOTED_RE.finditer(sentence)]
     return []
 
@@ -314,7 +314,7 @@ def _unquoted(sentence: str, spans: list[tuple[int, int]]) -> list[tuple[int, in
     return [(s, e) for s, e in spans if not any(qs < s and e <= qe and (s, e) != (qs + 1, qe - 1) for qs, qe in quotes)]
 
 
-def _named(sentence: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def named_only(sentence: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """``spans`` without those that only point at a place or body (see ``_DETERMINER_RE``)."""
     return [(s, e) for s, e in spans
             if not _DETERMINER_RE.fullmatch(normalize(sentence[s:e])) and normalize(sentence[s:e]) not in _GENERIC]
@@ -662,7 +662,7 @@ ORG_NAMES = False
 _GENERIC_PREFIXES = ("全国", "全省", "全市", "各级", "基层", "地方", "本级", "中国", "中华全国")
 
 
-def _generic_name(name: str) -> bool:
+def is_generic_name(name: str) -> bool:
     """Whether ``name`` is a place, or generic words after a place (全国工会, 各级工会, 意大利政府,
     甘肃省总工会): text refers back to such bodies without naming them (全省, 政府)."""
     tagger = jieba_pos_tokenizer()
@@ -706,9 +706,9 @@ def question_entities(question: str) -> list[str]:
     if ORG_NAMES:
         # An organisation named by its suffix (韦尔股份, 太平洋财险房山支公司), unless it is only
         # generic words (全国工会, 各级工会): jieba tags few of them.
-        for s, e in _named(text, _suffix_spans(text, _ORG_SUFFIXES)):
+        for s, e in named_only(text, suffix_spans(text, _ORG_SUFFIXES)):
             name = text[s:e]
-            if len(name) >= 4 and not re.search(r"哪|什么|谁|多少|几|年", name) and not _generic_name(name):
+            if len(name) >= 4 and not re.search(r"哪|什么|谁|多少|几|年", name) and not is_generic_name(name):
                 found[name] = None
     for pair in tagger.cut(text):
         word = pair.word.strip()
@@ -1089,11 +1089,11 @@ def states_topic(question: str, hits: Sequence) -> bool | None:
 
 #: A passage that answers must come from a document about the question's most specific topic word.
 REQUIRE_KEY_TOPIC = True
-#: ... also when it names it in a longer form (全总 ~ 全国总工会, see ``_names``).
+#: ... also when it names it in a longer form (全总 ~ 全国总工会, see ``names_term``).
 ABBREVIATIONS = True
 
 
-def _names(text: str, term: str) -> bool:
+def names_term(text: str, term: str) -> bool:
     """Whether ``text`` (normalized, lower case) names ``term``, also as the long form of an
     abbreviation (全总 ~ 全国总工会: its characters in order, at most three characters apart: 劳动竞赛 ~ 劳动和技能竞赛)."""
     if term in text:
@@ -1112,7 +1112,7 @@ def key_topic(question: str, hits: Sequence) -> str | None:
 
     times = {p.word for p in tagger.cut(normalize(question)) if p.flag == "t"} | {"月份", "年份", "年度"}
     text = normalize(" ".join(" ".join(h.heading_path) + " " + h.text for h in hits)).lower()
-    named = [t for t in topic_terms(question) if t not in times and _names(text, t.lower())]
+    named = [t for t in topic_terms(question) if t not in times and names_term(text, t.lower())]
     if not named:
         return None
     return min(named, key=lambda t: (segmenter.FREQ.get(t, 0), -len(t)))
@@ -1137,12 +1137,12 @@ def documents_naming(term: str | None, hits: Sequence, source_text=None) -> list
         by_doc[h.doc] = by_doc.get(h.doc, "") + " " + " ".join(h.heading_path) + " " + h.text
     found = {}
     for doc, text in by_doc.items():
-        if _names(normalize(text).lower(), key):
+        if names_term(normalize(text).lower(), key):
             found[doc] = True
             continue
         try:
             whole = source_text(doc) if source_text is not None else None
         except (KeyError, OSError):  # a document the store no longer has: its passages decide
             whole = None
-        found[doc] = bool(whole) and _names(_folded(whole), key)
+        found[doc] = bool(whole) and names_term(_folded(whole), key)
     return [found[h.doc] for h in hits]
