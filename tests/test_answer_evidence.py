@@ -407,3 +407,19 @@ def test_a_why_question_keeps_the_clause_after_because(monkeypatch):
     assert "因为实验材料" in clip(sentence, None, keywords(question), frame=frame_terms(question, abstract=True))
     monkeypatch.setattr(lexical, "WHY_FRAME", False)
     assert "因为实验材料" not in clip(sentence, None, keywords(question), frame=frame_terms(question, abstract=True))
+
+
+# --- which sentence states the asked attribute (sixth pass) -------------------------------------------
+
+def test_a_modified_role_before_the_question_word_is_asked_as_a_whole(monkeypatch):
+    from rag.answering import lexical
+    question = "襄阳市侨联在六届六次全委会议上选出的副主席兼秘书长是谁？"
+    assert attribute_terms(question) == ["副主席", "秘书长"]
+    text = ("荆楚网讯8月15日上午，襄阳市侨联召开六届六次全委会议。市侨联党组书记、主席陈红主持会议并讲话，"
+            "市侨联六届委员会委员出席会议。通过选举，王欢同志当选为襄阳市侨联副主席兼秘书长。")
+    hits = _chunks(("d0617.txt", text))
+    assert Assistant(FakeRetriever(hits)).ask(question).text.startswith("王欢。[1]")
+    # Without it the 主席 who presided counts as the asked 副主席's holder.
+    monkeypatch.setattr(lexical, "MODIFIED_BEFORE", False)
+    assert attribute_terms(question) == ["主席", "秘书长"]
+    assert not Assistant(FakeRetriever(hits)).ask(question).text.startswith("王欢")

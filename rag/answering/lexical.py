@@ -383,10 +383,16 @@ def _focus(question: str) -> list[tuple[str, bool]]:
         if phrase and (counted or m.group(0) == "哪"):
             continue
         before = _FILLER_RE.sub("", clause[:m.start()]).split("的")[-1]
-        for word in _words(segmenter.lcut(before))[-2:]:
+        tokens = segmenter.lcut(before)
+        for word in _words(_modified(tokens) if MODIFIED_BEFORE else tokens)[-2:]:
             out[word] = out.get(word, False) or not phrase
     return [(w, attr) for w, attr in out.items()
             if not any(w != o and w in o for o in out) and w.lower() not in names]
+
+
+#: The words before the question word keep a one-character modifier too (选出的副主席兼秘书长是谁 asks for
+#: the 副主席, which a sentence naming the 主席 who presided does not state).
+MODIFIED_BEFORE = True
 
 
 def _modified(tokens: list[str]) -> list[str]:
