@@ -423,3 +423,19 @@ def test_a_modified_role_before_the_question_word_is_asked_as_a_whole(monkeypatc
     monkeypatch.setattr(lexical, "MODIFIED_BEFORE", False)
     assert attribute_terms(question) == ["主席", "秘书长"]
     assert not Assistant(FakeRetriever(hits)).ask(question).text.startswith("王欢")
+
+
+def test_a_person_named_in_latin_letters_answers_a_role_question(monkeypatch):
+    from rag.answering import lexical
+    question = "美国生鲜配送平台Instacart的CEO叫什么名字？"
+    assert attribute_terms(question) == ["CEO"]
+    text = ("该知情人士称，作为美国最大的在线食品杂货配送公司，Instacart最早可能于下周向美国证券交易委员会（SEC）"
+            "公开提交IPO申请。去年10月，Instacart CEO Fidji Simo在致员工的一份备忘录中称，市场极度动荡。")
+    hits = _chunks(("d0859.txt", text))
+    answer = Assistant(FakeRetriever(hits)).ask(question)
+    assert answer.text.startswith("Fidji Simo。[1]")
+    assert "Fidji Simo" in [text[s:e] for s, e in new_spans(text, asked_for(question), question)]
+    monkeypatch.setattr(lexical, "LATIN_PEOPLE", False)
+    assert "Fidji Simo" not in [text[s:e] for s, e in new_spans(text, asked_for(question), question)]
+    assert attribute_terms(question) == []
+    assert not Assistant(FakeRetriever(hits)).ask(question).text.startswith("Fidji Simo")

@@ -72,9 +72,17 @@ _FOREIGN_NAME_RE = re.compile(
     r"[\u4e00-\u9fff]{1,4}[·•・](?:(?![告表说称指认在是和等的与及对向将也还都于被把为从曾已就则])[\u4e00-\u9fff]){1,5}")
 
 
+#: A person named in Latin letters (Fidji Simo, Jean-Pierre Dupont): two or three capitalised words.
+_LATIN_NAME_RE = re.compile(r"(?<![A-Za-z])[A-Z][a-z]+(?:-[A-Z][a-z]+)?(?: [A-Z][a-z]+(?:-[A-Z][a-z]+)?){1,2}(?![A-Za-z])")
+#: A person question is answered by a name in Latin letters too (Instacart CEO Fidji Simo), and a role in
+#: them (CEO) is the asked attribute, not a name the answer is about.
+LATIN_PEOPLE = True
+
+
 #: Titles and roles a person holds (主任, 董事长, 第一作者).
 _ROLES = (r"主任|主席|书记|院长|校长|队长|局长|部长|厅长|处长|科长|经理|董事长|总裁|会长|秘书长|市长|省长|县长|区长|镇长"
-          r"|村长|社长|主编|教授|研究员|院士|民警|医生|发言人|负责人|总统|总理|首相|外长|大使|导演|教练|主持人|创始人")
+          r"|村长|社长|主编|教授|研究员|院士|民警|医生|发言人|负责人|总统|总理|首相|外长|大使|导演|教练|主持人|创始人"
+          r"|CEO|CFO|CTO|COO")
 #: A name right after a title (中心主任李全民在致辞中, 队长阿古斯丁): Chinese news writes it so.
 _TITLED_NAME_RE = re.compile(
     rf"(?:{_ROLES})"
@@ -287,6 +295,7 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
     if kind == "person":
         tagged_people = _tagged_spans(sentence, ("nr", "nrfg"), tagged)
         people = ([m.span() for m in _FOREIGN_NAME_RE.finditer(sentence)] + tagged_people
+                  + ([m.span() for m in _LATIN_NAME_RE.finditer(sentence)] if LATIN_PEOPLE else [])
                   + [m.span(1) for m in _TITLED_NAME_RE.finditer(sentence)])
         if asked.role:  # 校长叫什么名字: a person's name (jieba tags many two-character words as names: 荆楚)
             return _unquoted(sentence, [(s, e) for s, e in people if e - s != 2 or sentence[s] in _SURNAMES
@@ -386,8 +395,10 @@ def _focus(question: str) -> list[tuple[str, bool]]:
         tokens = segmenter.lcut(before)
         for word in _words(_modified(tokens) if MODIFIED_BEFORE else tokens)[-2:]:
             out[word] = out.get(word, False) or not phrase
+    # A role is asked, not a name, also when written in Latin letters (Instacart的CEO叫什么名字).
     return [(w, attr) for w, attr in out.items()
-            if not any(w != o and w in o for o in out) and w.lower() not in names]
+            if not any(w != o and w in o for o in out)
+            and (w.lower() not in names or (LATIN_PEOPLE and _ROLE_RE.fullmatch(w)))]
 
 
 #: The words before the question word keep a one-character modifier too (选出的副主席兼秘书长是谁 asks for
