@@ -439,3 +439,29 @@ def test_a_person_named_in_latin_letters_answers_a_role_question(monkeypatch):
     assert "Fidji Simo" not in [text[s:e] for s, e in new_spans(text, asked_for(question), question)]
     assert attribute_terms(question) == []
     assert not Assistant(FakeRetriever(hits)).ask(question).text.startswith("Fidji Simo")
+
+
+@pytest.mark.parametrize("question,noun", [
+    ("探测器传回的第一张月面照片拍的是哪座环形山？", "环形山"),
+    ("哪个大会上发表了对人工智能未来的看法？", "大会"),
+    ("这本书是哪家出版社出的？", "出版社"),
+    ("会议在哪个城市举行？", None),      # 城市 only says the answer's type: 贝伦市 does not end in it
+    ("火灾蔓延至加拿大的哪个镇？", None),  # one character: the place suffixes find 奥索尤斯镇
+])
+def test_a_which_question_names_the_kind_of_thing_it_asks_for(question, noun):
+    from rag.answering.lexical import head_noun
+    assert head_noun(question) == noun
+
+
+def test_a_name_ending_in_the_asked_kind_answers_a_which_question(monkeypatch):
+    from rag.answering.lexical import head_spans
+    assert head_spans("继过去一年沪深港通合资格股票范围扩展", "股票", "哪类股票？") == []  # no proper name before it
+    sentence = "承建单位为川投简阳气电项目部。"
+    assert [sentence[s:e] for s, e in head_spans(sentence, "气电项目", "哪个气电项目？")] == ["川投简阳气电项目"]
+    question = "俄罗斯“月球-25”探测器传回的第一张月面照片拍的是哪座环形山？"
+    text = ("“月球-25”号拍摄首张月球表面照片俄罗斯国家航天集团周四表示，正在沿轨道进行环月飞行的“月球-25”探测器"
+            "拍摄了首张月球表面的照片。俄国家航天集团发布消息说，莫斯科时间8月17日拍摄的是月球背面靠近南极附近的塞曼环形山。")
+    hits = _chunks(("d0073.txt", text))
+    assert Assistant(FakeRetriever(hits)).ask(question).text.startswith("塞曼环形山。[1]")
+    monkeypatch.setattr(extractive, "HEAD_NOUN", False)
+    assert not Assistant(FakeRetriever(hits)).ask(question).text.startswith("塞曼环形山")

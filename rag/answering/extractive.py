@@ -23,7 +23,7 @@ import numpy as np
 from rag.answering.citations import make_citation
 from rag.answering.lexical import (NEAR, Asked, about_entities, asked_for, asked_nouns, attribute_keys,
                                    attribute_near, attribute_terms, documents_naming, event_terms, frame_terms,
-                                   key_topic, mentions_term, named_spans, names_in_context, new_spans, passages_about,
+                                   head_noun, head_spans, key_topic, mentions_term, named_spans, names_in_context, new_spans, passages_about,
                                    question_entities, question_parts, states_event, subject_names, time_conflict)
 from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
 from rag.text import body_start, normalize, sentence_spans
@@ -152,6 +152,9 @@ CLOSE_FIGURES = True
 #: sentence is cited on its own, so a citation points at exactly the sentence that states the fact (a
 #: merged citation of a restating sentence and the stating one no longer covered the stating evidence).
 MERGE_ADJACENT = False
+#: A 哪-question that names the kind of thing it asks for (哪座环形山, 哪个大会) is answered by a name ending
+#: in it (塞曼环形山): the sentence that holds one states the answer, and the lead is that name.
+HEAD_NOUN = True
 #: The longest quoted name an answer leads with.
 LONG_NAME = 32
 
@@ -243,6 +246,7 @@ class ExtractiveAnswerer:
         events = event_terms(question)
         nouns = asked_nouns(question) if NAMED_ANSWERS else []
         frame = frame_terms(question) if asked.kind is None else []
+        head = head_noun(question) if HEAD_NOUN and asked.kind in (None, "place", "org") else None
         about = [about_entities(entities, hits, i) for i in range(len(hits))]
         context = [lexical_overlap(words, q_bigrams, " ".join(h.heading_path) + " " + h.text) for h in hits]
         # Section bodies rarely repeat their subject: the heading path counts with the sentence.
@@ -254,7 +258,7 @@ class ExtractiveAnswerer:
         # What the sentence states (answer spans, the attribute) is worth finding out for the
         # best candidates by cheap signals only (names need jieba's tagger), and embedding for fewer.
         order = list(np.argsort(cheap)[::-1][: 3 * self.max_candidates])
-        facts = {j: self._facts(question, asked, attributes, hits[cands[j][0]], cands[j][2], events, nouns)
+        facts = {j: self._facts(question, asked, attributes, hits[cands[j][0]], cands[j][2], events, nouns, head)
                  for j in order}
         for j, (spans, attribute, exact, timely, event) in facts.items():
             cheap[j] += ((w.answer_type if spans else 0.0) + (w.attribute if attribute or event else 0.0)
@@ -288,14 +292,18 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _facts(question: str, asked: Asked, attributes: list[str], hit: Hit, text: str,
-               events: Sequence[str] = (), nouns: Sequence[str] = ()
+               events: Sequence[str] = (), nouns: Sequence[str] = (), head: str | None = None
                ) -> tuple[list[tuple[int, int]], bool, bool, bool, bool | None]:
         """The sentence's answer spans, whether it names the asked attribute (next to an answer
         span when the question asks for a kind of thing), whether a span is in the exact unit asked,
         whether it states no other year or period than the question's, and for a date question
         whether it names the dated event. For a 什么-question the answer spans are the quoted names
-        next to the thing it asks for (``nouns``: 主题为“……”), which state it as well."""
+        next to the thing it asks for (``nouns``: 主题为“……”), which state it as well. A name ending in the
+        noun a 哪-question asks for (``head``: 塞曼环形山 for 哪座环形山) is an answer span that states it."""
         spans = new_spans(text, asked, question) if asked.kind else named_spans(text, nouns, question)
+        heads = head_spans(text, head, question)
+        if heads:
+            spans = heads + [s for s in spans if s not in heads]
         exact = bool(asked.unit) and any(text[s:e].rstrip().endswith(asked.unit) for s, e in spans)
         # The date a date question asks for is no conflict: only the rest of the sentence counts.
         rest = text
@@ -304,6 +312,8 @@ class ExtractiveAnswerer:
                 rest = rest[:s] + " " + rest[e:]
         timely = not time_conflict(question, rest)
         event = states_event(" ".join(hit.heading_path) + " " + text, events) if events else None
+        if heads:
+            return spans, True, exact, timely, event
         if not attributes:
             return spans, bool(spans) and not asked.kind, exact, timely, event
         if not asked.kind:
@@ -347,6 +357,9 @@ class ExtractiveAnswerer:
                  if s[1] - s[0] <= (LONG_NAME if sentence.text[s[0]] in "“《「" else 16)]
         if not spans:
             return None
+        head = head_noun(question) if HEAD_NOUN and asked_for(question).kind in (None, "place", "org") else None
+        if head and any(sentence.text[s:e].endswith(head) for s, e in spans):
+            spans = [(s, e) for s, e in spans if sentence.text[s:e].endswith(head)]
         terms = attribute_terms(question) or keywords(question)
         found = [m.span() for t in terms for key in _term_keys(t) for m in re.finditer(re.escape(key), sentence.text)]
         words, q_bigrams = keywords(question), question_bigrams(question)

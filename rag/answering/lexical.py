@@ -558,6 +558,67 @@ def named_spans(sentence: str, nouns: Sequence[str], question: str) -> list[tupl
     return out
 
 
+#: A 哪-question that names the kind of thing it asks for (哪座环形山, 哪个大会, 哪家出版社): the measure word.
+_WHICH_RE = re.compile(r"哪[个座家所部项条支位种类只名间届一]?")
+
+
+def head_noun(question: str) -> str | None:
+    """The noun a 哪-question asks for by its kind, when names of that kind end in it (哪座环形山 -> 环形山,
+    哪个大会 -> 大会, 哪家出版社 -> 出版社): the answer is a name ending in it (塞曼环形山, 中央文献出版社).
+    None for words that only say the answer's type (城市, 国家, 单位, 公司) and for one character (镇)."""
+    tagger = jieba_pos_tokenizer()
+    q = normalize(question)
+    for m in _WHICH_RE.finditer(q):
+        if q[m.end():m.end() + 1] in ("些", "里", "儿", "天", "年", "方", "样"):
+            continue
+        noun = ""
+        for pair in list(tagger.cut(q[m.end():m.end() + 8]))[:3]:
+            if not pair.flag.startswith(("n", "vn")) or len(noun) + len(pair.word) > 6:
+                break
+            noun += pair.word
+        if len(noun) >= 2 and noun not in _TYPE_WORDS and not _WH_RE.search(noun):
+            return noun
+    return None
+
+
+def head_spans(sentence: str, noun: str | None, question: str) -> list[tuple[int, int]]:
+    """Names in ``sentence`` that end in ``noun`` (see ``head_noun``): the nouns right before it, read
+    leftwards, holding a proper name (塞曼环形山, 中国石油大学, 川投简阳气电项目), not a thing of that
+    kind only (资格股票, 本届大会), nor one the question says already."""
+    if not noun:
+        return []
+    tagger = jieba_pos_tokenizer()
+    q = normalize(question)
+    out = []
+    for s, e in suffix_spans(sentence, re.compile(re.escape(noun)), longest=16):
+        start, proper, pos = e, False, s
+        tokens = []
+        for pair in tagger.cut(sentence[s:e]):
+            tokens.append((pos, pos + len(pair.word), pair.flag))
+            pos += len(pair.word)
+        def kept(k: int) -> bool:
+            ts, te, flag = tokens[k]
+            return (te > e - len(noun) or flag.startswith(_NAME_FLAGS) or flag in ("n", "nz")
+                    or (flag == "m" and sentence[ts:te].isdigit()))
+
+        k = len(tokens) - 1
+        while k >= 0:
+            # One character jieba split off a name (川投/简/阳气电项目) is kept when a proper name precedes it.
+            if not kept(k) and not (tokens[k][1] - tokens[k][0] == 1 and k > 0 and kept(k - 1)
+                                    and tokens[k - 1][2].startswith(_NAME_FLAGS)):
+                break
+            start = tokens[k][0]
+            proper = proper or tokens[k][2].startswith(_NAME_FLAGS)
+            k -= 1
+        if start < e - len(noun) and proper and normalize(sentence[start:e]) not in q:
+            out.append((start, e))
+    return out
+
+
+#: jieba's tags for proper names (people, places, bodies, abbreviations, Latin words).
+_NAME_FLAGS = ("nr", "ns", "nt", "j", "eng")
+
+
 _CLAUSE_STOP_RE = re.compile(r"[，,。；;！!？?：:“”《》]")
 #: Quoted names, one character and long titles included (“石”志不渝志愿服务队, “2023年港澳台青年学生实习计划示范企业”).
 _SHORT_QUOTED_RE = re.compile(r"“[^”]{1,30}”|《[^》]{1,30}》|「[^」]{1,30}」")
