@@ -465,3 +465,22 @@ def test_a_name_ending_in_the_asked_kind_answers_a_which_question(monkeypatch):
     assert Assistant(FakeRetriever(hits)).ask(question).text.startswith("塞曼环形山。[1]")
     monkeypatch.setattr(extractive, "HEAD_NOUN", False)
     assert not Assistant(FakeRetriever(hits)).ask(question).text.startswith("塞曼环形山")
+
+
+def test_close_figures_follow_the_question_s_qualifier(monkeypatch):
+    from rag.answering.extractive import off_qualifier
+    games = "自研游戏国内市场实际销售收入1217.84亿元，同比下降2.25%，环比增长24.5%；自研游戏海外市场实际销售收入82.06亿美元。"
+    def span(text, value):
+        return text.index(value), text.index(value) + len(value)
+    assert off_qualifier("自研游戏销售收入是多少？", games, span(games, "82.06亿美元"))       # 海外 not asked
+    assert not off_qualifier("自研游戏海外销售收入是多少？", games, span(games, "82.06亿美元"))
+    assert not off_qualifier("自研游戏销售收入是多少？", games, span(games, "1217.84亿元"))
+    assert off_qualifier("自研游戏海外销售收入是多少？", games, span(games, "1217.84亿元"))     # 国内 for 海外
+    assert off_qualifier("销售收入同比下降了多少？", games, span(games, "24.5%"))              # 环比 for 同比
+    question = "中国移动决定的中期派息金额约为多少港元？"
+    text = ("同时公布的利润分配方案显示，中国移动决定2023年中期派息每股2.43港元（折合人民币约2.2247元），同比增长10.5%。"
+            "8月10日晚间，中国移动2023年半年报出炉。以截至6月末的股本计算，公司将派发中期股利约519.40亿港元。")
+    hits = _chunks(("d0409.txt", text))
+    assert Assistant(FakeRetriever(hits)).ask(question).text.startswith("519.40亿港元。[1]")
+    monkeypatch.setattr(extractive, "QUALIFIERS", False)
+    assert Assistant(FakeRetriever(hits)).ask(question).text.startswith("2.43港元")

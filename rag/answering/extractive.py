@@ -155,6 +155,9 @@ MERGE_ADJACENT = False
 #: A 哪-question that names the kind of thing it asks for (哪座环形山, 哪个大会) is answered by a name ending
 #: in it (塞曼环形山): the sentence that holds one states the answer, and the lead is that name.
 HEAD_NOUN = True
+#: A figure qualified otherwise than the question asks (海外 for a question that does not say it, 每股 for a
+#: total, 环比 for 同比) is no answer span: see ``off_qualifier``.
+QUALIFIERS = True
 #: The longest quoted name an answer leads with.
 LONG_NAME = 32
 
@@ -301,6 +304,8 @@ class ExtractiveAnswerer:
         next to the thing it asks for (``nouns``: 主题为“……”), which state it as well. A name ending in the
         noun a 哪-question asks for (``head``: 塞曼环形山 for 哪座环形山) is an answer span that states it."""
         spans = new_spans(text, asked, question) if asked.kind else named_spans(text, nouns, question)
+        if QUALIFIERS and asked.kind == "number":
+            spans = [span for span in spans if not off_qualifier(question, text, span)]
         heads = head_spans(text, head, question)
         if heads:
             spans = heads + [s for s in spans if s not in heads]
@@ -448,6 +453,38 @@ class ExtractiveAnswerer:
 
 
 _term_keys = attribute_keys
+
+#: Qualifiers that tell close figures of one article apart: (the plain side, the marked side, whether they qualify
+#: the figures of the whole sentence piece or of their clause only). A figure whose nearest qualifier is marked
+#: (海外, 每股, 环比) does not answer a question that does not say it, and one of either side does not answer a
+#: question that names the other (国内 for 海外, 同比 for 环比).
+_QUALIFIER_PAIRS = [
+    (("国内", "境内"), ("海外", "境外", "国外"), True),   # 海外市场实际销售收入82.06亿美元，同比下降8.72%
+    ((), ("每股", "每10股"), False),
+    (("同比",), ("环比",), False),                        # 同比下降2.25%，环比增长24.5%
+]
+_PIECE_BREAK_RE = re.compile(r"[；;。！？!?]")
+
+
+def off_qualifier(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether the figure ``sentence[span]`` is qualified otherwise than ``question`` asks: the nearest
+    qualifier before it (海外 of 自研游戏海外市场实际销售收入82.06亿美元) is marked and the question does not
+    say it, or the question names the other side of the pair."""
+    q = normalize(question)
+    piece_start = max((m.end() for m in _PIECE_BREAK_RE.finditer(sentence, 0, span[0])), default=0)
+    clause_start = max((m.end() for m in _CLAUSE_BREAK_RE.finditer(sentence, 0, span[0])), default=0)
+    for plain, marked, whole_piece in _QUALIFIER_PAIRS:
+        before = sentence[piece_start if whole_piece else clause_start:span[0]]
+        found = [(before.rfind(w), w in marked) for w in plain + marked if w in before]
+        if not found:
+            continue
+        _, is_marked = max(found)
+        side, other = (marked, plain) if is_marked else (plain, marked)
+        if any(w in q for w in side):
+            continue
+        if is_marked or any(w in q for w in other):
+            return True
+    return False
 
 #: What separates the clauses of a sentence (a comma between digits is part of a number: 1,189).
 _CLAUSE_BREAK_RE = re.compile(r"[，；;。！？!?、：:]|,(?!\d)")
