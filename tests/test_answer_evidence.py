@@ -484,3 +484,13 @@ def test_close_figures_follow_the_question_s_qualifier(monkeypatch):
     assert Assistant(FakeRetriever(hits)).ask(question).text.startswith("519.40亿港元。[1]")
     monkeypatch.setattr(extractive, "QUALIFIERS", False)
     assert Assistant(FakeRetriever(hits)).ask(question).text.startswith("2.43港元")
+
+
+def test_the_sentence_naming_the_asked_attribute_by_a_synonym_states_it(monkeypatch):
+    # 年轻人 = 小伙子 in the thesaurus: the sentence with the name next to 小伙子 states who the 年轻人 was.
+    question = "在哈尔滨跳进江里救起落水父女的年轻人叫什么？"
+    text = "在哈尔滨江边救起落水父女后，市民万勇志向记者讲述了经过。危急时刻，一位20多岁的小伙子张帆毫不犹豫跳入江中救人。"
+    hits = FakeRetriever(_chunks(("d0416.txt", text))).search(question)
+    assert ExtractiveAnswerer().answer(question, hits).text.startswith("张帆。[1]")
+    monkeypatch.setattr(extractive, "SYN_ATTRIBUTE", False)
+    assert not ExtractiveAnswerer().answer(question, hits).text.startswith("张帆")
