@@ -494,3 +494,15 @@ def test_the_sentence_naming_the_asked_attribute_by_a_synonym_states_it(monkeypa
     assert ExtractiveAnswerer().answer(question, hits).text.startswith("张帆。[1]")
     monkeypatch.setattr(extractive, "SYN_ATTRIBUTE", False)
     assert not ExtractiveAnswerer().answer(question, hits).text.startswith("张帆")
+
+
+def test_a_unit_is_read_as_jieba_cuts_the_question_in_context(monkeypatch):
+    from rag.answering import lexical
+    question = "四川省总工会学习论述摘编的那次座谈会有多少人参与？"   # 人 + 参与, though the dictionary has 人参
+    assert asked_for(question).unit == "人"
+    assert asked_for("各级工会筹了多少款物？").unit is None            # 款物 is one word in context too
+    text = "大家对这样的学习过程感到十分提劲儿，这是一场由2700余人共同参与的全省工会系统大会。"
+    assert [text[s:e] for s, e in new_spans(text, asked_for(question), question)] == ["2700余人"]
+    monkeypatch.setattr(lexical, "COUNT_PARSE", False)
+    assert asked_for(question).unit is None
+    assert "十分" in [text[s:e] for s, e in new_spans(text, asked_for(question), question)]  # any number then

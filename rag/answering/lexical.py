@@ -195,6 +195,11 @@ def asked_for(question: str) -> Asked:
     return Asked("number")
 
 
+#: A unit that begins a dictionary word is that word only where jieba cuts it so in context: 多少人参与
+#: counts 人 (人 + 参与, though the dictionary has 人参); 多少款物 asks for no unit (款物).
+COUNT_PARSE = True
+
+
 def _leading_unit(text: str) -> str | None:
     """The measure word or unit ``text`` starts with (个坐席 -> 个, 毫米 -> 毫米, 款物 -> None)."""
     segmenter = jieba_tokenizer()
@@ -206,10 +211,13 @@ def _leading_unit(text: str) -> str | None:
     unit = next((u for u in _UNITS if text.startswith(u)), None)
     if unit is None:
         return None
-    # 款物 and 人民币 are nouns, not 款 + 物 or 人 + 民币: the unit must not begin a dictionary word.
+    # 款物 and 人民币 are nouns, not 款 + 物 or 人 + 民币: the unit must not begin a dictionary word that
+    # jieba cuts in context too (多少人参与 is 人 + 参与, not 人参).
+    first = segmenter.lcut(text[:6])[0] if COUNT_PARSE and text else None
     for extra in (1, 2):
         word = text[:len(unit) + extra]
-        if len(word) > len(unit) and word not in _UNITS and segmenter.FREQ.get(word, 0) >= 5:
+        if len(word) > len(unit) and word not in _UNITS and segmenter.FREQ.get(word, 0) >= 5 \
+                and (first is None or first == word):
             return None
     return unit
 
