@@ -51,6 +51,12 @@ EVENT_OF_ANOTHER = True
 #: A sentence that names another measure of the same kind instead of the asked one (营业利润 for
 #: 营业收入, 进口 for 出口) does not state it.
 CONTRASTS = True
+#: A value whose clause names a word of the same kind as one of the question's (Cilin ``#`` siblings:
+#: 猪肉 for 牛肉, 四季度 for 一季度, 亚军 for 冠军) and not the question's word states another thing.
+SIBLINGS = True
+#: ... and a kind of the question that no retrieved passage names, while they name its siblings, is not
+#: what they are about (牛肉 asked, only 猪肉 named).
+SIBLINGS_UNNAMED = False
 #: A 什么-question for an award or title (什么奖章) needs the sentence to name it (八一勋章,
 #: “……”称号): 颁发奖章 says that there was one, not which.
 NAMED_AWARDS = True
@@ -109,6 +115,9 @@ class Evidence:
     #: For a question about a measure with siblings (收入, 出口): some stating sentence does not name a
     #: sibling instead of it (营业利润 for 营业收入); None for other questions.
     measure: bool | None = None
+    #: For a question with words that have Cilin siblings (牛肉, 冠军): some stating sentence's value is not
+    #: in a clause that names a sibling instead (猪肉价格同比下降26% for 牛肉); None for other questions.
+    kind_of_thing: bool | None = None
 
 
 def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | None] | None = None) -> Evidence:
@@ -145,6 +154,17 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
     if contrasts and stating:
         plain = [s for s in stating if not names_instead(s.text, contrasts)]
         measure, stating = bool(plain), plain or stating
+    kinds = sibling_words(question) if SIBLINGS else []
+    kind_of_thing = None
+    if kinds and stating:
+        plain = [s for s in stating if not values_of_another(s.text, s.answer_spans, kinds)]
+        kind_of_thing, stating = bool(plain), plain or stating
+        # A kind the passages never name, while they name its siblings: they are about another (猪肉, not 牛肉).
+        if SIBLINGS_UNNAMED and kind_of_thing:  # off: costs answerable questions (官方 # 军方, 打工 # 务工)
+            folded = normalize(passages).lower()
+            if any(not any(f.lower() in folded for f in forms) and any(o in folded for o in others)
+                   for forms, others in kinds):
+                kind_of_thing = False
     events_asked = event_terms(question) if EVENT_OF_ANOTHER and kind == "date" else []
     if events_asked and stating:
         own = [s for s in stating if not event_of_another(question, s.text, events_asked)]
@@ -171,6 +191,7 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
         own_event=own_event,
         award_named=award_named,
         measure=measure,
+        kind_of_thing=kind_of_thing,
     )
 
 
@@ -315,6 +336,53 @@ def names_instead(sentence: str, contrasts: Sequence[tuple[tuple[str, ...], tupl
     return any(any(f in text for f in others) and not any(f in text for f in forms) for forms, others in contrasts)
 
 
+
+#: Only common nouns have siblings that name another thing: Cilin's ``#`` groups of verbs hold near
+#: synonyms (打工 # 务工), and names are checked as names (美国 # 英国, but text says 美方, 该国).
+SIBLING_TAGS = ("n", "s", "t")
+
+
+def sibling_words(question: str) -> list[tuple[frozenset[str], frozenset[str]]]:
+    """For each common noun of ``question`` (two or more characters, not a name) that Cilin puts among
+    others of its kind: how it may be written (itself, its synonyms and numeral forms) and its siblings
+    (牛肉 -> 猪肉, 羊肉 …), siblings that contain or are part of one of its forms left out (冻猪肉, 猪肉)."""
+    from rag.answering import thesaurus
+    from rag.tokenize_zh import jieba_pos_tokenizer
+
+    out = []
+    seen = set()
+    for pair in jieba_pos_tokenizer().cut(normalize(question)):
+        word = pair.word
+        if len(word) < 2 or word in seen or pair.flag not in SIBLING_TAGS or re.search(r"哪|什么|谁|多少|几", word):
+            continue
+        seen.add(word)
+        others = thesaurus.siblings(word)
+        if not others:
+            continue
+        forms = frozenset(thesaurus.forms(word))
+        others = frozenset(o for o in others if not any(o in f or f in o for f in forms))
+        if others:
+            out.append((forms, others))
+    return out
+
+
+def values_of_another(sentence: str, spans: Sequence[tuple[int, int]],
+                      words: Sequence[tuple[frozenset[str], frozenset[str]]]) -> bool:
+    """Whether every answer span of ``sentence`` stands in a clause that names a sibling of one of the
+    question's ``words`` (see ``sibling_words``) and none of its forms: 7月猪肉价格同比下降26% for 牛肉,
+    not 牛肉价格上涨5%，猪肉价格下降26% (whose 5% is the beef's)."""
+    if not spans:
+        return False
+    for start, end in spans:
+        lo = max((m.end() for m in _CLAUSE_RE.finditer(sentence, 0, start)), default=0)
+        stop = _CLAUSE_RE.search(sentence, end)
+        clause = normalize(sentence[lo:stop.start() if stop else len(sentence)])
+        if not any(any(o in clause for o in others) and not any(f in clause for f in forms)
+                   for forms, others in words):
+            return False
+    return True
+
+
 #: Nouns for an award or title that a 什么-question asks the name of.
 _AWARD_RE = re.compile(r"(?:奖章|勋章|奖牌|奖项|称号|荣誉|奖杯|奖状)$")
 
@@ -388,7 +456,7 @@ class AbstentionPolicy:
             return "planned"
         if evidence.organisations is False or evidence.own_event is False:
             return "other_subject"
-        if evidence.measure is False:
+        if evidence.measure is False or evidence.kind_of_thing is False:
             return "no_attribute"
         if evidence.award_named is False:
             return "no_span"

@@ -706,12 +706,25 @@ def mentions_term(text: str, term: str) -> bool:
 def new_spans(sentence: str, asked: Asked, question: str, tagged: bool = True) -> list[tuple[int, int]]:
     """``typed_spans`` that say something the question does not already say."""
     q = normalize(question)
+    said = [q] + (list(_numeral_forms(q)) if NUMERAL_FORMS else [])  # 百米 said, 100米 is no answer
     out = []
     for s, e in typed_spans(sentence, asked, tagged):
         text = normalize(sentence[s:e])
-        if text and text not in q:
+        if text and not any(text in form for form in said):
             out.append((s, e))
     return out
+
+
+#: A name, ordinal or figure of the question also counts written with its numbers otherwise
+#: (首届 ~ 第一届, 百米 ~ 100米, 一季度 ~ 第一季度; see ``rag.answering.thesaurus.numeral_forms``).
+NUMERAL_FORMS = True
+
+
+@lru_cache(maxsize=4096)
+def _numeral_forms(text: str) -> tuple[str, ...]:
+    from rag.answering.thesaurus import numeral_forms
+
+    return tuple(numeral_forms(text))
 
 
 def matches_type(sentence: str, kind: str | None) -> bool:
@@ -762,6 +775,10 @@ def is_generic_name(name: str) -> bool:
     return not rest or rest in _GENERIC or all(w in _GENERIC or len(w) == 1 for w, _ in words)
 
 
+#: Characters that point at something (那台, 这位, 该项): no name starts with them.
+_POINTING = set("这那该此每各某其")
+
+
 def question_entities(question: str) -> list[str]:
     """Names, ordinals, years, months and long numbers in the question: things an answer must be about."""
     import unicodedata
@@ -803,7 +820,8 @@ def question_entities(question: str) -> list[str]:
         # jieba's name tags are noisy (惠民/nr, 东西/ns): keep only the reliable kinds.
         strong = (
             (pair.flag == "ns" and (word in _PROVINCES or bool(_PLACE_SUFFIX_RE.search(word))))
-            or (pair.flag in ("nr", "nrt") and len(word) >= 3)
+            # (not a pointing word jieba took for a name: 那台羽 of 那台羽管键琴)
+            or (pair.flag in ("nr", "nrt") and len(word) >= 3 and word[0] not in _POINTING)
             or pair.flag == "nt"
             # Latin words count only as acronyms/codes (WCBA, MVP, BIM), so English questions still work.
             or (pair.flag == "eng" and (word.isupper() or any(c.isdigit() for c in word)))
@@ -852,6 +870,8 @@ def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
             continue
         if short in _PROVINCE_ABBREVIATIONS and _PROVINCE_ABBREVIATIONS[short] in haystack:
             continue
+        if NUMERAL_FORMS and any(f.lower() in haystack for f in _numeral_forms(entity)):
+            continue  # 第一届 ~ 首届, 第12届 ~ 第十二届
         missing.append(entity)
     return missing
 
@@ -985,10 +1005,21 @@ def event_terms(question: str) -> list[str]:
         strong = [w for w in words if w not in _LIGHT_VERBS and w not in _ABSTRACT]
         if strong:
             return strong
+        # A one-character verb after the question word is the event (在哪个国家造的 -> 造: 制造于 names it).
+        verbs = [p.word for p in jieba_pos_tokenizer().cut(after)
+                 if ONE_CHARACTER_EVENTS and p.flag == "v" and len(p.word) == 1 and p.word not in _EMPTY_VERBS]
+        if verbs:
+            return verbs
         # A light verb (开始, 举行) says little on its own: the words before the question word count too.
         before = _FILLER_RE.sub("", clause[:m.start()])
         return words + [w for w in _words(segmenter.lcut(before))[-2:] if w.lower() not in names and w not in _GENERIC]
     return []
+
+
+#: A date question's one-character verb (造, 建, 办) is its event when no longer word follows the question word.
+ONE_CHARACTER_EVENTS = True
+#: One-character verbs that name no event of their own.
+_EMPTY_VERBS = set("是有在为到做用给让叫说看去来要会能")
 
 
 def states_event(text: str, terms: Sequence[str]) -> bool:
@@ -1010,9 +1041,13 @@ NEAR = 12
 def attribute_keys(term: str) -> list[str]:
     """How an attribute may be written: in full, or for a compound its first or last two characters
     (装机容量 ~ 容量), except a noun after a modifier that changes it (女代表 is not 代表) and a role
-    (总经理 is not any 经理); and the words news text uses for the same attribute (营收 ~ 收入, 上升 ~ 增长)."""
+    (总经理 is not any 经理); and the words news text uses for the same attribute (营收 ~ 收入, 上升 ~ 增长),
+    Cilin's synonyms of the term (年轻人 ~ 小伙子) and its numbers written otherwise (百米 ~ 100米)."""
+    role = _role_in(term)
     if (len(term) == 3 and term[0] in _MODIFIERS) or _ROLE_RE.fullmatch(term):
         keys = [term]
+    elif role:  # 省委书记: in full or as the role (书记), never by its organisation (省委 of 省委副书记)
+        keys = [term, role]
     else:
         # A generic half says nothing (试点单位 is not any 单位).
         keys = [term] + [key for key in ([term[:2], term[-2:]] if len(term) >= 3 else [])
@@ -1021,7 +1056,22 @@ def attribute_keys(term: str) -> list[str]:
         for group in _ATTRIBUTE_SYNONYMS:
             if key in group:
                 keys += [k for k in group if k not in keys]
+    if SYNONYMS and not _ROLE_RE.fullmatch(term) and not role and term not in _ABSTRACT:
+        keys += [k for k in _written_as(term) if k not in keys]
     return keys
+
+
+#: An attribute also counts in the words Cilin lists as meaning the same (年轻人 ~ 小伙子, 开工 ~ 动工)
+#: and with its numbers written otherwise (百米 ~ 100米, 首届 ~ 第一届); roles aside (书记 ~ 秘书 is
+#: another sense: a role is named in full, see ``term_positions``). See ``rag.answering.thesaurus``.
+SYNONYMS = True
+
+
+@lru_cache(maxsize=4096)
+def _written_as(term: str) -> tuple[str, ...]:
+    from rag.answering import thesaurus
+
+    return tuple(thesaurus.forms(term)[1:])
 
 
 #: Words news text uses for the same attribute (a 增长 question is answered by 同比上升24.75%).
@@ -1031,6 +1081,15 @@ _ATTRIBUTE_SYNONYMS = [
     {"收入", "营收"},
 ]
 _ROLE_RE = re.compile(rf"(?:{_ROLES}|总经理|副总经理|厂长|司令|总监|总编辑|行长|所长|站长|团长|领队)")
+_ROLE_END_RE = re.compile(rf"(?:{_ROLE_RE.pattern})$")
+#: A role named with its body (省委书记, 工会主席) is that role (see ``attribute_keys``).
+ROLE_COMPOUNDS = True
+
+
+def _role_in(term: str) -> str | None:
+    """The role a compound attribute ends in (省委书记 -> 书记), None for a role alone or another term."""
+    m = _ROLE_END_RE.search(term) if ROLE_COMPOUNDS else None
+    return m.group(0) if m and m.start() > 0 and m.group(0) != term else None
 
 
 def term_positions(text: str, term: str) -> list[int]:
@@ -1046,7 +1105,7 @@ def term_positions(text: str, term: str) -> list[int]:
             before = text[p - 1] if p else ""
             if before == "副" and not term.startswith("副"):
                 continue
-            if before in "原前总" and _ROLE_RE.fullmatch(term):
+            if before in "原前总" and (_ROLE_RE.fullmatch(term) or _ROLE_RE.fullmatch(key)):
                 continue  # 原董事长, 总书记 (not the 书记 of a village branch)
             if len(term) >= 4 and key == term[:2]:
                 compound = text[p:p + len(term)]
@@ -1102,6 +1161,7 @@ def subject_names(question: str) -> list[str]:
         start, pos = pos, pos + len(pair.word)
         # jieba tags many two-character words as names (惠民, 鸿蒙): those need a common surname.
         if (pair.flag in ("nr", "nrfg") and (len(pair.word) >= 3 or (len(pair.word) == 2 and pair.word[0] in _SURNAMES))
+                and pair.word[0] not in _POINTING
                 and not any(m.start() <= start < m.end() for m in foreign)):
             names[pair.word] = None
     for m in _CODE_RE.finditer(text):
@@ -1144,7 +1204,9 @@ class _Passage:
 
 #: Words that only point at or count things (一些国家, 这些措施): no topic of their own.
 _DETERMINERS = set("一些 这些 那些 有些 某些 部分 各种 各类 所有 相关 其他 其它 有关 这个 那个 这种 那种 这次 那次 "
-                   "此次 本次 当前 今后 未来 之前 之后 以来 期间 过程 一个 一种 一次 一项 这项 该项".split())
+                   "此次 本次 当前 今后 未来 之前 之后 以来 期间 过程 一个 一种 一次 一项 这项 该项"
+                   # and words that bound a time (截至今年3月底): rare in everyday text, so no key topic
+                   " 截至 截止 迄今 至今".split())
 
 
 def topic_terms(question: str) -> list[str]:
