@@ -456,7 +456,8 @@ def test_a_which_question_names_the_kind_of_thing_it_asks_for(question, noun):
 def test_a_name_ending_in_the_asked_kind_answers_a_which_question(monkeypatch):
     from rag.answering.lexical import head_spans
     assert head_spans("继过去一年沪深港通合资格股票范围扩展", "股票", "哪类股票？") == []  # no proper name before it
-    sentence = "承建单位为川投简阳气电项目部。"
+    assert head_spans("参与上海证券交易所的大宗交易", "交易", "哪种交易？") == []      # 交易所 is another word
+    sentence = "四川正在建设川投简阳气电项目，计划投资约30亿元。"
     assert [sentence[s:e] for s, e in head_spans(sentence, "气电项目", "哪个气电项目？")] == ["川投简阳气电项目"]
     question = "俄罗斯“月球-25”探测器传回的第一张月面照片拍的是哪座环形山？"
     text = ("“月球-25”号拍摄首张月球表面照片俄罗斯国家航天集团周四表示，正在沿轨道进行环月飞行的“月球-25”探测器"
@@ -505,6 +506,7 @@ def test_a_unit_is_read_as_jieba_cuts_the_question_in_context(monkeypatch):
     question = "四川省总工会学习论述摘编的那次座谈会有多少人参与？"   # 人 + 参与, though the dictionary has 人参
     assert asked_for(question).unit == "人"
     assert asked_for("各级工会筹了多少款物？").unit is None            # 款物 is one word in context too
+    assert asked_for("做现金花礼盒收了多少包装费？").unit is None      # 包装费, not 包 of 包装
     text = "大家对这样的学习过程感到十分提劲儿，这是一场由2700余人共同参与的全省工会系统大会。"
     assert [text[s:e] for s, e in new_spans(text, asked_for(question), question)] == ["2700余人"]
     monkeypatch.setattr(lexical, "COUNT_PARSE", False)

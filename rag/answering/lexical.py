@@ -217,7 +217,7 @@ def _leading_unit(text: str) -> str | None:
     for extra in (1, 2):
         word = text[:len(unit) + extra]
         if len(word) > len(unit) and word not in _UNITS and segmenter.FREQ.get(word, 0) >= 5 \
-                and (first is None or first == word):
+                and (first is None or len(first) > len(unit)):
             return None
     return unit
 
@@ -600,6 +600,11 @@ def head_spans(sentence: str, noun: str | None, question: str) -> list[tuple[int
     out = []
     for s, e in suffix_spans(sentence, re.compile(re.escape(noun)), longest=16):
         start, proper, pos = e, False, s
+        ends = {s}
+        for pair in tagger.cut(sentence[s:e + 4]):
+            ends.add(max(ends) + len(pair.word))
+        if e not in ends:
+            continue  # 交易 of 上海证券交易所 is no name of a 交易
         tokens = []
         for pair in tagger.cut(sentence[s:e]):
             tokens.append((pos, pos + len(pair.word), pair.flag))
