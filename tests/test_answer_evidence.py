@@ -497,7 +497,6 @@ def test_the_sentence_naming_the_asked_attribute_by_a_synonym_states_it(monkeypa
     # lexical.attribute_keys reads the thesaurus too (abstention's attribute checks): both off.
     from rag.answering import lexical
     monkeypatch.setattr(lexical, "SYNONYMS", False)
-    lexical._written_as.cache_clear()
     assert not ExtractiveAnswerer().answer(question, hits).text.startswith("张帆")
 
 

@@ -196,7 +196,9 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
 
 
 #: A question about plans or forecasts: a planned figure answers it.
-_PLAN_Q_RE = re.compile(r"预计|预期|计划|规划|有望|力争|争取|目标|将|未来|明年|要|拟|打算|到\d{4}年")
+_PLAN_Q_RE = re.compile(r"预计|预期|计划|规划|有望|力争|争取|目标|将|未来|明年|要|拟|打算|到\d{4}年"
+                        # 什么时候能通车, 哪年才会建成: a date asked with a modal is a future one
+                        r"|(?:什么时候|何时|哪一?年|哪天|几月)才?(?:能|会|可以|可)")
 #: Words that make what follows in their clause a forecast or plan (预计到2025年底前可实现300颗).
 _PLAN_RE = re.compile(r"预计|预期|计划|规划|有望|力争|争取|目标|拟|打算")
 _CLAUSE_RE = re.compile(r"[，,；;。！!？?：:]")

@@ -1049,6 +1049,8 @@ def attribute_keys(term: str) -> list[str]:
     (总经理 is not any 经理); and the words news text uses for the same attribute (营收 ~ 收入, 上升 ~ 增长),
     Cilin's synonyms of the term (年轻人 ~ 小伙子) and its numbers written otherwise (百米 ~ 100米)."""
     role = _role_in(term)
+    if HEAD_WORDS and term in _HEAD_WORDS:  # 一把手: whoever heads the body (庭长, 主任, 书记 …)
+        return [term] + [r for r in _HEAD_ROLES if r != term]
     if (len(term) == 3 and term[0] in _MODIFIERS) or _ROLE_RE.fullmatch(term):
         keys = [term]
     elif role:  # 省委书记: in full or as the role (书记), never by its organisation (省委 of 省委副书记)
@@ -1064,6 +1066,14 @@ def attribute_keys(term: str) -> list[str]:
     if SYNONYMS and not _ROLE_RE.fullmatch(term) and not role and term not in _ABSTRACT:
         keys += [k for k in _written_as(term) if k not in keys]
     return keys
+
+
+#: A colloquial word for whoever heads a body (一把手, 掌门人) is named by the head's title (庭长林文学, 营销部主任
+#: 姚明路): Cilin has 一把手 only as 老手 (an expert), and titles are too many to list as synonyms.
+HEAD_WORDS = True
+_HEAD_WORDS = {"一把手", "第一把手", "掌门人", "当家人", "掌舵人", "头儿"}  # not 负责人: a title of its own
+_HEAD_ROLES = ([c + "长" for c in "局处厅庭院馆部所站行校社会团队组科市省县区镇村署司"]
+               + ["董事长", "理事长", "主任", "主席", "书记", "总经理", "总裁", "负责人"])
 
 
 #: An attribute also counts in the words Cilin lists as meaning the same (年轻人 ~ 小伙子, 开工 ~ 动工)
