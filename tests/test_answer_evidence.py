@@ -511,3 +511,15 @@ def test_a_unit_is_read_as_jieba_cuts_the_question_in_context(monkeypatch):
     monkeypatch.setattr(lexical, "COUNT_PARSE", False)
     assert asked_for(question).unit is None
     assert "十分" in [text[s:e] for s, e in new_spans(text, asked_for(question), question)]  # any number then
+
+
+def test_the_lead_is_the_whole_name_or_date_not_a_part_of_it(monkeypatch):
+    question = "济南历城二中女足队的队长是谁？"
+    text = "历城二中女足队队长谢悦然说，队员们非常认同学校的管理、教练和老师的教导。"
+    hits = _chunks(("d0300.txt", text))
+    assert Assistant(FakeRetriever(hits)).ask(question).text.startswith("谢悦然。[1]")  # jieba cuts 谢悦 + 然
+    when = "到2025年底前，建立严进、严管、重罚的燃气安全管理机制。"
+    answer = Assistant(FakeRetriever(_chunks(("d0205.txt", when)))).ask("建立燃气安全管理机制的目标是什么时候？")
+    assert answer.text.startswith("2025年底。[1]")
+    monkeypatch.setattr(extractive, "WHOLE_SPANS", False)
+    assert Assistant(FakeRetriever(hits)).ask(question).text.startswith("谢悦。[1]")

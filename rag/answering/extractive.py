@@ -161,6 +161,8 @@ QUALIFIERS = True
 #: A sentence that names the asked attribute by another word of the thesaurus (小伙子 for 年轻人, 100米 for 百米)
 #: next to an answer span states it as well as one that repeats the question's word.
 SYN_ATTRIBUTE = True
+#: The lead is never a span inside a longer answer span of its sentence (姚明 inside 姚明路).
+WHOLE_SPANS = True
 #: The longest quoted name an answer leads with.
 LONG_NAME = 32
 
@@ -368,6 +370,11 @@ class ExtractiveAnswerer:
                  if s[1] - s[0] <= (LONG_NAME if sentence.text[s[0]] in "“《「" else 16)]
         if not spans:
             return None
+        if WHOLE_SPANS:  # 姚明 of 姚明路 (jieba's cut) is part of the name the title rule reads whole
+            # ... but a person's name is not part of the body named after it (王东明代表中华全国总工会).
+            longest = 2 if asked_for(question).kind == "person" else 99
+            spans = [a for a in spans if not any(b != a and b[0] <= a[0] and a[1] <= b[1]
+                                                 and (b[1] - b[0]) - (a[1] - a[0]) <= longest for b in spans)]
         head = head_noun(question) if HEAD_NOUN and asked_for(question).kind in (None, "place", "org") else None
         if head and any(sentence.text[s:e].endswith(head) for s, e in spans):
             spans = [(s, e) for s, e in spans if sentence.text[s:e].endswith(head)]
