@@ -119,3 +119,25 @@ def test_a_date_asked_with_a_modal_is_a_future_one(monkeypatch):
     assert _assistant(doc).ask("黄茅海跨海通道是什么时候通车的？").abstained  # a past date: the plan is no fact
     monkeypatch.setattr(abstention, "_PLAN_Q_RE", re.compile(abstention._PLAN_Q_RE.pattern.split("|(?:什么时候")[0]))
     assert _assistant(doc).ask(question).abstained
+
+
+def test_a_foreign_name_starts_at_the_last_word_before_its_dot(monkeypatch):
+    question = "那个听大卫·鲍伊被银行电话打断的网友，精神损失费要多少？"
+    assert subject_names(question) == ["大卫·鲍伊"]
+    doc = ("d1.txt", "近日一网友称自己在听大卫·鲍伊的名曲时被招商银行营销电话打断。"
+                     "原告诉讼请求为：赔偿原告精神损失费10万元。")
+    answer = _assistant(doc).ask(question)
+    assert not answer.abstained and answer.text.startswith("10万元")
+    monkeypatch.setattr(lexical, "FOREIGN_NAME_START", False)
+    assert _assistant(doc).ask(question).abstained  # 个听大卫·鲍伊 is in no passage
+
+
+def test_a_month_of_the_question_is_named_by_its_quarter(monkeypatch):
+    question = "亚朵4到6月这三个月新开了几家酒店？"
+    doc = ("d1.txt", "亚朵集团指出，今年第二季度，亚朵集团新开业酒店70家，新签约超180家，创季度历史新高。")
+    answer = _assistant(doc).ask(question)
+    assert not answer.abstained and answer.text.startswith("70家")
+    # The period itself is still checked: the second quarter does not answer for July.
+    assert _assistant(doc).ask("亚朵7月新开了几家酒店？").abstained
+    monkeypatch.setattr(lexical, "QUARTER_MONTHS", False)
+    assert _assistant(doc).ask(question).abstained

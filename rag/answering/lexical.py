@@ -877,8 +877,22 @@ def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
             continue
         if NUMERAL_FORMS and any(f.lower() in haystack for f in _numeral_forms(entity)):
             continue  # 第一届 ~ 首届, 第12届 ~ 第十二届
+        if QUARTER_MONTHS and _in_a_named_quarter(key, haystack):
+            continue  # 4到6月 ~ 第二季度 (``time_conflict`` still checks the period itself)
         missing.append(entity)
     return missing
+
+
+#: A month of the question (6月 of 4到6月) counts as named by a passage that names its quarter (第二季度, Q2).
+QUARTER_MONTHS = True
+
+
+def _in_a_named_quarter(entity: str, haystack: str) -> bool:
+    m = re.fullmatch(r"(\d{1,2})月", entity)
+    if not m or not 1 <= int(m.group(1)) <= 12:
+        return False
+    q = (int(m.group(1)) - 1) // 3 + 1
+    return bool(re.search(rf"(?<!前)[{'一二三四'[q - 1]}{q}]季度|q{q}", haystack))
 
 
 #: A year of the question counts for a passage when another retrieved passage of its document names
@@ -1170,7 +1184,11 @@ def subject_names(question: str) -> list[str]:
         # Where the name ends in a question is unclear (马木提江·艾依提家后院): its first part and
         # two characters of the second identify the person.
         dot = re.search(r"[·•・]", m.group(0))
-        names[m.group(0)[:dot.end() + 2]] = None
+        first = m.group(0)[:dot.start()]
+        if FOREIGN_NAME_START:  # nor where it starts (那个听大卫·鲍伊): the first part's last word
+            words = jieba_tokenizer().lcut(first)
+            first = words[-1] if len(words[-1]) >= 2 else first[-2:]
+        names[first + m.group(0)[dot.start():dot.end() + 2]] = None
     pos = 0
     for pair in tagger.cut(text):
         start, pos = pos, pos + len(pair.word)
@@ -1187,6 +1205,10 @@ def subject_names(question: str) -> list[str]:
     for m in re.finditer(r"[“《「\"]([^”》」\"]{2,10})[”》」\"]", text):
         names[m.group(1)] = None
     return list(names)
+
+
+#: A foreign name of a question starts at the last word before its dot (大卫·鲍伊 of 那个听大卫·鲍伊).
+FOREIGN_NAME_START = True
 
 
 #: Sentences before the stating one in which the question's names may stand (Chinese news
