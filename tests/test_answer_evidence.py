@@ -523,3 +523,15 @@ def test_the_lead_is_the_whole_name_or_date_not_a_part_of_it(monkeypatch):
     assert answer.text.startswith("2025年底。[1]")
     monkeypatch.setattr(extractive, "WHOLE_SPANS", False)
     assert Assistant(FakeRetriever(hits)).ask(question).text.startswith("谢悦。[1]")
+
+
+def test_a_question_word_spelled_out_in_full_counts_as_named(monkeypatch):
+    # 自研 of the question is 自主研发 in the article: the sentence about 自研 games states their revenue.
+    question = "2023年上半年自研游戏销售收入是多少？"
+    market = "报告显示，今年1-6月，国内游戏市场实际销售收入规模为1442.63亿元，同比下降2.39%。"
+    own = "中国自主研发游戏国内市场实际销售收入1217.84亿元，同比下降2.25%。"
+    hits = FakeRetriever(_chunks(("d0097.txt", market + own))).search("游戏")
+    meaning = _Meaning({market: 0.90, own: 0.91})  # as close in meaning as the real model had them
+    assert ExtractiveAnswerer(meaning).answer(question, hits).text.startswith("1217.84亿元。[1]")
+    monkeypatch.setattr(extractive, "ABBREVIATED_WORDS", False)
+    assert ExtractiveAnswerer(meaning).answer(question, hits).text.startswith("1442.63亿元。[1]")
