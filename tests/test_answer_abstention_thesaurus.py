@@ -141,3 +141,19 @@ def test_a_month_of_the_question_is_named_by_its_quarter(monkeypatch):
     assert _assistant(doc).ask("亚朵7月新开了几家酒店？").abstained
     monkeypatch.setattr(lexical, "QUARTER_MONTHS", False)
     assert _assistant(doc).ask(question).abstained
+
+
+def test_a_height_or_weight_is_asked_in_its_units(monkeypatch):
+    assert lexical.asked_for("黄茅海大桥的主塔有多高？").units >= {"米", "m"}
+    assert "吨" in lexical.asked_for("“月球-25”号探测器的重量是多少？").units
+    assert lexical.asked_for("截至3月底，印度制造的iPhone占比有多高？").units >= {"%"}  # a rate stays a rate
+    assert not lexical.asked_for("今天的气温有多高？").units
+    assert lexical.attribute_terms("黄茅海大桥头一片钢箱梁有多重？") == []  # what it is asked of, not an attribute
+    question = "俄罗斯“月球-25”号探测器的重量是多少？"
+    doc = ("d1.txt", "莫斯科时间11日2时10分，“月球-25”号探测器搭乘“联盟-2.1b”运载火箭从东方航天发射场发射升空。")
+    assert _assistant(doc).ask(question).abstained
+    weighed = ("d2.txt", "“月球-25”号探测器重约1.8吨，将在月球南极附近软着陆。")
+    answer = _assistant(weighed).ask(question)
+    assert not answer.abstained and answer.text.startswith("1.8吨")
+    monkeypatch.setattr(lexical, "MEASURES", False)
+    assert not _assistant(doc).ask(question).abstained  # 10分 passes for a weight

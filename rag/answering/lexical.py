@@ -192,7 +192,23 @@ def asked_for(question: str) -> Asked:
         return Asked("number", frozenset(_UNIT_GROUPS[2]))
     if _MONEY_Q.search(q):
         return Asked("number", frozenset(_UNIT_GROUPS[1]))
+    for pattern, units in _MEASURE_Q if MEASURES and not _NOT_A_MEASURE_Q.search(q) else ():
+        if pattern.search(q):  # 主塔有多高 is answered in 米, not by 5座
+            return Asked("number", units)
     return Asked("number")
+
+
+#: What a height, length, weight or area is measured in: 多高 / 重量 asks for 米 / 吨, not any figure.
+MEASURES = True
+_LENGTHS = frozenset("米 千米 公里 厘米 毫米 英尺 海里 m km cm mm".split())
+#: ... unless something else is high (气温有多高, 价格多高, 占比有多高, 排名多高).
+_NOT_A_MEASURE_Q = re.compile(r"温|价|费|比|率|指数|水平|分数|成绩|排名|频率|声")
+_MEASURE_Q = [
+    (re.compile(r"多高|多深|多远|多宽|高度|深度|宽度|距离|海拔|身高|长度"), _LENGTHS),
+    (re.compile(r"(?<!占比有)多长(?!时间)"), _LENGTHS),
+    (re.compile(r"多重|重量|体重|净重|多少斤|多少公斤"), frozenset("吨 千克 公斤 克 斤 万吨 亿吨 kg".split())),
+    (re.compile(r"面积|占地多大|多大面积"), frozenset("平方米 平方公里 公顷 亩 平方千米 万亩".split())),
+]
 
 
 #: A unit that begins a dictionary word is that word only where jieba cuts it so in context: 多少人参与
@@ -464,6 +480,8 @@ def attribute_terms(question: str) -> list[str]:
     asked = asked_for(q)
     if asked.kind == "date" or "页" in asked.units or _DURATION_Q.search(q) or _AGE_Q.search(q):
         return []
+    if MEASURES and asked.units and any(asked.units == units and p.search(q) for p, units in _MEASURE_Q):
+        return []  # 钢箱梁有多重: the unit says what is asked; 钢箱梁 is what it is asked of
     implied = _IMPLIED_NOUNS.get(asked.unit or "", set())
     return [term for term, attribute in _focus(question)
             if attribute and term not in _ABSTRACT and term not in _GENERIC and term not in _LIGHT_VERBS
