@@ -535,3 +535,18 @@ def test_a_question_word_spelled_out_in_full_counts_as_named(monkeypatch):
     assert ExtractiveAnswerer(meaning).answer(question, hits).text.startswith("1217.84亿元。[1]")
     monkeypatch.setattr(extractive, "ABBREVIATED_WORDS", False)
     assert ExtractiveAnswerer(meaning).answer(question, hits).text.startswith("1442.63亿元。[1]")
+
+
+def test_a_which_ones_question_is_answered_by_an_enumeration(monkeypatch):
+    question = "2023年上半年，中国市场监管部门发现了哪些不合格的食品？"
+    summary = ("2023年上半年，全国市场监管部门完成食品安全监督抽检2921763批次，发现不合格样品70174批次，"
+               "监督抽检不合格率为2.40%。")
+    listing = "与上年同期相比，特殊膳食食品、茶叶及相关制品、蔬菜制品等8类食品抽检不合格率有所上升。"
+    hits = FakeRetriever(_chunks(("d0889.txt", summary + listing))).search("食品")
+    meaning = _Meaning({summary: 0.94, listing: 0.90})  # the summary is closer in meaning, as with the real model
+    answer = ExtractiveAnswerer(meaning).answer(question, hits)
+    assert answer.text.startswith(listing)
+    monkeypatch.setattr(extractive, "LIST_ANSWERS", False)
+    assert ExtractiveAnswerer(meaning).answer(question, hits).text.startswith(summary[:20])
+    # Items joined by 、 without 等 are no enumeration of answers (武汉、汉口两站和神农架、兴山两站分别实现同城乘车).
+    assert not extractive._LIST_RE.search("其中武汉、汉口两站和神农架、兴山两站分别实现同城乘车。")

@@ -161,6 +161,8 @@ QUALIFIERS = True
 #: A sentence that names the asked attribute by another word of the thesaurus (小伙子 for 年轻人, 100米 for 百米)
 #: next to an answer span states it as well as one that repeats the question's word.
 SYN_ATTRIBUTE = True
+#: A 哪些-question is answered by an enumeration (A、B、C等): such a sentence holds a span of the asked kind.
+LIST_ANSWERS = True
 #: A question word the sentence spells out in full (自研 ~ 自主研发) counts in its word overlap.
 ABBREVIATED_WORDS = True
 #: ... at this weight (0.5 and 0.3 cost crud-dev one question as much as they gained; 0.2: +1, none lost).
@@ -312,6 +314,8 @@ class ExtractiveAnswerer:
         next to the thing it asks for (``nouns``: 主题为“……”), which state it as well. A name ending in the
         noun a 哪-question asks for (``head``: 塞曼环形山 for 哪座环形山) is an answer span that states it."""
         spans = new_spans(text, asked, question) if asked.kind else named_spans(text, nouns, question)
+        if not asked.kind and not spans and LIST_ANSWERS and _LIST_Q.search(question):
+            spans = [m.span() for m in _LIST_RE.finditer(text) if normalize(m.group(0)) not in normalize(question)]
         if QUALIFIERS and asked.kind == "number":
             spans = [span for span in spans if not off_qualifier(question, text, span)]
         heads = head_spans(text, head, question)
@@ -469,6 +473,11 @@ class ExtractiveAnswerer:
 
 
 _term_keys = attribute_keys
+
+#: A question that asks for several things (哪些食品, 哪几类, 哪些方面) ...
+_LIST_Q = re.compile(r"哪些|哪几")
+#: ... is answered by an enumeration: three or more short items joined by 、 and closed by 等 (特殊膳食食品、茶叶及相关制品、蔬菜制品等).
+_LIST_RE = re.compile(r"[^，。；;：:、“”\s]{2,10}(?:、[^，。；;：:、“”\s]{2,10}){2,}等[^，。；;：:、\s]{0,8}")
 
 
 def _overlap(words: Sequence[str], q_bigrams: set[str], text: str) -> float:
