@@ -157,3 +157,12 @@ def test_a_height_or_weight_is_asked_in_its_units(monkeypatch):
     assert not answer.abstained and answer.text.startswith("1.8吨")
     monkeypatch.setattr(lexical, "MEASURES", False)
     assert not _assistant(doc).ask(question).abstained  # 10分 passes for a weight
+
+
+def test_pieces_and_temperatures_are_counted_in_their_measure_words():
+    asked = lexical.asked_for("联想问天WA7780 G3里头装了几块GPU？")
+    sentence = "服务器加载了8颗NVIDIA H800 GPU。"
+    assert [sentence[s:e] for s, e in lexical.typed_spans(sentence, asked)] == ["8颗"]
+    asked = lexical.asked_for("热压温度多少度都行？")
+    sentence = "可以在较宽热压温度范围（100~190°C）内制备出胶合板。"
+    assert [sentence[s:e] for s, e in lexical.typed_spans(sentence, asked)] == ["190°C"]
