@@ -550,3 +550,16 @@ def test_a_which_ones_question_is_answered_by_an_enumeration(monkeypatch):
     assert ExtractiveAnswerer(meaning).answer(question, hits).text.startswith(summary[:20])
     # Items joined by 、 without 等 are no enumeration of answers (武汉、汉口两站和神农架、兴山两站分别实现同城乘车).
     assert not extractive._LIST_RE.search("其中武汉、汉口两站和神农架、兴山两站分别实现同城乘车。")
+
+
+def test_a_compared_part_keeps_the_previous_part_s_subject_and_an_index_is_no_price(monkeypatch):
+    from rag.answering import lexical
+    question = "7月份原材料购进价格指数是多少，比6月份涨了多少？"
+    assert question_parts(question) == ["7月份原材料购进价格指数是多少？", "7月份原材料购进价格指数比6月份涨了多少？"]
+    assert not asked_for("7月份原材料购进价格指数是多少？").units   # an index, not a price in 元
+    assert "元" in asked_for("门票价格是多少？").units
+    text = "7月份，原材料购进价格指数为52.4%，较上月上升7.4个百分点。7月我国报告491例猴痘确诊病例，比6月份106例明显增多。"
+    answer = Assistant(FakeRetriever(_chunks(("d0700.txt", text)))).ask(question)
+    assert "52.4%" in answer.text.splitlines()[0] and "7.4个百分点" in answer.text.splitlines()[1]
+    monkeypatch.setattr(lexical, "COMPARED_PARTS", False)
+    assert question_parts(question)[1] == "比6月份涨了多少？"

@@ -125,7 +125,7 @@ _UNIT_GROUPS = [
     {"度", "℃", "°C", "摄氏度"},
     {"个", "家", "项", "所", "座", "处", "支", "条", "件"},
 ]
-_MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格|售价|(?<![评代物])价(?!值观)|收入|利润|营收|造价|成本|赔付|赔偿|补贴|奖金|票价|工资|薪|预算|罚款|市值|身价|估值"
+_MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格(?!指数)|售价|(?<![评代物])价(?!值观|格指数|指数)|收入|利润|营收|造价|成本|赔付|赔偿|补贴|奖金|票价|工资|薪|预算|罚款|市值|身价|估值"
                        r"|信贷|贷款|融资|授信")
 _RATE_Q = re.compile(r"比例|占比|百分|率|增速|增幅|增长了?多少|下降了?多少|上涨了?多少|提高了?多少|降低了?多少")
 _AGE_Q = re.compile(r"多大年纪|年龄|几岁|多少岁")
@@ -688,9 +688,11 @@ def question_parts(question: str) -> list[str]:
     parts, previous = [], ""
     for piece in asking:
         subject = ""
-        if previous and not topic and not question_entities(piece):
+        # 比6月份涨了多少 compares the previous part's subject: its own date is no subject.
+        compared = COMPARED_PARTS and bool(_COMPARED_RE.match(piece))
+        if previous and not topic and (not question_entities(piece) or compared):
             subject = _subject(previous)  # 保证金要交多少 -> 温州海关…手表 + 保证金要交多少
-            if attribute_terms(piece):  # a new attribute replaces the previous one (起拍价 -> 保证金)
+            if attribute_terms(piece) and not compared:  # a new attribute replaces the previous one (起拍价 -> 保证金)
                 for drop in (_TYPE_WORDS, set(focus_terms(previous)[-1:]), _TYPE_WORDS):
                     term = next((t for t in sorted(drop, key=len, reverse=True)
                                  if subject.endswith(t) and len(subject) - len(t) >= 4), None)
@@ -703,6 +705,11 @@ def question_parts(question: str) -> list[str]:
         parts.append(part.rstrip("？?。") + "？")
         previous = part
     return parts
+
+
+#: A part that starts with a comparison (比6月份涨了多少, 较上年增长多少) is about the previous part's subject.
+COMPARED_PARTS = True
+_COMPARED_RE = re.compile(r"(?:比|较|相比|同比|环比)")
 
 
 def _subject(question: str) -> str:
