@@ -148,6 +148,7 @@ def test_a_height_or_weight_is_asked_in_its_units(monkeypatch):
     assert "吨" in lexical.asked_for("“月球-25”号探测器的重量是多少？").units
     assert lexical.asked_for("截至3月底，印度制造的iPhone占比有多高？").units >= {"%"}  # a rate stays a rate
     assert not lexical.asked_for("今天的气温有多高？").units
+    assert not lexical.asked_for("哪项工作得到了总书记的高度重视，投入是多少？").units >= {"米"}  # an adverb
     assert lexical.attribute_terms("黄茅海大桥头一片钢箱梁有多重？") == []  # what it is asked of, not an attribute
     question = "俄罗斯“月球-25”号探测器的重量是多少？"
     doc = ("d1.txt", "莫斯科时间11日2时10分，“月球-25”号探测器搭乘“联盟-2.1b”运载火箭从东方航天发射场发射升空。")

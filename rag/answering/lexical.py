@@ -207,7 +207,8 @@ _LENGTHS = frozenset("米 千米 公里 厘米 毫米 英尺 海里 m km cm mm".
 #: ... unless something else is high (气温有多高, 价格多高, 占比有多高, 排名多高).
 _NOT_A_MEASURE_Q = re.compile(r"温|价|费|比|率|指数|水平|分数|成绩|排名|频率|声")
 _MEASURE_Q = [
-    (re.compile(r"多高|多深|多远|多宽|高度|深度|宽度|距离|海拔|身高|长度"), _LENGTHS),
+    (re.compile(r"多高|多深|多远|多宽|(?:高度|深度)(?!重视|评价|关注|肯定|赞扬|警惕|契合|融合|一致|认可|参与|合作)"
+                r"|宽度|距离|海拔|身高|长度"), _LENGTHS),
     (re.compile(r"(?<!占比有)多长(?!时间)"), _LENGTHS),
     (re.compile(r"多重|重量|体重|净重|多少斤|多少公斤"), frozenset("吨 千克 公斤 克 斤 万吨 亿吨 kg".split())),
     (re.compile(r"面积|占地多大|多大面积"), frozenset("平方米 平方公里 公顷 亩 平方千米 万亩".split())),
