@@ -54,9 +54,6 @@ CONTRASTS = True
 #: A value whose clause names a word of the same kind as one of the question's (Cilin ``#`` siblings:
 #: 猪肉 for 牛肉, 四季度 for 一季度, 亚军 for 冠军) and not the question's word states another thing.
 SIBLINGS = True
-#: ... and a kind of the question that no retrieved passage names, while they name its siblings, is not
-#: what they are about (牛肉 asked, only 猪肉 named).
-SIBLINGS_UNNAMED = False
 #: A 什么-question for an award or title (什么奖章) needs the sentence to name it (八一勋章,
 #: “……”称号): 颁发奖章 says that there was one, not which.
 NAMED_AWARDS = True
@@ -159,12 +156,6 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
     if kinds and stating:
         plain = [s for s in stating if not values_of_another(s.text, s.answer_spans, kinds)]
         kind_of_thing, stating = bool(plain), plain or stating
-        # A kind the passages never name, while they name its siblings: they are about another (猪肉, not 牛肉).
-        if SIBLINGS_UNNAMED and kind_of_thing:  # off: costs answerable questions (官方 # 军方, 打工 # 务工)
-            folded = normalize(passages).lower()
-            if any(not any(f.lower() in folded for f in forms) and any(o in folded for o in others)
-                   for forms, others in kinds):
-                kind_of_thing = False
     events_asked = event_terms(question) if EVENT_OF_ANOTHER and kind == "date" else []
     if events_asked and stating:
         own = [s for s in stating if not event_of_another(question, s.text, events_asked)]
@@ -336,7 +327,6 @@ def names_instead(sentence: str, contrasts: Sequence[tuple[tuple[str, ...], tupl
     (营业利润同比增长7%至100亿美元 for 营业收入)."""
     text = normalize(sentence)
     return any(any(f in text for f in others) and not any(f in text for f in forms) for forms, others in contrasts)
-
 
 
 #: Only common nouns have siblings that name another thing: Cilin's ``#`` groups of verbs hold near
