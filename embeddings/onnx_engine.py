@@ -109,6 +109,7 @@ def _exported(model_dir: Path, target: Path, quantize: bool, fp32_target: Path |
     del ort
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_exports(target.parent)
+    _check_free_space(model_dir, target.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".export.{os.getpid()}.", dir=target.parent))
     try:
         fused = export_fused(model_dir, staging)
@@ -125,9 +126,41 @@ def _exported(model_dir: Path, target: Path, quantize: bool, fp32_target: Path |
     except OSError as exc:
         raise RagError(f"cannot write the ONNX embedding model to {target}: {exc}; "
                        f"set RAG_CACHE_DIR to a writable directory") from exc
+    except Exception as exc:
+        # A disk that fills up mid-way does not always raise OSError: onnx's shape inference
+        # wrote a truncated file without an error, and quantizing it then failed with
+        # protobuf's "Wire format was corrupt". Name the likely cause when space ran short.
+        free = shutil.disk_usage(target.parent).free
+        if free < _export_space_needed(model_dir):
+            raise RagError(f"exporting the ONNX embedding model to {target.parent} failed with only "
+                           f"{free / 2**20:,.0f} MB left on that disk ({type(exc).__name__}: {exc}); "
+                           f"free some space or set RAG_CACHE_DIR to a disk with room") from exc
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+#: The export writes the raw graph, the fused graph and the int8 graph side by side before the
+#: rename: about three copies of the fp32 weights (e5-small: 3 x ~470 MB), plus slack.
+EXPORT_SPACE_FACTOR = 3.5
+
+
+def _export_space_needed(model_dir: Path) -> int:
+    """Bytes an export of ``model_dir`` needs free: ``EXPORT_SPACE_FACTOR`` x its weight files."""
+    weights = sum(f.stat().st_size for pattern in ("*.safetensors", "*.bin")
+                  for f in Path(model_dir).glob(pattern) if f.is_file())
+    return int(EXPORT_SPACE_FACTOR * weights)
+
+
+def _check_free_space(model_dir: Path, folder: Path) -> None:
+    """Refuse an export that cannot fit, before writing anything (a full disk otherwise fails
+    deep inside onnx with a message about corrupt protobuf, not about space)."""
+    needed, free = _export_space_needed(model_dir), shutil.disk_usage(folder).free
+    if free < needed:
+        raise RagError(f"not enough free space in {folder} to export the ONNX embedding model: it needs "
+                       f"about {needed / 2**20:,.0f} MB, {free / 2**20:,.0f} MB are free; free some space "
+                       f"or set RAG_CACHE_DIR to a disk with room")
 
 
 def _remove_abandoned_exports(folder: Path) -> None:

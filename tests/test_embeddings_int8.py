@@ -273,3 +273,47 @@ def test_answering_from_an_int8_index_never_imports_torch(tmp_path):
                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _disk(free_bytes_by_call):
+    """A ``shutil.disk_usage`` stand-in: a full disk cannot be made on demand in a test."""
+    import collections
+
+    usage = collections.namedtuple("usage", "total used free")
+    calls = iter(free_bytes_by_call)
+    return lambda path: usage(10**12, 0, next(calls))
+
+
+def test_an_export_that_cannot_fit_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    from embeddings import onnx_engine
+    from embeddings.materialize import materialize
+
+    model_dir = materialize()
+    monkeypatch.setattr(onnx_engine.shutil, "disk_usage", _disk([100 * 2**20]))
+    monkeypatch.setattr(onnx_engine, "export_fused", lambda *a: pytest.fail("the export started anyway"))
+    target = tmp_path / "onnx" / "model.onnx"
+    with pytest.raises(RagError, match=r"not enough free space .* needs about [\d,]+ MB, 100 MB are free.*RAG_CACHE_DIR"):
+        onnx_engine.export_int8(model_dir, target)
+    assert list(target.parent.iterdir()) == []  # no staging folder, no half file
+
+
+def test_a_disk_that_fills_up_mid_export_is_named_as_the_cause(tmp_path, monkeypatch):
+    from embeddings import onnx_engine
+    from embeddings.materialize import materialize
+
+    def corrupt(model_dir, out):  # what onnx did on a full disk: a truncated file, then a parse error
+        (out / "raw.onnx").write_bytes(b"\x08\x07")
+        raise RuntimeError("Error parsing message with type 'onnx.ModelProto': Wire format was corrupt")
+
+    model_dir = materialize()
+    monkeypatch.setattr(onnx_engine, "export_fused", corrupt)
+    target = tmp_path / "onnx" / "model.onnx"
+    monkeypatch.setattr(onnx_engine.shutil, "disk_usage", _disk([10**12, 5 * 2**20]))
+    with pytest.raises(RagError, match=r"failed with only 5 MB left on that disk \(RuntimeError: .*Wire format"):
+        onnx_engine.export_int8(model_dir, target)
+    assert list(target.parent.iterdir()) == []
+    # With room to spare the same error is not blamed on the disk: it surfaces as it is.
+    monkeypatch.setattr(onnx_engine.shutil, "disk_usage", _disk([10**12, 10**12]))
+    with pytest.raises(RuntimeError, match="Wire format was corrupt"):
+        onnx_engine.export_int8(model_dir, target)
+    assert list(target.parent.iterdir()) == []
