@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from rag.answering import meaning as meaning_check
 from rag.answering.lexical import question_entities, unmentioned
 from rag.answering.prompts import NOT_FOUND
 from rag.text import normalize
@@ -115,6 +116,12 @@ class Evidence:
     #: For a question with words that have Cilin siblings (牛肉, 冠军): some stating sentence's value is not
     #: in a clause that names a sibling instead (猪肉价格同比下降26% for 牛肉); None for other questions.
     kind_of_thing: bool | None = None
+    #: How closely a stating sentence names the asked attribute by meaning: the best hubness-corrected cosine
+    #: of an asked attribute term to a word next to its answer (``meaning.AttributeMeaning``, about -0.1 to
+    #: 0.25; 军援 ~ 军事援助 0.18, 大会 ~ 举行 0.01), ``meaning.NAMED_SCORE`` (0.25) when one names it by its
+    #: word or a thesaurus form; None when no specific attribute is asked or nothing was compared. From
+    #: ``meaning.ATTRIBUTE_SIMILARITY`` (0.06) on it sets ``attribute`` and ``named``.
+    attribute_similarity: float | None = None
 
 
 def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | None] | None = None) -> Evidence:
@@ -136,6 +143,10 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
     attribute = any(s.attribute for s in support) if terms else None
     passages = " ".join(" ".join(h.heading_path) + " " + h.text for h in hits)
     named = any(mentions_term(passages, t) for t in terms) if terms else None
+    similarity = _attribute_similarity(support) if terms else None
+    if any(s.attribute_similarity is not None and s.attribute_similarity >= meaning_check.ATTRIBUTE_SIMILARITY
+           for s in support):
+        named = True  # a sentence names it in other words (军事援助 for 军援), so the passages do
     # The sentence that states the fact must itself cover the question, not a neighbour.
     stating = [s for s in support if s.attribute] if attribute else support
     factual = organisations = own_event = award_named = measure = None
@@ -183,7 +194,17 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
         award_named=award_named,
         measure=measure,
         kind_of_thing=kind_of_thing,
+        attribute_similarity=similarity,
     )
+
+
+def _attribute_similarity(support: Sequence) -> float | None:
+    """The best ``attribute_similarity`` of the stating sentences ``support``, 1.0 for one that names the
+    attribute by its word; None when none was compared."""
+    if any(s.attribute and s.attribute_similarity is None for s in support):
+        return meaning_check.NAMED_SCORE
+    values = [s.attribute_similarity for s in support if s.attribute_similarity is not None]
+    return max(values) if values else None
 
 
 #: A question about plans or forecasts: a planned figure answers it.

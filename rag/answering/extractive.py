@@ -4,7 +4,8 @@ No language model: sentences of the retrieved passages are scored by
 embedding similarity to the question, keyword overlap (jieba words and
 character bigrams), the passage's retrieval rank, and whether they hold what
 the question asks for (a number in the asked unit for 多少个, a date for 何时, a
-name for 谁, ...) next to the asked attribute (队长, 装机容量). For such a
+name for 谁, ...) next to the asked attribute (队长, 装机容量; also named in other words, by
+the embedding model's word vectors: 军事援助 for 军援, see ``rag.answering.meaning``). For such a
 question the answer leads with that span and its ``[n]`` marker, then quotes
 the sentence (``149万通。[1]“12351热线全年受理职工群众来电149万通……”``);
 otherwise it quotes the best sentences, each followed by its marker. A
@@ -21,9 +22,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rag.answering.citations import make_citation
+from rag.answering import meaning as meaning_check
+from rag.answering.meaning import AttributeMeaning, window
 from rag.answering.lexical import (NEAR, Asked, about_entities, asked_for, asked_nouns, attribute_keys,
                                    attribute_near, attribute_terms, documents_naming, event_terms, frame_terms,
-                                   head_noun, head_spans, key_topic, names_term, mentions_term, named_spans, names_in_context, new_spans, passages_about,
+                                   head_noun, head_spans, is_role, key_topic, names_term, mentions_term, named_spans, names_in_context, new_spans, passages_about,
                                    question_entities, question_parts, states_event, subject_names, time_conflict)
 from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
 from rag.text import body_start, normalize, sentence_spans
@@ -100,6 +103,10 @@ class ScoredSentence:
     #: The question's names occur in it or just before it (see ``lexical.names_in_context``), and its
     #: document names the question's most specific topic word (see ``lexical.key_topic``).
     subject: bool = True
+    #: How well the words next to its answer spans name every asked attribute term by meaning (hubness-corrected
+    #: cosine, ``meaning.AttributeMeaning``); None where not computed (no attribute asked, a person or role asked,
+    #: the lexical check already accepted it, or a lower candidate).
+    attribute_similarity: float | None = None
 
 
 @dataclass
@@ -169,6 +176,12 @@ ABBREVIATED_WORDS = True
 ABBREVIATED_WEIGHT = 0.2
 #: The lead is never a span inside a longer answer span of its sentence (姚明 inside 姚明路).
 WHOLE_SPANS = True
+#: A candidate sentence whose words next to its answer mean the asked attribute (``meaning.AttributeMeaning``:
+#: 军事援助 for 军援) names it, as one that says the attribute's own word does.
+MEANING = True
+#: ... checked for this many of the best candidate sentences that could state the answer. (Scoring such a
+#: sentence up as well, like one naming the attribute by its word, moved two leads to a wrong figure: not done.)
+MEANING_CANDIDATES = 4
 #: The longest quoted name an answer leads with.
 LONG_NAME = 32
 
@@ -204,6 +217,8 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self.max_candidates = max_candidates
         self._cache: dict[tuple[str, int, int], np.ndarray] = {}
+        #: The meaning check of the asked attribute (None without an embedder).
+        self.meaning = AttributeMeaning(embedder) if embedder is not None else None
 
     # candidate sentences ----------------------------------------------------
     @staticmethod
@@ -405,6 +420,8 @@ class ExtractiveAnswerer:
                     source_text: Callable[[str], str] | None = None) -> PartAnswer:
         """Score, choose and find the lead for one (part of a) question."""
         scored = on_topic(question, self.score(question, hits, source_text), hits)
+        if MEANING and self.meaning is not None:
+            scored = self.attribute_meaning(question, scored)
         chosen = self.select(scored)
         lead = self.lead(question, chosen[0]) if chosen else None
         if lead is not None or not single:
@@ -412,6 +429,30 @@ class ExtractiveAnswerer:
                      if single and lead is not None and s.type_match and CLOSE_FIGURES]
             chosen = chosen[:self.lead_quotes] + extra
         return PartAnswer(question, scored, chosen, lead)
+
+    def attribute_meaning(self, question: str, scored: list[ScoredSentence]) -> list[ScoredSentence]:
+        """``scored`` with ``attribute_similarity`` set for the best ``MEANING_CANDIDATES`` sentences that could
+        state the answer (about the question's names, timely, of the asked kind) and do not name the asked
+        attribute by its word; from ``meaning.ATTRIBUTE_SIMILARITY`` on they name it (``attribute``), which
+        ``select`` and ``abstention.gather_evidence`` read. The order of ``scored`` is kept."""
+        terms = attribute_terms(question)
+        asked = asked_for(question)
+        # A role is named in full or not at all (副庭长 is no 庭长, 省委副书记 no 省委书记): words of one kind are
+        # close in meaning, so who holds a role stays with the lexical check.
+        # Only a value's attribute is checked: for a question without an asked kind (原因是什么) the words next
+        # to nothing are the topic's (野火 for 起火).
+        if not terms or not scored or asked.kind in (None, "person") or asked.role or any(is_role(t) for t in terms):
+            return scored
+        able = [s for s in scored if s.about and s.timely and s.subject and s.type_match]
+        todo = [s for s in able[:MEANING_CANDIDATES] if not s.attribute]
+        if not todo:
+            return scored
+        sims = self.meaning.similarities(terms, [window(s.text, s.answer_spans) for s in todo])
+        for s, sim in zip(todo, sims):
+            s.attribute_similarity = sim
+            if sim is not None and sim >= meaning_check.ATTRIBUTE_SIMILARITY:
+                s.attribute = True
+        return scored
 
     def analyze(self, question: str, hits: Sequence[Hit],
                 source_text: Callable[[str], str] | None = None) -> list[PartAnswer]:

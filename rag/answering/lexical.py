@@ -1140,8 +1140,17 @@ _ATTRIBUTE_SYNONYMS = [
 ]
 _ROLE_RE = re.compile(rf"(?:{_ROLES}|总经理|副总经理|厂长|司令|总监|总编辑|行长|所长|站长|团长|领队)")
 _ROLE_END_RE = re.compile(rf"(?:{_ROLE_RE.pattern})$")
+_PERSON_NOUN_RE = re.compile(rf"(?:{_PERSON_NOUNS}|人$)")
 #: A role named with its body (省委书记, 工会主席) is that role (see ``attribute_keys``).
 ROLE_COMPOUNDS = True
+
+
+def is_role(term: str) -> bool:
+    """Whether ``term`` names a role or kind of person (董事长, 副庭长, 省委书记, 一把手, 负责人, 女代表): such a
+    word is named in full or not at all (see ``attribute_keys``)."""
+    return bool(_ROLE_RE.search(term) or term in _HEAD_WORDS or _PERSON_NOUN_RE.search(term)
+                or any(term.endswith(r) for r in _HEAD_ROLES)
+                or (len(term) == 3 and term[0] in _MODIFIERS and term[1:] in ("代表", "会员", "委员", "成员", "职工")))
 
 
 def _role_in(term: str) -> str | None:
