@@ -493,8 +493,7 @@ def test_the_sentence_naming_the_asked_attribute_by_a_synonym_states_it(monkeypa
     text = "在哈尔滨江边救起落水父女后，市民万勇志向记者讲述了经过。危急时刻，一位20多岁的小伙子张帆毫不犹豫跳入江中救人。"
     hits = FakeRetriever(_chunks(("d0416.txt", text))).search(question)
     assert ExtractiveAnswerer().answer(question, hits).text.startswith("张帆。[1]")
-    monkeypatch.setattr(extractive, "SYN_ATTRIBUTE", False)
-    # lexical.attribute_keys reads the thesaurus too (abstention's attribute checks): both off.
+    # lexical.attribute_keys reads the thesaurus (the sentence choice's and the abstention's attribute checks).
     from rag.answering import lexical
     monkeypatch.setattr(lexical, "SYNONYMS", False)
     assert not ExtractiveAnswerer().answer(question, hits).text.startswith("张帆")

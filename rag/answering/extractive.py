@@ -165,9 +165,6 @@ HEAD_NOUN = True
 #: A figure qualified otherwise than the question asks (海外 for a question that does not say it, 每股 for a
 #: total, 环比 for 同比) is no answer span: see ``off_qualifier``.
 QUALIFIERS = True
-#: A sentence that names the asked attribute by another word of the thesaurus (小伙子 for 年轻人, 100米 for 百米)
-#: next to an answer span states it as well as one that repeats the question's word.
-SYN_ATTRIBUTE = True
 #: A 哪些-question is answered by an enumeration (A、B、C等): such a sentence holds a span of the asked kind.
 LIST_ANSWERS = True
 #: A question word the sentence spells out in full (自研 ~ 自主研发) counts in its word overlap.
@@ -348,13 +345,13 @@ class ExtractiveAnswerer:
             return spans, True, exact, timely, event
         if not attributes:
             return spans, bool(spans) and not asked.kind, exact, timely, event
-        paraphrases = _paraphrases(attributes) if SYN_ATTRIBUTE else []
+        # The attribute's own word, a half of it or a thesaurus synonym (``lexical.attribute_keys``); other words
+        # for it are read by meaning afterwards (``attribute_meaning``).
         if not asked.kind:
             header_text = " ".join(hit.heading_path) + " " + text
-            return (spans, bool(spans) or any(mentions_term(header_text, t) for t in attributes)
-                    or any(p in header_text for p in paraphrases), exact, timely, event)
-        return (spans, attribute_near(text, spans, attributes) or _paraphrase_near(text, spans, paraphrases),
-                exact, timely, event)
+            return (spans, bool(spans) or any(mentions_term(header_text, t) for t in attributes),
+                    exact, timely, event)
+        return spans, attribute_near(text, spans, attributes), exact, timely, event
 
     # selection --------------------------------------------------------------
     def select(self, scored: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -532,25 +529,6 @@ def _overlap(words: Sequence[str], q_bigrams: set[str], text: str) -> float:
     spelled = sum(len(w) for w in words if len(w) >= 2 and w not in norm and names_term(norm, w))
     return base + ABBREVIATED_WEIGHT * spelled / total if total else base
 
-
-def _paraphrases(attributes: Sequence[str]) -> list[str]:
-    """Other words for the asked attributes by the thesaurus's ``=`` groups (年轻人 ~ 小伙子, 百米 ~ 100米),
-    two characters or more; only whole words count (their halves say too little)."""
-    from rag.answering import thesaurus
-
-    try:
-        return [f for t in attributes for f in thesaurus.forms(t) if f != t and len(f) >= 2]
-    except thesaurus.ThesaurusUnavailable:
-        return []
-
-
-def _paraphrase_near(sentence: str, spans: Sequence[tuple[int, int]], words: Sequence[str]) -> bool:
-    """Whether one of ``words`` stands within ``NEAR`` characters of a span of ``spans``."""
-    for w in words:
-        for m in re.finditer(re.escape(w), sentence):
-            if any(s - NEAR - len(w) <= m.start() <= e + NEAR for s, e in spans):
-                return True
-    return False
 
 #: Qualifiers that tell close figures of one article apart: (the plain side, the marked side, whether they qualify
 #: the figures of the whole sentence piece or of their clause only). A figure whose nearest qualifier is marked
