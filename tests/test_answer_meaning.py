@@ -69,6 +69,9 @@ def test_word_vectors_are_cached_and_embedded_in_one_batch(fake_embedder):
     again = check.similarities(["军援"], [["提供价值3.45亿美元的军事援助"], ["装备、培训"]])
     assert again == first
     assert len(counting.queries) == asked  # nothing embedded twice
+    small = AttributeMeaning(fake_embedder, cache_size=3)  # a long-running server's cache stays bounded
+    assert small.similarities(["军援"], [["提供价值3.45亿美元的军事援助"], ["装备、培训"]]) == first
+    assert len(small._vectors) <= 3
 
 
 # --- slow: the real model -------------------------------------------------------------

@@ -104,7 +104,7 @@ def window(sentence: str, spans: Sequence[tuple[int, int]], width: int = WINDOW)
 
 class AttributeMeaning:
     """Hubness-corrected cosines between asked attribute terms and a sentence's words, with the embedder's
-    word vectors and hubness cached (``cache_size`` words, least recently used dropped)."""
+    word vectors and hubness cached (``cache_size`` words, the oldest dropped first)."""
 
     def __init__(self, embedder, cache_size: int = 50_000) -> None:
         self.embedder = embedder
@@ -113,33 +113,37 @@ class AttributeMeaning:
         self._hubs: dict[str, float] = {}
         self._background: np.ndarray | None = None
 
+    def vectors(self, words: Sequence[str]) -> np.ndarray:
+        """Normalised vectors of ``words`` (``query: `` prefix), the missing ones embedded in one batch. Safe to
+        call from several threads: what one call reads is held locally, whatever another one evicts."""
+        found = {w: self._vectors.get(w) for w in dict.fromkeys(words)}
+        missing = [w for w, v in found.items() if v is None]
+        if missing:
+            encoded = np.asarray(self.embedder.encode_queries(missing), dtype=np.float32)
+            for w, v in zip(missing, encoded):
+                found[w] = self._vectors[w] = v
+            while len(self._vectors) > self.cache_size:  # oldest first
+                try:
+                    self._vectors.popitem(last=False)
+                except KeyError:
+                    break
+        if not words:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([found[w] for w in words])
+
     def hubness(self, words: Sequence[str]) -> np.ndarray:
         """``r(w)`` of each word: the mean cosine to its ``HUB_K`` nearest ``BACKGROUND`` words."""
         if self._background is None:
             self._background = np.asarray(self.embedder.encode_queries(list(BACKGROUND)), dtype=np.float32)
-        todo = [w for w in dict.fromkeys(words) if w not in self._hubs]
+        found = {w: self._hubs.get(w) for w in dict.fromkeys(words)}
+        todo = [w for w, r in found.items() if r is None]
         if todo:
             sims = self.vectors(todo) @ self._background.T
-            for w, r in zip(todo, np.sort(sims, axis=1)[:, -HUB_K:].mean(axis=1)):
-                self._hubs[w] = float(r)
             if len(self._hubs) > self.cache_size:
-                self._hubs.clear()
-        return np.array([self._hubs[w] for w in words], dtype=np.float32)
-
-    def vectors(self, words: Sequence[str]) -> np.ndarray:
-        """Normalised vectors of ``words`` (``query: `` prefix), the missing ones embedded in one batch."""
-        missing = [w for w in dict.fromkeys(words) if w not in self._vectors]
-        if missing:
-            encoded = np.asarray(self.embedder.encode_queries(missing), dtype=np.float32)
-            for w, v in zip(missing, encoded):
-                self._vectors[w] = v
-            while len(self._vectors) > self.cache_size:
-                self._vectors.popitem(last=False)
-        for w in words:
-            self._vectors.move_to_end(w)
-        if not words:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([self._vectors[w] for w in words])
+                self._hubs = {}
+            for w, r in zip(todo, np.sort(sims, axis=1)[:, -HUB_K:].mean(axis=1)):
+                found[w] = self._hubs[w] = float(r)
+        return np.array([found[w] for w in words], dtype=np.float32)
 
     def similarities(self, terms: Sequence[str], texts: Sequence[Sequence[str]]) -> list[float | None]:
         """For each entry of ``texts`` (the pieces of one sentence, see ``window``): how well its words name
