@@ -263,7 +263,7 @@ def measure(collection: Path, limit: int | None, random_weights: Path | None, qu
     out["batch_sweep"] = sweep
 
     full_chars = _collection_characters(collection)
-    if full_chars:
+    if full_chars and full_chars > counts["characters"]:  # a slice: extrapolate; the whole file is measured above
         tokens_per_article_char = out["tokens"] / max(counts["characters"], 1)
         out["full_collection_characters"] = full_chars
         out["full_collection_embed_s"] = full_chars * tokens_per_article_char / out["tokens_per_s"]
@@ -276,10 +276,11 @@ def measure(collection: Path, limit: int | None, random_weights: Path | None, qu
 def tables(out: dict[str, Any]) -> list[dict[str, Any]]:
     """The section's rows for ``bench.report``."""
     gpu = f"{out['device']} ({out['precision']}, weights: {out['weights']})"
+    articles = f"first {out['limit']:,}" if isinstance(out.get("limit"), int) else "all"
     rows = [
         ["GPU matmul peak (8192^3, bf16)", f"{out['matmul_tflops']:.0f} TFLOP/s", out["device"]],
         ["texts embedded", f"{out['chunks']:,} chunks + {out['views']:,} views = {out['tokens']:,} tokens",
-         f"first {out['limit'] or 'all'} articles of {Path(out['collection']).name}, "
+         f"{articles} articles of {Path(out['collection']).name}, "
          f"{out['characters']:,} characters; read and chunked on the CPU in {out['read_chunk_s']:.0f} s"],
         ["passage embedding, end to end", f"{out['tokens_per_s'] / 1e6:.2f} M tokens/s, "
          f"{out['passages_per_s']:,.0f} passages/s",
