@@ -22,8 +22,12 @@ For LLM generators the model's own refusal counts too (``is_refusal``).
 """
 from __future__ import annotations
 
+import functools
+import json
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 from rag.answering import meaning as meaning_check
@@ -122,6 +126,19 @@ class Evidence:
     #: word or a thesaurus form; None when no specific attribute is asked or nothing was compared. From
     #: ``meaning.ATTRIBUTE_SIMILARITY`` (0.06) on it sets ``attribute`` and ``named``.
     attribute_similarity: float | None = None
+    #: Index into the hits of the passage holding the best-covering stating sentence (None: no such sentence).
+    passage: int | None = None
+    #: Best coverage and embedding similarity of the question by any candidate sentence, before the
+    #: checks above filter them (a soft signal where a check rejected every sentence).
+    best_coverage: float = 0.0
+    best_cosine: float = 0.0
+    #: The extractive answerer's score of its best sentence (see ``extractive.Weights``).
+    best_score: float = 0.0
+    #: Hybrid score of the first hit, and its lead over the first hit of another document.
+    top_score: float = 0.0
+    margin: float = 0.0
+    #: How many names, dates and numbers the question has (``lexical.question_entities``).
+    entities: int = 0
 
 
 def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | None] | None = None) -> Evidence:
@@ -174,9 +191,10 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
     awards = [n for n in asked_nouns(question) if _AWARD_RE.search(n)] if NAMED_AWARDS else []
     if awards:
         award_named = any(names_award(s.text, awards, question) for s in support)
+    entities = question_entities(question)
     return Evidence(
         question=question,
-        missing=unmentioned(question_entities(question), hits) if hits else question_entities(question),
+        missing=unmentioned(entities, hits) if hits else entities,
         kind=kind,
         typed=bool(typed),
         attribute=attribute,
@@ -195,6 +213,13 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
         measure=measure,
         kind_of_thing=kind_of_thing,
         attribute_similarity=similarity,
+        passage=max(stating, key=lambda s: s.lexical).hit_index if stating else None,
+        best_coverage=max((s.lexical for s in part.scored), default=0.0),
+        best_cosine=max((s.cosine for s in part.scored), default=0.0),
+        best_score=max((s.score for s in part.scored), default=0.0),
+        top_score=hits[0].score if hits else 0.0,
+        margin=_margin(hits),
+        entities=len(entities),
     )
 
 
@@ -205,6 +230,12 @@ def _attribute_similarity(support: Sequence) -> float | None:
         return meaning_check.NAMED_SCORE
     values = [s.attribute_similarity for s in support if s.attribute_similarity is not None]
     return max(values) if values else None
+
+
+def _margin(hits: Sequence) -> float:
+    """How far the first hit's score leads the first hit of another document (0 when none)."""
+    other = next((h.score for h in hits[1:] if h.doc != hits[0].doc), None) if hits else None
+    return hits[0].score - other if other is not None else 0.0
 
 
 #: A question about plans or forecasts: a planned figure answers it.
@@ -428,20 +459,221 @@ def names_award(sentence: str, nouns: Sequence[str], question: str) -> bool:
     return False
 
 
+#: The learned decision's inputs, in the order of the shipped model's weights (see ``features``).
+#: Flags are 1.0 where a check found evidence *against* an answer.
+FEATURES = (
+    "missing",            # a name, date or number of the question is in no passage
+    "off_topic",          # no passage names a topic word of the question
+    "no_span",            # no sentence about the question's names holds the asked kind of span
+    "other_time",         # the typed sentences all state another year or period
+    "no_event",           # a date question whose dated event no sentence names
+    "other_subject",      # no typed sentence is about the question's names
+    "planned",            # the stating sentences only give forecasts or plans
+    "other_organisation",  # the stating documents do not name the question's organisation
+    "other_event",        # the stated date is another subject's founding or birth
+    "contrast",           # the stating sentences name another measure (营业利润 for 营业收入)
+    "sibling",            # ... or another thing of the same kind (猪肉 for 牛肉)
+    "award_unnamed",      # a 什么-question about an award that no sentence names
+    "attribute_asked",    # the question asks for a specific attribute (队长, 装机容量)
+    "no_attribute",       # ... and no stating sentence names it next to its span
+    "named_nowhere",      # ... and no passage names it at all
+    "role_unnamed",       # a 谁-question about a role that no stating sentence names
+    "attribute_similarity",  # how closely a stating sentence names the asked attribute by meaning (0: not measured)
+    "attribute_unmeasured",  # an attribute is asked but no stating sentence was compared
+    "coverage",           # best coverage of the question's words by a stating sentence, 0..1
+    "cosine",             # best embedding similarity of a stating sentence to the question
+    "no_attribute_coverage",  # coverage where the attribute is not named (the old 0.80 cut-off's input)
+    "best_coverage",      # best coverage by any candidate sentence, before the checks
+    "best_cosine",        # best similarity of any candidate sentence
+    "best_score",         # the extractive answerer's best sentence score
+    "top_score",          # hybrid score of the first hit
+    "margin",             # its lead over the first hit of another document
+    "passage_rank",       # 1 / (1 + rank) of the stating sentence's passage (0: no stating sentence)
+    "entities",           # how many names, dates and numbers the question has
+    "kind_number", "kind_date", "kind_person", "kind_place", "kind_org",  # what the question asks for
+)
+
+#: The reason ``AbstentionPolicy.reason`` gives when a feature weighs most against an answer.
+FEATURE_REASONS = {
+    "missing": "missing", "off_topic": "off_topic", "no_span": "no_span", "award_unnamed": "no_span",
+    "other_time": "other_time", "no_event": "no_event", "other_subject": "other_subject",
+    "other_organisation": "other_subject", "other_event": "other_subject", "planned": "planned",
+    "contrast": "no_attribute", "sibling": "no_attribute", "no_attribute": "no_attribute",
+    "named_nowhere": "no_attribute", "role_unnamed": "no_attribute", "attribute_asked": "no_attribute",
+    "no_attribute_coverage": "no_attribute", "attribute_similarity": "no_attribute",
+    "attribute_unmeasured": "no_attribute",
+}
+
+
+def features(evidence: Evidence) -> dict[str, float]:
+    """``evidence`` as the numbers the learned decision weighs, named as in ``FEATURES``.
+
+    Every check of ``gather_evidence`` becomes a 0/1 flag (1: evidence against an answer; a check
+    that does not apply is 0), next to the coverages and similarities of the best stating sentence
+    and of the best sentence before the checks, the retrieval signals (top hybrid score, its margin
+    over another document, the rank of the stating passage), the number of the question's names and
+    the asked kind. Cheap: no retrieval, no model.
+    """
+    e = evidence
+    no_attribute = e.attribute is False
+    f = {
+        "missing": float(bool(e.missing)),
+        "off_topic": float(e.topic is False),
+        "no_span": float(not e.typed),
+        "other_time": float(not e.timely),
+        "no_event": float(e.event is False),
+        "other_subject": float(not e.subject),
+        "planned": float(e.factual is False),
+        "other_organisation": float(e.organisations is False),
+        "other_event": float(e.own_event is False),
+        "contrast": float(e.measure is False),
+        "sibling": float(e.kind_of_thing is False),
+        "award_unnamed": float(e.award_named is False),
+        "attribute_asked": float(e.attribute is not None),
+        "no_attribute": float(no_attribute),
+        "named_nowhere": float(e.named is False),
+        "role_unnamed": float(e.role and no_attribute),
+        "attribute_similarity": e.attribute_similarity if e.attribute_similarity is not None else 0.0,
+        "attribute_unmeasured": float(e.attribute is not None and e.attribute_similarity is None),
+        "coverage": e.coverage,
+        "cosine": e.cosine,
+        "no_attribute_coverage": e.coverage if no_attribute else 0.0,
+        "best_coverage": e.best_coverage,
+        "best_cosine": e.best_cosine,
+        "best_score": e.best_score,
+        "top_score": e.top_score,
+        "margin": e.margin,
+        "passage_rank": 1.0 / (1 + e.passage) if e.passage is not None else 0.0,
+        "entities": float(e.entities),
+    }
+    for kind in ("number", "date", "person", "place", "org"):
+        f["kind_" + kind] = float(e.kind == kind)
+    return f
+
+
+#: A model's scope when it decides every part (see ``AbstentionModel.scope``).
+ALL = ("*",)
+#: What ``AbstentionPolicy.reason`` may answer.
+REASONS = ("missing", "off_topic", "no_span", "other_time", "no_event", "other_subject", "planned", "no_attribute",
+           "low_coverage")
+
+#: The shipped learned decision (written by ``python -m eval.fit_abstention``).
+MODEL_PATH = Path(__file__).with_name("abstention_model.json")
+MODEL_FORMAT = 1
+
+
+class AbstentionModelError(ValueError):
+    """The abstention model file is unreadable or does not match ``FEATURES``."""
+
+
+@dataclass(frozen=True)
+class AbstentionModel:
+    """A logistic regression over ``features``: the probability that the passages do not hold
+    the answer is ``sigmoid(bias + sum(weight * (x - mean) / scale))``; a part whose probability is
+    at least ``threshold`` is unsupported. ``gates`` are the checks that decide alone, before the
+    model (certain by construction)."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+    gates: tuple[str, ...] = ()
+    #: Which parts it decides: ``ALL``, or the parts the cascade declines for one of these reasons
+    #: (``("other_subject",)``: a softened cascade); the cascade's decision stands for the others.
+    scope: tuple[str, ...] = ("*",)
+    #: What it was fitted on and how it did (free-form, for people; see README).
+    info: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        if not (len(self.mean) == len(self.scale) == len(self.weights) == n):
+            raise AbstentionModelError(f"abstention model: {n} features but {len(self.mean)} means, "
+                                       f"{len(self.scale)} scales and {len(self.weights)} weights")
+        unknown = [name for name in (*self.features, *self.gates) if name not in FEATURES]
+        unknown += [name for name in self.scope if self.scope != ALL and name not in REASONS]
+        if unknown:
+            raise AbstentionModelError(f"abstention model: unknown features {unknown} (known: {', '.join(FEATURES)})")
+
+    def contributions(self, evidence: Evidence) -> dict[str, float]:
+        """Each feature's term of the model's sum (positive: against an answer)."""
+        x = features(evidence)
+        return {name: w * (x[name] - m) / s
+                for name, m, s, w in zip(self.features, self.mean, self.scale, self.weights)}
+
+    def probability(self, evidence: Evidence) -> float:
+        """The probability that the passages do not hold the answer to this part."""
+        z = self.bias + sum(self.contributions(evidence).values())
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def to_dict(self) -> dict:
+        return {"format": MODEL_FORMAT, "features": list(self.features), "mean": list(self.mean),
+                "scale": list(self.scale), "weights": list(self.weights), "bias": self.bias,
+                "threshold": self.threshold, "gates": list(self.gates), "scope": list(self.scope), "info": self.info}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AbstentionModel":
+        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+            raise AbstentionModelError(f"abstention model: format {data.get('format') if isinstance(data, dict) else data!r}"
+                                       f" is not {MODEL_FORMAT}")
+        try:
+            return cls(tuple(data["features"]), tuple(map(float, data["mean"])), tuple(map(float, data["scale"])),
+                       tuple(map(float, data["weights"])), float(data["bias"]), float(data["threshold"]),
+                       tuple(data.get("gates", ())), tuple(data.get("scope", ALL)), dict(data.get("info", {})))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AbstentionModelError(f"abstention model: {exc}") from exc
+
+    @classmethod
+    def load(cls, path: str | Path = MODEL_PATH) -> "AbstentionModel":
+        """Read a model written by ``to_dict`` (JSON)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise AbstentionModelError(f"cannot read the abstention model {path}: {exc}") from exc
+        return cls.from_dict(data)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_model() -> AbstentionModel:
+    """The model shipped next to this module (read once, on first use)."""
+    return AbstentionModel.load(MODEL_PATH)
+
+
+#: How ``AbstentionPolicy`` decides unless told: ``"calibrated"`` (the cascade with ``shipped_model``
+#: deciding the parts in its scope, fitted on every development set together) or ``"cascade"`` (the
+#: hand-ordered checks and two coverage cut-offs alone).
+DECISION = "calibrated"
+DECISIONS = ("calibrated", "cascade")
+
+
 @dataclass
 class AbstentionPolicy:
     """Abstain when the evidence does not support an answer (see the module docstring).
 
-    A part is supported when none of its names is missing, a sentence holds the
-    asked kind of span (if a kind is asked), and that sentence covers at least
-    ``min_coverage`` of the question's words, or ``min_coverage_without_attribute``
-    when the question asks for a specific attribute that no such sentence names.
+    ``decision="cascade"``: a part is supported when none of its names is missing, a sentence
+    holds the asked kind of span (if a kind is asked), no check finds it about another subject,
+    time or measure, and that sentence covers at least ``min_coverage`` of the question's words,
+    or ``min_coverage_without_attribute`` when the question asks for a specific attribute that no
+    such sentence names.
+
+    ``decision="calibrated"``: ``model`` (default: the shipped ``abstention_model.json``, read on
+    first use) decides the parts in its scope (every part, or those the cascade declines for the
+    reasons it softens): unsupported when its probability is at least its threshold or one of its
+    gates fires (and, deciding every part, when the coverage is below a ``min_coverage`` raised
+    above the default). The cascade decides the other parts.
     """
 
     min_coverage: float = MIN_COVERAGE
     min_coverage_without_attribute: float = MIN_COVERAGE_WITHOUT_ATTRIBUTE
 
     require_span: bool = True
+    decision: str = DECISION
+    model: AbstentionModel | None = None
+
+    def __post_init__(self) -> None:
+        if self.decision not in DECISIONS:
+            raise ValueError(f"unknown abstention decision {self.decision!r} (choose from {', '.join(DECISIONS)})")
 
     @classmethod
     def lenient(cls) -> "AbstentionPolicy":
@@ -450,11 +682,44 @@ class AbstentionPolicy:
 
     def reason(self, evidence: Evidence) -> str | None:
         """Why the evidence does not support an answer (``missing``, ``off_topic``, ``no_span``, ``other_time``,
-        ``no_event``, ``other_subject``, ``planned``, ``no_attribute``, ``low_coverage``), or None when it does."""
+        ``no_event``, ``other_subject``, ``planned``, ``no_attribute``, ``low_coverage``), or None when it does.
+        For the learned decision it names the evidence that weighs most against an answer."""
+        if not self.require_span:
+            return "missing" if evidence.missing else None
+        if self.decision == "cascade":
+            return self._cascade(evidence)
+        model = self.model or shipped_model()
+        if model.scope == ALL:
+            return self._learned(model, evidence)
+        reason = self._cascade(evidence)
+        if reason in model.scope:
+            return self._learned(model, evidence, reason)
+        return reason
+
+    def probability(self, evidence: Evidence) -> float:
+        """The learned model's probability that the passages do not hold the answer to this part."""
+        return (self.model or shipped_model()).probability(evidence)
+
+    def _learned(self, model: AbstentionModel, evidence: Evidence, reason: str | None = None) -> str | None:
+        """The model's decision on a part: None, or ``reason`` (the cascade's) or else the reason of
+        the feature that weighs most against an answer."""
+        f = features(evidence)
+        gated = [g for g in model.gates if f[g]]
+        if gated:
+            return FEATURE_REASONS.get(gated[0], "low_coverage")
+        if self.min_coverage > MIN_COVERAGE and evidence.coverage < self.min_coverage:
+            return "low_coverage"
+        if model.probability(evidence) < model.threshold:
+            return None
+        if reason is not None:
+            return reason
+        against = max(model.contributions(evidence).items(), key=lambda item: item[1])[0]
+        return FEATURE_REASONS.get(against, "low_coverage")
+
+    def _cascade(self, evidence: Evidence) -> str | None:
+        """Today's hand-ordered checks: the first that fails names the reason."""
         if evidence.missing:
             return "missing"
-        if not self.require_span:
-            return None
         if evidence.topic is False:
             return "off_topic"
         if not evidence.typed:
