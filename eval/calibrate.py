@@ -58,8 +58,10 @@ def gather(items, retriever, k: int = 5, mode: str = "hybrid") -> list[Case]:
 
 
 def abstains(policy, case: Case) -> bool:
-    """Whether ``policy`` abstains on the whole question (every part unsupported)."""
-    return not case.evidence or all(policy.reason(e) is not None for e in case.evidence)
+    """Whether ``policy`` abstains on the whole question (every part unsupported; see ``abstention.declines``)."""
+    from rag.answering.abstention import declines
+
+    return declines([policy.reason(e) for e in case.evidence])
 
 
 def rates(policy, cases: Sequence[Case]) -> dict[str, float]:

@@ -7,7 +7,7 @@ import pytest
 
 from eval import fit_abstention
 from eval.calibrate import Case
-from rag.answering.abstention import (ALL, FEATURES, MODEL_PATH, REASONS, AbstentionModel, AbstentionModelError, AbstentionPolicy,
+from rag.answering.abstention import (ALL, FEATURES, MODEL_PATH, REASONS, declines, AbstentionModel, AbstentionModelError, AbstentionPolicy,
                                       Evidence, features, shipped_model)
 
 
@@ -146,3 +146,17 @@ def test_the_fit_command_writes_a_model_that_loads(tmp_path, capsys):
     assert model.info["fitted_on"] == {"a": 25, "b": 25, "c": 25}
     policy = AbstentionPolicy(model=model)
     assert policy.reason(supported()) is None and policy.reason(unsupported()) is not None
+
+
+def test_a_question_is_declined_only_when_every_part_is_unsupported():
+    assert not declines([None, "no_span"])  # the supported part is answered, the other marked
+    assert declines(["no_span", "other_subject"])
+    assert declines([])  # no passages, no parts
+
+
+def test_a_two_part_question_scores_by_its_best_supported_part():
+    model = _by_hand(ALL, no_span=10.0, bias=-5.0)
+    case = Case("m", True, [unsupported(), supported()])
+    assert fit_abstention.question_score(model, case) < 0.5
+    assert fit_abstention.question_score(model, Case("u", False, [unsupported(), unsupported()])) > 0.5
+    assert fit_abstention.question_score(model, Case("none", False, [])) == 1.0

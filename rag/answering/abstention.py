@@ -14,9 +14,11 @@ say what the passages state (``gather_evidence``):
   question's words closely;
 * the sentence must cover enough of the question's words (``coverage``).
 
-``AbstentionPolicy`` turns this into a decision with two coverage cut-offs,
-calibrated on eval/qa.jsonl and crud-dev together (see eval/calibrate.py for
-the figures, cross-set included). When it abstains the assistant says
+``AbstentionPolicy`` turns this into a decision: a cascade of these checks with two
+coverage cut-offs (calibrated on eval/qa.jsonl and crud-dev together, eval/calibrate.py),
+in which the checks that generalize worst are decided by a logistic model over
+``features`` instead (``abstention_model.json``, fitted on every development set together
+and validated leave-one-set-out by ``python -m eval.fit_abstention``; figures in the README). When it abstains the assistant says
 ``资料中没有找到相关信息。`` and shows the closest passages as "may be related".
 For LLM generators the model's own refusal counts too (``is_refusal``).
 """
@@ -749,6 +751,13 @@ class AbstentionPolicy:
     def should_abstain(self, evidence: Evidence) -> bool:
         """True when the evidence is too weak to answer."""
         return self.reason(evidence) is not None
+
+
+def declines(reasons: Sequence[str | None]) -> bool:
+    """Whether a question is declined, from its parts' ``AbstentionPolicy.reason``: only when every part
+    is unsupported. A multi-part question answers the parts it can and marks the others (see
+    ``ExtractiveAnswerer.render``); a question without parts (no passages) is declined."""
+    return all(r is not None for r in reasons)
 
 
 #: When an LLM refuses although the evidence passed ``AbstentionPolicy``, the

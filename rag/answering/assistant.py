@@ -20,8 +20,8 @@ from typing import Any, Iterator, Sequence
 
 from rag import config
 from rag.answering import followup
-from rag.answering.abstention import (REFUSAL_THRESHOLD, AbstentionPolicy, drop_refusal_sentences, gather_evidence,
-                                      has_answer_text, is_refusal, only_restates)
+from rag.answering.abstention import (REFUSAL_THRESHOLD, AbstentionPolicy, declines, drop_refusal_sentences,
+                                      gather_evidence, has_answer_text, is_refusal, only_restates)
 from rag.answering.citations import SUPPORT_THRESHOLD, check_answer, numbers_supported
 from rag.answering.extractive import ExtractiveAnswerer, ExtractiveResult
 from rag.answering.generators import Generator, make_generator
@@ -147,7 +147,7 @@ class Assistant:
                                             unsupported=[r is not None for r in reasons])
         answer = Answer(question=question, text="", hits=list(hits), generator=self.generator_name,
                         search_query=search_query, notices=notices)
-        if all(reasons):
+        if declines(reasons):
             missing = list(dict.fromkeys(m for e in evidence for m in e.missing))
             if missing:
                 answer.notices.append(f"资料中没有提到：{'、'.join(missing)}。 (not in the documents: {', '.join(missing)})")
