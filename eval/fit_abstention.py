@@ -139,15 +139,32 @@ def rates_at(scores: Sequence[float], cases: Sequence[Case], threshold: float) -
 
 
 def choose_threshold(scores: Sequence[float], cases: Sequence[Case], max_false: float) -> float:
-    """The threshold with the best recall whose false-abstention rate is within ``max_false``; when no
-    threshold gets there (a softened cascade's hard checks alone exceed it), the one with the fewest
-    wrong decisions (answerable declined + unanswerable answered). The highest among equals."""
+    """The threshold with the best recall whose false-abstention rate is within ``max_false``, the
+    highest among equals; 1.0 (decline only what is certain) when none gets there."""
     candidates = sorted(set(s for s in scores if 0.0 < s < 1.0)) + [1.0]
-    measured = [(t, rates_at(scores, cases, t)) for t in candidates]
-    feasible = [(r["recall"], t) for t, r in measured if r["false_abstention"] <= max_false]
-    if feasible:
-        return max(feasible)[1]
-    return max((r["recall"] * r["unanswerable"] - r["false_abstention"] * r["answerable"], t) for t, r in measured)[1]
+    feasible = [(r["recall"], t) for t in candidates
+                for r in [rates_at(scores, cases, t)] if r["false_abstention"] <= max_false]
+    return max(feasible)[1] if feasible else 1.0
+
+
+def softening_threshold(oof: dict[str, Sequence[float]], sets: dict[str, Sequence[Case]]) -> float:
+    """For a softened cascade: the threshold with the fewest false abstentions, pooled, among those that
+    keep every set's recall at the cascade's (out of fold; fewer unanswerable answered, then the highest
+    threshold, among equals). 1.0 (the cascade itself) when softening costs recall at every threshold."""
+    floors = {name: cascade_rates(cases)["recall"] for name, cases in sets.items()}
+    pooled = [s for name in sets for s in oof[name]]
+    candidates = sorted(set(s for s in pooled if 0.0 < s < 1.0)) + [1.0]
+    best, best_key = 1.0, None
+    for t in candidates:
+        per_set = {name: rates_at(oof[name], cases, t) for name, cases in sets.items()}
+        if any(per_set[name]["recall"] < floors[name] - 1e-9 for name in sets):
+            continue
+        declined = sum(r["false_abstention"] * r["answerable"] for r in per_set.values())
+        missed = sum((1 - r["recall"]) * r["unanswerable"] for r in per_set.values())
+        key = (-round(declined), -round(missed), t)  # ties: the highest threshold
+        if best_key is None or key > best_key:
+            best, best_key = t, key
+    return best
 
 
 def out_of_fold(sets: dict[str, Sequence[Case]], gates: Sequence[str], l2: float, scope: Sequence[str] = ("*",),
@@ -172,12 +189,17 @@ def out_of_fold(sets: dict[str, Sequence[Case]], gates: Sequence[str], l2: float
 
 def fit(sets: dict[str, Sequence[Case]], max_false: float = MAX_FALSE_ABSTENTION, gates: Sequence[str] = (),
         l2: float = L2, scope: Sequence[str] = ("*",)):
-    """The model fitted on all ``sets`` with its threshold chosen on pooled out-of-fold scores, and
-    those scores per set."""
+    """The model fitted on all ``sets`` with its threshold chosen on out-of-fold scores (``choose_threshold``
+    for a model over every part, ``softening_threshold`` for a softened cascade), and those scores per set."""
+    from rag.answering.abstention import ALL
+
     oof = out_of_fold(sets, gates, l2, scope)
     pooled_scores = [s for name in sets for s in oof[name]]
     pooled_cases = [c for name in sets for c in sets[name]]
-    threshold = choose_threshold(pooled_scores, pooled_cases, max_false)
+    if tuple(scope) == ALL:
+        threshold = choose_threshold(pooled_scores, pooled_cases, max_false)
+    else:
+        threshold = softening_threshold(oof, sets)
     info = {"fitted_on": {name: len(cases) for name, cases in sets.items()}, "max_false": max_false, "l2": l2,
             "pooled_out_of_fold": rates_at(pooled_scores, pooled_cases, threshold),
             "pooled_cascade": cascade_rates(pooled_cases)}
