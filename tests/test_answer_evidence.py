@@ -562,3 +562,28 @@ def test_a_compared_part_keeps_the_previous_part_s_subject_and_an_index_is_no_pr
     assert "52.4%" in answer.text.splitlines()[0] and "7.4个百分点" in answer.text.splitlines()[1]
     monkeypatch.setattr(lexical, "COMPARED_PARTS", False)
     assert question_parts(question)[1] == "比6月份涨了多少？"
+
+
+# --- a user's predicate is no attribute (seventh pass) -------------------------------------------
+
+@pytest.mark.parametrize("question,junk,kept", [
+    ("全总搞的工会服务站点“双15工程”，是要让户外劳动者走几分钟就能找到站点？", "找到", ["站点"]),  # verb after a modal
+    ("用帅李团队的木质素胶压胶合板，热压温度多少度都行？", "都行", []),  # adverb + modal, tagged n by jieba
+    ("到2023年底，中央财政职工困难帮扶资金立了多少个项目、投了多少钱？", "投了", []),  # verb + aspect particle
+    ("四川“战高温保供电”时，有几个省市的电力职工开着应急发电车来支援？", "开着", ["电力"]),
+])
+def test_a_predicate_of_the_question_is_no_attribute_term(monkeypatch, question, junk, kept):
+    from rag.answering import lexical
+    assert attribute_terms(question) == kept
+    monkeypatch.setattr(lexical, "PREDICATES_DROPPED", False)
+    assert junk in attribute_terms(question)
+
+
+@pytest.mark.parametrize("question,terms", [
+    ("这座体育馆可以容纳多少个坐席？", ["坐席"]),  # jieba tags 坐席 a verb: not by the tag alone
+    ("美国生鲜配送平台Instacart的CEO叫什么名字？", ["CEO"]),  # eng is no interjection
+    ("2023年北京居民人均可支配收入上涨了多少？", ["收入", "上涨"]),
+])
+def test_attribute_words_tagged_as_verbs_stay_attribute_terms(question, terms):
+    assert attribute_terms(question) == terms
+

@@ -487,9 +487,41 @@ def attribute_terms(question: str) -> list[str]:
     if MEASURES and asked.units and any(asked.units == units and p.search(q) for p, units in _MEASURE_Q):
         return []  # 钢箱梁有多重: the unit says what is asked; 钢箱梁 is what it is asked of
     implied = _IMPLIED_NOUNS.get(asked.unit or "", set())
-    return [term for term, attribute in _focus(question)
-            if attribute and term not in _ABSTRACT and term not in _GENERIC and term not in _LIGHT_VERBS
-            and term not in implied]
+    terms = [term for term, attribute in _focus(question)
+             if attribute and term not in _ABSTRACT and term not in _GENERIC and term not in _LIGHT_VERBS
+             and term not in implied]
+    return [t for t in terms if not _is_predicate(t, q)] if PREDICATES_DROPPED else terms
+
+
+#: ``attribute_terms`` leaves out predicate words of user-worded questions (投了, 都行, 能找到): what they
+#: say is how the question is put, not what is asked, and no stating sentence repeats them.
+PREDICATES_DROPPED = True
+
+#: Tags of function words: particles, conjunctions, prepositions, modal particles (and "e", interjections, below; not "eng").
+_FUNCTION_TAGS = ("u", "c", "p", "y")
+#: Modal verbs: a verb right after one is the question's predicate (就能找到, 可以买到, 会加剧).
+_MODALS = {"能", "能够", "可以", "可", "会", "要", "得以"}
+#: An adverb joined to a modal or copula, which jieba may keep as one word (都行/n, 就能, 也是).
+_ADVERB_MODAL_RE = re.compile(r"[都就才也还便即又再均皆][行能会可好是有要得]")
+
+
+def _is_predicate(term: str, question: str) -> bool:
+    """Whether ``term`` is a predicate of ``question`` rather than a word naming an attribute: a word with
+    a function word in it (投了, 开着, 可以), an adverb joined to a modal (都行), or a verb right after a
+    modal verb (能找到, 会加剧). Not decided by the word's own tag alone: jieba tags real attribute
+    words as verbs (坐席/v, 判赔/v, 上涨/v), which stay."""
+    if _ADVERB_MODAL_RE.fullmatch(term):
+        return True
+    tagger = jieba_pos_tokenizer()
+    if any(pair.flag.startswith(_FUNCTION_TAGS) or pair.flag == "e" for pair in tagger.cut(term)):
+        return True
+    pairs = list(tagger.cut(question))
+    for i, pair in enumerate(pairs):
+        if pair.word == term and pair.flag == "v" and i > 0:
+            before = pairs[i - 1]
+            if before.word in _MODALS:
+                return True
+    return False
 
 
 def frame_terms(question: str, abstract: bool = False) -> list[str]:
