@@ -226,7 +226,7 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
 
 
 def _attribute_similarity(support: Sequence) -> float | None:
-    """The best ``attribute_similarity`` of the stating sentences ``support``, 1.0 for one that names the
+    """The best ``attribute_similarity`` of the stating sentences ``support``, ``meaning.NAMED_SCORE`` for one that names the
     attribute by its word; None when none was compared."""
     if any(s.attribute and s.attribute_similarity is None for s in support):
         return meaning_check.NAMED_SCORE
