@@ -594,9 +594,11 @@ class AbstentionModel:
             raise AbstentionModelError(f"abstention model: {n} features but {len(self.mean)} means, "
                                        f"{len(self.scale)} scales and {len(self.weights)} weights")
         unknown = [name for name in (*self.features, *self.gates) if name not in FEATURES]
-        unknown += [name for name in self.scope if self.scope != ALL and name not in REASONS]
         if unknown:
             raise AbstentionModelError(f"abstention model: unknown features {unknown} (known: {', '.join(FEATURES)})")
+        reasons = [name for name in self.scope if self.scope != ALL and name not in REASONS]
+        if reasons:
+            raise AbstentionModelError(f"abstention model: unknown scope {reasons} (known: {', '.join(REASONS)})")
 
     def contributions(self, evidence: Evidence) -> dict[str, float]:
         """Each feature's term of the model's sum (positive: against an answer)."""
