@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -324,6 +326,37 @@ def test_serve_bounds_the_kernel_cache_unless_the_user_chose_one(monkeypatch):
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
     limit_memory_growth()
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"
+
+
+_FREED_BLOCKS_SCRIPT = """
+import ctypes, sys
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+if sys.argv[1] == "limit":
+    from rag.commands.serve import limit_memory_growth
+    limit_memory_growth()
+rss = lambda: int(open("/proc/self/statm").read().split()[1]) * 4096
+p = libc.malloc(4 << 20); ctypes.memset(p, 1, 4 << 20); libc.free(p)  # raises glibc's default threshold
+blocks = []
+for _ in range(200):  # activation-sized blocks
+    q = libc.malloc(512 << 10); ctypes.memset(q, 1, 512 << 10); blocks.append(q)
+before = rss()
+for q in blocks[::2]:  # every other one freed, the rest still in use between them
+    libc.free(q)
+print((before - rss()) >> 20)
+"""
+
+
+def test_serve_gives_freed_tensor_sized_blocks_back_to_the_system():
+    """100 of 200 blocks of 512 KB freed while the others between them are still in use: glibc's
+    default keeps the freed ones in its heap (its mmap threshold grew to the 4 MB block freed
+    first); after ``limit_memory_growth`` each block was a mapping of its own, given back when freed."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    returned_mb = {mode: int(subprocess.run([sys.executable, "-c", _FREED_BLOCKS_SCRIPT, mode], env=env, check=True,
+                                            capture_output=True, text=True).stdout) for mode in ("default", "limit")}
+    assert returned_mb["default"] <= 5, returned_mb  # the fault this guards against happens here
+    assert returned_mb["limit"] >= 45, returned_mb  # 100 × 512 KB
 
 
 def test_serve_rebuilds_an_index_of_an_older_format_but_not_a_corrupt_one(make_retriever, small_corpus,
