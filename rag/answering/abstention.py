@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rag.answering import meaning as meaning_check
+from rag.answering import relations
 from rag.answering.lexical import question_entities, unmentioned
 from rag.answering.prompts import NOT_FOUND
 from rag.text import normalize
@@ -122,6 +123,9 @@ class Evidence:
     #: For a question with words that have Cilin siblings (牛肉, 冠军): some stating sentence's value is not
     #: in a clause that names a sibling instead (猪肉价格同比下降26% for 牛肉); None for other questions.
     kind_of_thing: bool | None = None
+    #: The relation in which every stating sentence's value fails the question (``relations.NAMES``: another
+    #: period's figure, another role's holder, a total for a part, a sibling measure); None when one may answer.
+    relation: str | None = None
     #: How closely a stating sentence names the asked attribute by meaning: the best hubness-corrected cosine
     #: of an asked attribute term to a word next to its answer (``meaning.AttributeMeaning``, about -0.1 to
     #: 0.25; 军援 ~ 军事援助 0.18, 大会 ~ 举行 0.01), ``meaning.NAMED_SCORE`` (0.25) when one names it by its
@@ -186,6 +190,16 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
     if kinds and stating:
         plain = [s for s in stating if not values_of_another(s.text, s.answer_spans, kinds)]
         kind_of_thing, stating = bool(plain), plain or stating
+    relation = None
+    if relations.RELATIONS and stating and kind is not None:
+        contexts: dict[int, relations.Context] = {}
+        found = []
+        for s in stating:
+            if s.hit_index not in contexts:
+                contexts[s.hit_index] = relations.context_of(hits[s.hit_index], source_text)
+            found.append(relations.mismatch(question, kind, s.text, s.answer_spans, contexts[s.hit_index]))
+        plain = [s for s, f in zip(stating, found) if f is None]
+        relation, stating = (None, plain) if plain else (found[0], stating)
     events_asked = event_terms(question) if EVENT_OF_ANOTHER and kind == "date" else []
     if events_asked and stating:
         own = [s for s in stating if not event_of_another(question, s.text, events_asked)]
@@ -214,6 +228,7 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
         award_named=award_named,
         measure=measure,
         kind_of_thing=kind_of_thing,
+        relation=relation,
         attribute_similarity=similarity,
         passage=max(stating, key=lambda s: s.lexical).hit_index if stating else None,
         best_coverage=max((s.lexical for s in part.scored), default=0.0),
@@ -557,7 +572,7 @@ def features(evidence: Evidence) -> dict[str, float]:
 ALL = ("*",)
 #: What ``AbstentionPolicy.reason`` may answer.
 REASONS = ("missing", "off_topic", "no_span", "other_time", "no_event", "other_subject", "planned", "no_attribute",
-           "low_coverage")
+           "low_coverage") + relations.NAMES
 
 #: The shipped learned decision (written by ``python -m eval.fit_abstention``).
 MODEL_PATH = Path(__file__).with_name("abstention_model.json")
@@ -740,6 +755,8 @@ class AbstentionPolicy:
             return "other_subject"
         if evidence.measure is False or evidence.kind_of_thing is False:
             return "no_attribute"
+        if evidence.relation is not None:
+            return evidence.relation
         if evidence.award_named is False:
             return "no_span"
         if evidence.named is False:

@@ -23,13 +23,13 @@ from rag.tokenize_zh import jieba_pos_tokenizer, jieba_tokenizer
 
 # --- what the question asks -----------------------------------------------------
 
-_DATE_Q = re.compile(r"何时|什么时候|哪一?年|哪一?天|几月|几号|哪个月|日期|什么时间|何年|哪天|几时")
+_DATE_Q = re.compile(r"何时|什么时候|啥时候?|哪一?年|哪一?天|几月|几号|哪个月|日期|什么时间|何年|哪天|几时")
 _NUMBER_Q = re.compile(r"多少|几|多大|多高|多长|多久|多重|比例|百分|数量|人数|金额|规模|占比|增速|增幅")
 _PLACE_Q = re.compile(
     r"哪里|哪儿|在哪|何地|什么地方|哪座|"
     r"哪[个些一]?(?:省|市|县|区|地区|城市|国家|地方|镇|乡|村|港口|机场|车站|场馆|景区|海域|街道|口岸)")
 _GEO_Q = re.compile(r"哪[个一]?(?:省|市|县|地区|城市|国家|镇|乡|村)")
-_PERSON_Q = re.compile(r"谁|哪位|何人|什么人|哪些人|姓名|名字|叫什么")
+_PERSON_Q = re.compile(r"谁|哪位|何人|什么人|哪些人|姓名|名字|叫什么|叫啥")
 _ORG_Q = re.compile(
     r"哪[个些一家]?[\u4e00-\u9fff]{0,4}?(?:单位|公司|机构|企业|部门|组织|团队|学校|医院|大学|银行|协会|代表团|媒体|平台|集团|品牌)")
 
@@ -245,6 +245,9 @@ def _leading_unit(text: str) -> str | None:
 #: A number in any unit (or a percentage).
 _ANY_UNIT_RE = re.compile(
     rf"{_NUMBER}\s*(?:{'|'.join(map(re.escape, [u for u in _UNITS if u not in _UNIT_GROUPS[3] and u != '周岁']))}|%|％)(?!月)")
+#: A figure in 万 or 亿 before the noun it counts (1.4亿农业转移人口落户城镇) is a count without a measure word.
+BARE_MAGNITUDES = True
+_BARE_MAGNITUDE_RE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?\s*(?:万|亿)(?![\d万亿元])(?=[\u4e00-\u9fff])")
 
 
 def _unit_group(unit: str) -> frozenset[str]:
@@ -300,7 +303,11 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
             pattern = _ANY_UNIT_RE
         dates = [m.span() for m in _WHEN_SPAN_RE.finditer(sentence)]
         # 第二届 is an ordinal, not a count of 届.
-        spans = [m.span() for m in pattern.finditer(sentence) if not any(ds <= m.start() < de for ds, de in dates)
+        found = list(pattern.finditer(sentence))
+        if BARE_MAGNITUDES and not asked.units:
+            found += [m for m in _BARE_MAGNITUDE_RE.finditer(sentence)
+                      if not any(f.start() <= m.start() < f.end() for f in found)]
+        spans = [m.span() for m in found if not any(ds <= m.start() < de for ds, de in dates)
                  and not sentence[max(0, m.start() - 1):m.start()] == "第"
                  # Without an asked unit, 一 and a measure word is an article (一场盛会, 一起经历), not a count.
                  and (asked.units or asked.unit or not _ONE_OF_RE.fullmatch(sentence[m.start():m.end()]))]
@@ -1206,6 +1213,9 @@ def term_positions(text: str, term: str) -> list[int]:
                 continue
             if before in "原前总" and (_ROLE_RE.fullmatch(term) or _ROLE_RE.fullmatch(key)):
                 continue  # 原董事长, 总书记 (not the 书记 of a village branch)
+            if NUMBERED_KINDS and key != term and term[0] in _NUMERALS and p and text[p - 1] in _NUMERALS \
+                    and text[p - 1] != term[0]:
+                continue  # 三星级 is no 五星级, 二等奖 no 一等奖
             if len(term) >= 4 and key == term[:2]:
                 compound = text[p:p + len(term)]
                 if compound != term and len(compound) == len(term) and segmenter.FREQ.get(compound, 0) > 0:
@@ -1214,11 +1224,26 @@ def term_positions(text: str, term: str) -> list[int]:
     return sorted(set(found))
 
 
+#: A kind named with its number (五星级, 一等奖) is not named by the same word with another number (三星级).
+NUMBERED_KINDS = True
+_NUMERALS = frozenset("一二三四五六七八九十两0123456789")
+
+
 def attribute_near(sentence: str, spans: Sequence[tuple[int, int]], attributes: Sequence[str]) -> bool:
     """Whether ``sentence`` names one of ``attributes`` within ``NEAR`` characters of a span of ``spans``.
     (Requiring every attribute, 党支部 as well as 书记, cost more answerable questions than it caught.)"""
+    if MODIFIERS_ALONE_NAME_NOTHING and any(t not in _MODIFIER_TERMS for t in attributes):
+        attributes = [t for t in attributes if t not in _MODIFIER_TERMS]
     positions = [p for t in attributes for p in term_positions(sentence, t)]
     return any(_distance(sentence, p, s, e) <= NEAR for s, e in spans for p in positions)
+
+
+#: A term that only says which value of a measure is asked (最大 of 最大航程, 平均 of 平均工资) names no
+#: measure: next to another term of the question it does not count alone (最大起飞重量141吨 does not
+#: state the 最大航程).
+MODIFIERS_ALONE_NAME_NOTHING = True
+_MODIFIER_TERMS = frozenset("最大 最高 最低 最小 最多 最少 最长 最短 最快 最慢 最早 最晚 平均 累计 合计 总计 全年 年均 人均 日均 "
+                            "单日 单月 首次 首个 目前 现在 当前".split())
 
 
 #: An aside in brackets: 息税折旧摊销前利润率（EBITDA margin）为80.74%.
