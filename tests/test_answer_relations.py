@@ -217,3 +217,67 @@ def test_a_figure_in_wan_or_yi_before_its_noun_is_a_count(monkeypatch):
     assert "1.4亿" in [sentence[s:e] for s, e in typed_spans(sentence, asked)]
     monkeypatch.setattr(lexical, "BARE_MAGNITUDES", False)
     assert "1.4亿" not in [sentence[s:e] for s, e in typed_spans(sentence, asked)]
+
+
+# --- what a count counts, whose age, which season ----------------------------------------------------------
+
+@pytest.mark.parametrize("question,sentence,value,other", [
+    ("大庆市职工心理疏导工作室有多少名专职心理咨询师？", "工作室现已为7000多名职工提供免费心理咨询。", "7000多名", True),
+    ("大庆市职工心理疏导工作室有多少名专职心理咨询师？", "工作室配备8名专职心理咨询师。", "8名", False),
+    ("有多少名职工参加了省级选拔赛？", "共有7000名一线职工参加省级选拔赛。", "7000名", False),
+    ("全国总工会本级12351热线呼叫中心设有多少个坐席？", "热线中心配备有两个客服座席和3名律师。", "两个", False),
+    ("一共有多少人参加？", "共有3万人参加。", "3万人", False),  # a count that names nothing
+])
+def test_a_count_of_another_thing_does_not_answer(question, sentence, value, other):
+    assert relations.counts_another_thing(question, sentence, _span(sentence, value)) is other
+
+
+def test_an_age_is_the_age_of_the_noun_it_qualifies():
+    sentence = "在这危急时刻，一位20多岁的小伙子毫不犹豫跳入了江中，先把小女孩救上岸。"
+    span = _span(sentence, "20多岁")
+    assert relations.age_of_another("被救上岸的小女孩今年几岁？", sentence, span)
+    assert not relations.age_of_another("跳江救人的小伙子多少岁？", sentence, span)
+
+
+def test_another_seasons_figure_does_not_answer():
+    doc = ("d1.txt", "班夫国家公园是国际游客的热门目的地，每年夏天有超过400万人涌入这里。")
+    assert _reason("班夫国家公园每年冬天大概有多少游客？", doc)[1] == "other_period"
+    assert _reason("班夫国家公园每年夏天大概有多少游客？", doc)[1] is None
+
+
+def test_only_names_titled_right_before_them_decide_a_role_question():
+    # 严峻考验 is read as a name: untitled, it says nothing, and the titled name decides.
+    sentence = "北京市水务局局长潘安君介绍，这对北京市防洪工程体系是一次严峻考验。"
+    spans = [_span(sentence, "潘安君"), _span(sentence, "严峻考验")]
+    assert relations.mismatch("北京市应急管理局局长是谁？", "person", sentence, spans) == "other_role"
+    assert relations.mismatch("北京市水务局局长是谁？", "person", sentence, spans) is None
+
+
+@pytest.mark.parametrize("question,sentence,value", [
+    ("现在有多少款电视通过了帧绮映画MAX认证？", "已有TCL、海信等多家电视品牌共超60款机型通过帧绮映画MAX认证。", "60款"),
+    ("联想问天WA7780 G3里头装了几块GPU？", "联想问天WA7780 G3加载了8颗NVIDIA HGX H800 NVLink GPU。", "8颗"),
+])
+def test_the_asked_noun_elsewhere_in_the_piece_says_what_is_counted(question, sentence, value):
+    assert not relations.counts_another_thing(question, sentence, _span(sentence, value))
+
+
+@pytest.mark.parametrize("question,sentence,value,other", [
+    ("丽江股份上半年扣除非经常性损益后的净利润是多少？", "丽江股份上半年实现净利润98.82万元。", "98.82万元", True),
+    ("丽江股份上半年扣非净利润是多少？", "扣除非经常性损益后的净利润为80万元。", "80万元", False),
+    ("今年1到7月累计，PPI平均同比降了多少？", "上述6个行业合计影响PPI同比下降约3.21个百分点。", "3.21个百分点", True),
+    ("2021年的广州，平均一万个人里有多少在读大学生？", "每万人在校大学生数增长至2021年的1396人。", "1396人", False),
+])
+def test_a_qualified_measure_is_not_stated_by_the_plain_one(question, sentence, value, other):
+    assert relations.unqualified(question, sentence, _span(sentence, value)) is other
+
+
+def test_the_date_of_the_paired_event_does_not_answer():
+    sentence = "7月28日晚，湖北省第十六届中学生运动会开幕式在鄂州国际会展中心举行。"
+    span = _span(sentence, "7月28日")
+    assert relations.other_event("湖北省第十六届中学生运动会的闭幕式定在哪天？", sentence, span)
+    assert not relations.other_event("湖北省第十六届中学生运动会的开幕式是哪天？", sentence, span)
+
+
+def test_a_time_unit_with_mei_is_no_qualifier_of_the_measure():
+    sentence = "2025年1月1日起，中国实习生月最低底薪在2024年239美元的基础上增长54美元。"
+    assert not relations.unqualified("2024年中国实习生每个月的最低底薪是多少？", sentence, _span(sentence, "239美元"))

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from rag.answering.lexical import _ROLE_END_RE, _ROLE_RE, names_term
 from rag.text import normalize
 
 #: Read the relations between a stating sentence's value and the question (see the module docstring).
@@ -26,7 +27,8 @@ OTHER_PERIOD = "other_period"   # another year/period, or a reported date/figure
 OTHER_ROLE = "other_role"       # the holder of another role or of the role in another body
 OTHER_PART = "other_part"       # a total for a part (or a part/per-unit figure for a total)
 OTHER_MEASURE = "other_measure"  # a sibling measure of the same thing (change for level, share for count …)
-NAMES = (OTHER_PERIOD, OTHER_ROLE, OTHER_PART, OTHER_MEASURE)
+OTHER_OWNER = "other_owner"     # another person's or thing's value (20多岁的小伙子 for the girl's age)
+NAMES = (OTHER_PERIOD, OTHER_ROLE, OTHER_PART, OTHER_MEASURE, OTHER_OWNER)
 
 #: Where a clause ends (a comma between digits is part of a number: 1,189).
 _CLAUSE_BREAK_RE = re.compile(r"[，；;。！？!?：:]|,(?!\d)")
@@ -62,6 +64,10 @@ _BASE_RE = re.compile(r"(?:比|较|与|同|同比|相比|对比|超过|高于|�
 _YEAR_RE = re.compile(r"(?<!\d)(\d{4})\s*年(?!\d)")
 #: A figure for the whole year, and periods within one (see ``lexical.time_scope``).
 _FULL_YEAR_RE = re.compile(r"全年|全年度|一整年")
+#: Seasons by their words (冬天, 夏季, 暑期).
+_SEASONS = {"春天": "春", "春季": "春", "夏天": "夏", "夏季": "夏", "暑期": "夏", "暑假": "夏", "秋天": "秋", "秋季": "秋",
+            "冬天": "冬", "冬季": "冬", "寒假": "冬"}
+_SEASON_RE = re.compile("|".join(_SEASONS))
 #: The dateline of a news article (2023-07-13 10:25，正文：): the year its 今年 means.
 _DATELINE_RE = re.compile(r"^\s*(\d{4})-\d{1,2}-\d{1,2}")
 
@@ -80,10 +86,12 @@ class Period:
     relative: frozenset[int] = frozenset()
     #: Month ranges (上半年 = (1, 6)); the whole year is (1, 12) when the text says 全年.
     months: frozenset[tuple[int, int]] = frozenset()
+    #: Seasons (春, 夏, 秋, 冬; 暑期 is summer, 寒假 winter).
+    seasons: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
-        return not (self.years or self.relative or self.months)
+        return not (self.years or self.relative or self.months or self.seasons)
 
     def resolved(self, year: int | None) -> frozenset[int]:
         """The absolute years, with the relative ones resolved against the writing ``year`` (when known)."""
@@ -102,7 +110,8 @@ def period(text: str) -> Period:
         months.add((1, 12))
     relative = {_RELATIVE_YEARS[m.group(0)] for m in _RELATIVE_RE.finditer(norm)}
     years = set(scope.years) | {int(m.group(1)) for m in _YEAR_RE.finditer(norm)}
-    return Period(frozenset(years), frozenset(relative), frozenset(months))
+    seasons = {_SEASONS[m.group(0)] for m in _SEASON_RE.finditer(norm)}
+    return Period(frozenset(years), frozenset(relative), frozenset(months), frozenset(seasons))
 
 
 def value_period(sentence: str, span: tuple[int, int], skip_span: bool = False) -> Period:
@@ -135,11 +144,13 @@ def periods_conflict(asked: Period, stated: Period, year: int | None) -> bool:
     if year is None and not asked.years and not stated.years and asked.relative and stated.relative \
             and not asked.relative & stated.relative:
         return True
+    if asked.seasons and stated.seasons and not asked.seasons & stated.seasons:
+        return True  # 每年夏天有超过400万人 for 冬天
     return bool(asked.months and stated.months and not asked.months & stated.months)
 
 
 #: A question about what is still to come (将于哪天公布, 明年打算再建多少).
-_FUTURE_Q_RE = re.compile(r"将于|将在|将要|即将|定于|定在|拟于|计划|预计|打算|明年|未来|届时|何时将|什么时候将|规划")
+_FUTURE_Q_RE = re.compile(r"将于|将在|将要|即将|定于|定在|拟于|计划|预计|打算|明年|未来|届时|何时将|什么时候将|规划|目标|力争")
 #: Words that present a value as still to come, in the piece of the sentence that gives it.
 _FUTURE_RE = re.compile(r"将|计划|预计|预期|打算|拟|定于|即将|有望|届时|目标|力争|争取|确保|明年|未来|规划"
                         r"|到(?:今年|明年|\d{4}年)?(?:年底|年末|底)")
@@ -161,7 +172,30 @@ def reported_for_future(question: str, kind: str | None, sentence: str, span: tu
         return False
     if kind == "date":
         return bool(_PAST_RE.search(piece))
-    return kind == "number" and bool(re.search(r"明年|打算|计划|预计|规划|未来|拟", q))
+    return kind == "number" and bool(re.search(r"明年|打算|计划|预计|规划|未来|拟|目标|力争", q))
+
+
+#: Events that come in pairs: a date of one does not date the other (开幕式 for 闭幕式).
+_EVENT_PAIRS = [
+    (("开幕", "揭幕", "启幕", "开赛"), ("闭幕", "落幕", "收官")),
+    (("开工", "动工", "开建"), ("竣工", "完工", "建成", "落成")),
+    (("出发", "启程", "离开"), ("抵达", "到达", "抵京", "返回")),
+    (("上任", "就任", "任职"), ("卸任", "离任", "辞职", "离职")),
+]
+
+
+def other_event(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether a date question asks for one of a pair of events (闭幕) and the date's piece of the sentence
+    names only the other (7月28日晚……运动会开幕式在鄂州举行)."""
+    q = normalize(question)
+    lo, hi = _piece(sentence, *span)
+    piece = normalize(sentence[lo:hi])
+    for a, b in _EVENT_PAIRS:
+        for asked, other in ((a, b), (b, a)):
+            if any(w in q for w in asked) and not any(w in q for w in other):
+                if any(w in piece for w in other) and not any(w in piece for w in asked):
+                    return True
+    return False
 
 
 # --- who holds which role ---------------------------------------------------------------------------
@@ -181,8 +215,6 @@ def _title_before(sentence: str, start: int) -> str:
 def _asked_role(question: str) -> tuple[str, str] | None:
     """The role a 谁-question asks the holder of and the body before it (局长, 北京市应急管理局 of
     北京市应急管理局局长是谁); None when it names no title."""
-    from rag.answering.lexical import _ROLE_RE
-
     q = normalize(question)
     found = [m for m in _ROLE_RE.finditer(q)]
     if not found:
@@ -212,8 +244,6 @@ def other_holder(question: str, sentence: str, span: tuple[int, int]) -> bool:
     question asks (副主席张锐 for 主席, 主席柳海榕 for 副主席, 原局长) or of the role in another body
     (北京市水务局局长潘安君 for 北京市应急管理局局长, 阿热买里村第一书记 for 托万买里村的驻村第一书记).
     A name without a title right before it says nothing either way."""
-    from rag.answering.lexical import _ROLE_END_RE, names_term
-
     asked = _asked_role(question)
     if asked is None:
         return False
@@ -340,6 +370,101 @@ def states_rank(question: str, sentence: str) -> bool:
     return False
 
 
+#: Nouns that a count names without saying what is counted (3万人, 5个方面).
+_EMPTY_COUNTED = frozenset("人 人次 名 位 个 家 项 次 种 类 方面 批 年 天 元 万 亿 多 余".split())
+
+
+def _nouns(text: str) -> str:
+    """The noun phrase ``text`` starts with (jieba words tagged as nouns, at most three): 专职心理咨询师."""
+    from rag.tokenize_zh import jieba_pos_tokenizer
+
+    words = []
+    for pair in jieba_pos_tokenizer().cut(text[:16]):
+        if not (pair.flag.startswith("n") or pair.flag in ("j", "eng", "vn")) or len(words) == 3:
+            break
+        words.append(pair.word)
+    return "".join(words)
+
+
+def counted_noun(question: str) -> str | None:
+    """What a 多少/几 question counts (专职心理咨询师 of 有多少名专职心理咨询师, 分论坛 of 多少个分论坛); None when the
+    question word is not followed by a noun (是多少, 多少钱)."""
+    from rag.answering.lexical import _UNITS
+
+    q = normalize(question)
+    m = re.search(r"多少|几", q)
+    if not m:
+        return None
+    rest = q[m.end():]
+    for unit in _UNITS:  # the measure word (名, 个) is no part of the noun
+        if rest.startswith(unit) and len(rest) > len(unit):
+            rest = rest[len(unit):]
+            break
+    noun = _nouns(rest)
+    return noun if len(noun) >= 2 and noun not in _EMPTY_COUNTED else None
+
+
+def _same_thing(asked: str, stated: str) -> bool:
+    """Whether two counted nouns may name the same thing: one contains the other, they share a two-character
+    word or their head character (座席 ~ 坐席), or the thesaurus gives one as a form of the other."""
+    from rag.answering import thesaurus
+
+    if asked in stated or stated in asked or asked[-1] == stated[-1]:
+        return True
+    if {asked[i:i + 2] for i in range(len(asked) - 1)} & {stated[i:i + 2] for i in range(len(stated) - 1)}:
+        return True
+    return stated in thesaurus.forms(asked) or asked in thesaurus.forms(stated)
+
+
+def counts_another_thing(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether the value at ``span`` counts another thing than the question (7000多名职工 for 多少名专职心理咨询师,
+    3名律师 for 多少个坐席): the noun right after it is neither the question's counted noun nor like it."""
+    asked = counted_noun(question)
+    if asked is None:
+        return False
+    stated = _nouns(normalize(sentence[span[1]:]))
+    if len(stated) < 2 or stated in _EMPTY_COUNTED or _same_thing(asked, stated):
+        return False
+    # The asked noun elsewhere in the piece says what is counted (多家电视品牌共超60款机型; 8颗NVIDIA……GPU).
+    lo, hi = _piece(sentence, *span)
+    piece = normalize(sentence[lo:hi]).lower()
+    return asked.lower() not in piece and asked[-2:].lower() not in piece
+
+
+#: Qualifiers that make a measure another one (扣非净利润 is not 净利润, 人均 not the total): how a question says
+#: it, and the ways a sentence stating it may write it.
+_QUALIFIERS = [
+    (("扣非", "扣除非经常性损益"), ("扣非", "扣除非经常性损益")),
+    (("归母", "归属于母公司", "归属于上市公司股东"), ("归母", "归属于母公司", "归属于上市公司股东", "归属母公司")),
+    (("调整后",), ("调整后",)),
+    (("人均",), ("人均", "每人", "每名", "每位", "平均每", "每万人")),
+    (("户均",), ("户均", "每户", "平均每户")),
+    (("每股",), ("每股",)),
+    (("平均",), ("平均", "均值", "均价", "人均", "户均", "每")),
+]
+
+
+def unqualified(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether the question qualifies its measure (扣除非经常性损益后的净利润, 人均, 平均) and the piece of the
+    sentence that gives the value does not (实现净利润98.82万元; 6个行业合计影响PPI同比下降约3.21个百分点)."""
+    q = normalize(question)
+    lo, hi = _piece(sentence, *span)
+    piece = normalize(sentence[lo:hi])
+    return any(any(w in q for w in asked) and not any(w in piece for w in forms) for asked, forms in _QUALIFIERS)
+
+
+def age_of_another(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether an age at ``span`` is given for someone the question does not ask about: ``X岁的`` names whose
+    age it is (20多岁的小伙子 for 小女孩今年几岁)."""
+    if not normalize(sentence[span[0]:span[1]]).endswith("岁"):
+        return False
+    after = normalize(sentence[span[1]:])
+    if not after.startswith("的"):
+        return False
+    owner = _nouns(after[1:])
+    return len(owner) >= 2 and not names_term(normalize(question), owner) and not _same_thing(owner, normalize(question))
+
+
 def sibling_measure(question: str, kind: str | None, sentence: str, span: tuple[int, int]) -> bool:
     """Whether the value at ``span`` is another measure of the same thing than the question asks: a change
     for a level (``change_for_level``), a share for a count
@@ -350,7 +475,9 @@ def sibling_measure(question: str, kind: str | None, sentence: str, span: tuple[
         return False
     q = normalize(question)
     value = normalize(sentence[span[0]:span[1]])
-    if change_for_level(question, sentence, span):
+    if change_for_level(question, sentence, span) or unqualified(question, sentence, span):
+        return True
+    if counts_another_thing(question, sentence, span):
         return True
     if re.search(r"[%％]|百分点$", value) and re.search(r"多少|几", q) and not _SHARE_Q_RE.search(q):
         return True
@@ -414,6 +541,8 @@ def span_mismatch(question: str, kind: str | None, sentence: str, span: tuple[in
             return OTHER_PERIOD
     if kind in ("date", "number") and reported_for_future(question, kind, sentence, span):
         return OTHER_PERIOD
+    if kind == "date" and other_event(question, sentence, span):
+        return OTHER_PERIOD
     if kind == "person" and other_holder(question, sentence, span):
         return OTHER_ROLE
     if kind == "number" and (per_unit_for_total(question, sentence, span)
@@ -421,6 +550,8 @@ def span_mismatch(question: str, kind: str | None, sentence: str, span: tuple[in
         return OTHER_PART
     if sibling_measure(question, kind, sentence, span):
         return OTHER_MEASURE
+    if kind == "number" and age_of_another(question, sentence, span):
+        return OTHER_OWNER
     return None
 
 
@@ -430,6 +561,12 @@ def mismatch(question: str, kind: str | None, sentence: str, spans: Sequence[tup
     when one of them may answer it (or it has none: nothing to read)."""
     if not RELATIONS or not spans or kind is None:
         return None
+    if kind == "person" and _asked_role(question) is not None:
+        # Only a name titled right before it says whose role it holds; the others (严峻考验 read as a name,
+        # a name in passing) say nothing either way, so they neither answer nor clear the sentence.
+        titled = [s for s in spans if _ROLE_END_RE.search(_title_before(sentence, s[0]))]
+        if titled and all(other_holder(question, sentence, s) for s in titled):
+            return OTHER_ROLE
     if kind == "number" and other_grade(question, sentence):
         return OTHER_PART
     if kind == "number" and _RANK_Q_RE.search(normalize(question)) and not states_rank(question, sentence):
