@@ -288,7 +288,8 @@ def question_organisations(question: str) -> list[str]:
     out = []
     for s, e in named_only(text, suffix_spans(text, _ORGANISATION_RE)):
         words = list(jieba_pos_tokenizer().cut(text[s:e]))
-        words = words[max((i + 1 for i, p in enumerate(words[:-1]) if p.flag[:1] in "pcu"), default=0):]
+        # (and after a place or time word: 房山暴雨后|保险公司 is no organisation's name)
+        words = words[max((i + 1 for i, p in enumerate(words[:-1]) if p.flag[:1] in "pcuf"), default=0):]
         if len(words) >= 2 and words[-2].flag.startswith("v") and words[-2].flag != "vn":
             continue
         name = "".join(p.word for p in words)

@@ -24,10 +24,12 @@ import numpy as np
 from rag.answering.citations import make_citation
 from rag.answering import meaning as meaning_check
 from rag.answering.meaning import AttributeMeaning, window
-from rag.answering.lexical import (NEAR, Asked, about_entities, asked_for, asked_nouns, attribute_keys,
-                                   attribute_near, attribute_terms, documents_naming, event_terms, frame_terms,
-                                   head_noun, head_spans, is_role, key_topic, names_term, mentions_term, named_spans, names_in_context, new_spans, passages_about,
-                                   question_entities, question_parts, states_event, subject_names, time_conflict)
+from rag.answering.lexical import (NEAR, Asked, about_entities, asked_for, asked_nouns, asks_date_range, attribute_keys,
+                                   attribute_near, attribute_terms, date_range_spans, documents_naming, event_terms,
+                                   focus_terms, frame_terms, head_noun, head_spans, is_role, key_topic, names_term,
+                                   mentions_term, named_spans, names_in_context, new_spans, passages_about,
+                                   question_entities, question_parts, standard_wording, states_event, subject_names,
+                                   time_conflict)
 from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
 from rag.text import body_start, normalize, sentence_spans
 from rag.types import Citation, Hit
@@ -180,6 +182,15 @@ MEANING = True
 #: on every set and embedded ~1.7x the words). (Scoring such a sentence up as well, like one naming the attribute by
 #: its word, moved two leads to a wrong figure: not done.)
 MEANING_CANDIDATES = 2
+#: A page's credits and copyright lines (来源：… 责任编辑：…, 版权说明：未经授权不得转载) are no candidate sentences: they
+#: name a newspaper or an editor next to nothing the article reports, and a 谁/哪家 question took them for its answer.
+BOILERPLATE_DROPPED = True
+_BOILERPLATE_RE = re.compile(r"版权说明|版权所有|不得转载|禁止转载|未经.{0,12}授权|(?:责任|流程)编辑\s*[：:]|^(?:来源|编辑|校对|审核)\s*[：:][^，。]{0,20}(?:编辑|$)")
+#: A question for the first and last day of something (从几号办到几号) is answered by a range of dates, which
+#: dates its event (see ``lexical.asks_date_range``).
+DATE_RANGES = True
+#: The lead is the value whose clause is of the asked year and names the asked attribute (see ``lead``).
+CLAUSE_LEAD = True
 #: The longest quoted name an answer leads with.
 LONG_NAME = 32
 
@@ -234,6 +245,8 @@ class ExtractiveAnswerer:
                 norm = normalize(sentence)
                 if len(PUNCT_RE.sub("", norm)) < MIN_SENTENCE_CHARS or norm in headings:
                     continue
+                if BOILERPLATE_DROPPED and _BOILERPLATE_RE.search(norm):
+                    continue  # 来源：陕西日报流程编辑：TF031 版权说明：… states nothing the article reports
                 out.append((i, (start, end), sentence))
         return out
 
@@ -331,6 +344,11 @@ class ExtractiveAnswerer:
             spans = [m.span() for m in _LIST_RE.finditer(text) if normalize(m.group(0)) not in normalize(question)]
         if QUALIFIERS and asked.kind == "number":
             spans = [span for span in spans if not off_qualifier(question, text, span)]
+        ranged = asked.kind == "date" and DATE_RANGES and asks_date_range(question)
+        if ranged:
+            # 从几号办到几号 is answered by a range (7月10日持续至7月28日), which dates the event asked about (办 is
+            # rarely repeated: 托管时间从…): a sentence with single days states one end of something at most.
+            spans = date_range_spans(text)
         heads = head_spans(text, head, question)
         if heads:
             spans = heads + [s for s in spans if s not in heads]
@@ -342,6 +360,8 @@ class ExtractiveAnswerer:
                 rest = rest[:s] + " " + rest[e:]
         timely = not time_conflict(question, rest)
         event = states_event(" ".join(hit.heading_path) + " " + text, events) if events else None
+        if ranged and spans:
+            event = True
         if heads:
             return spans, True, exact, timely, event
         if not attributes:
@@ -411,7 +431,21 @@ class ExtractiveAnswerer:
             # The answer usually follows what it is about (装机容量达440万千瓦, 三分王的董可尔).
             return min((span[0] - e if span[0] >= e else 1.5 * max(0, s - span[1]) + 1 for s, e in found), default=0)
 
-        start, end = min(spans, key=lambda s: (context(s), distance(s), s[0]))
+        # What the value is of: the asked attribute (上限), for a date the words next to the question word (截止).
+        named = attribute_terms(question) or (focus_terms(question) if asked_for(question).kind == "date" else [])
+
+        def stated(span: tuple[int, int]) -> tuple[int, int]:
+            # Of several values in one sentence, the one whose clause is of the asked year (2021年仅剩2.2%, not 2019年
+            # 该节目的毛利率为46.6%) and names the asked attribute (上限为22875元, not 下限为4575元; 到8月10日截止, not
+            # 7月20日开通) answers; the overlap with the question's other words comes after.
+            if not CLAUSE_LEAD:
+                return 0, 0
+            clause = clause_around(sentence.text, *span)
+            rest = clause.replace(sentence.text[span[0]:span[1]], " ")
+            other_time = time_conflict(question, rest)
+            return int(other_time), -int(any(mentions_term(clause, t) for t in named))
+
+        start, end = min(spans, key=lambda s: (stated(s), context(s), distance(s), s[0]))
         return sentence.text[start:end].strip()
 
     def answer_part(self, question: str, hits: Sequence[Hit], single: bool = True,
@@ -456,7 +490,7 @@ class ExtractiveAnswerer:
                 source_text: Callable[[str], str] | None = None) -> list[PartAnswer]:
         """Each part of ``question`` scored against ``hits``, with its chosen sentences and lead
         (``source_text``, doc -> text, lets it check what a passage's whole document is about)."""
-        questions = question_parts(question)
+        questions = question_parts(standard_wording(question))
         return [self.answer_part(q, hits, single=len(questions) == 1, source_text=source_text) for q in questions]
 
     def render(self, parts: Sequence[PartAnswer], hits: Sequence[Hit],

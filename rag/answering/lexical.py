@@ -257,6 +257,42 @@ def _unit_group(unit: str) -> frozenset[str]:
     return frozenset({unit})
 
 
+#: Colloquial question words and their written forms (啥时候 ~ 什么时候): user-worded questions say them.
+_COLLOQUIAL_WH = (("啥时候", "什么时候"), ("啥时", "什么时候"), ("为啥", "为什么"), ("干啥", "做什么"), ("啥", "什么"),
+                  ("咋样", "怎么样"), ("咋", "怎么"))
+#: ``standard_wording`` applies them.
+COLLOQUIAL_WORDS = True
+
+
+def standard_wording(question: str) -> str:
+    """``question`` with its colloquial question words written out (普里戈任啥时候跟普京见的面 -> 什么时候), so that
+    what it asks for is read as from the written form."""
+    if not COLLOQUIAL_WORDS:
+        return question
+    for said, written in _COLLOQUIAL_WH:
+        question = question.replace(said, written)
+    return question
+
+
+#: A question for the first and last day of something (从几号办到几号, 哪天到哪天) ...
+_DATE_WH = r"(?:几月几[日号]|几号|几日|哪一?天|什么时候|何时)"
+_RANGE_Q = re.compile(rf"{_DATE_WH}[^，,。？?；;]{{0,8}}?(?:到|至|持续到|延续到){_DATE_WH}")
+#: ... is answered by a range of dates (7月10日持续至7月28日, 1月22日至2月4日, 7月10日-28日).
+_DATE_RANGE_RE = re.compile(
+    r"(?:\d{4}\s*年\s*)?\d{1,2}\s*月\s*\d{1,2}\s*[日号](?:\s*\d{1,2}\s*[时点])?[^，,。；;！!？?、]{0,6}?(?:至|到|-|—|－|~|～)"
+    r"\s*(?:\d{4}\s*年\s*)?(?:\d{1,2}\s*月\s*)?\d{1,2}\s*[日号]")
+
+
+def asks_date_range(question: str) -> bool:
+    """Whether ``question`` asks from when to when (从几号办到几号)."""
+    return bool(_RANGE_Q.search(normalize(question)))
+
+
+def date_range_spans(sentence: str) -> list[tuple[int, int]]:
+    """The ranges of days ``sentence`` states (从7月10日持续至7月28日 -> 7月10日持续至7月28日)."""
+    return [m.span() for m in _DATE_RANGE_RE.finditer(sentence)]
+
+
 def answer_type(question: str) -> str | None:
     """What the question asks for: "date", "number", "place", "person", "org" or None."""
     if _DATE_Q.search(question):
@@ -332,6 +368,8 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
         people = ([m.span() for m in _FOREIGN_NAME_RE.finditer(sentence)] + tagged_people
                   + ([m.span() for m in _LATIN_NAME_RE.finditer(sentence)] if LATIN_PEOPLE else [])
                   + [m.span(1) for m in _TITLED_NAME_RE.finditer(sentence)])
+        if WORD_ENDS_ARE_NO_NAMES:
+            people = [span for span in people if not _ends_a_word(sentence, span[0])]
         if asked.role:  # 校长叫什么名字: a person's name (jieba tags many two-character words as names: 荆楚)
             return _unquoted(sentence, [(s, e) for s, e in people if e - s != 2 or sentence[s] in _SURNAMES
                                         or (s, e) not in tagged_people])
@@ -340,6 +378,17 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
             sentence, suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("nt",), tagged))) + [
             m.span() for m in _QUOTED_RE.finditer(sentence)]
     return []
+
+
+#: A "name" jieba tags whose first character ends the word before it (团所作 of 主席团所作, 团会议 of 主席团会议) is
+#: the rest of a sentence cut wrongly, not a person.
+WORD_ENDS_ARE_NO_NAMES = True
+
+
+def _ends_a_word(sentence: str, start: int) -> bool:
+    """Whether ``sentence[start]`` ends a word of two or three characters that begins before it (主席团)."""
+    freq = jieba_tokenizer().FREQ
+    return any(freq.get(sentence[start - k:start + 1], 0) >= 50 for k in (1, 2) if start - k >= 0)
 
 
 #: Suffixes of place names a 哪个城市/省/国家 question is answered with.
@@ -510,6 +559,8 @@ _FUNCTION_TAGS = ("u", "c", "p", "y")
 _MODALS = {"能", "能够", "可以", "可", "会", "要", "得以"}
 #: An adverb joined to a modal or copula, which jieba may keep as one word (都行/n, 就能, 也是).
 _ADVERB_MODAL_RE = re.compile(r"[都就才也还便即又再均皆][行能会可好是有要得]")
+#: A modal joined to a one-character verb, which jieba keeps as one word (得交, 要交, 能拿, 得花).
+_MODAL_VERB_RE = re.compile(r"[得要能会该需][交付花拿给领买卖缴填办用等走跑吃住]")
 
 
 def _is_predicate(term: str, question: str) -> bool:
@@ -517,7 +568,7 @@ def _is_predicate(term: str, question: str) -> bool:
     a function word in it (投了, 开着, 可以), an adverb joined to a modal (都行), or a verb right after a
     modal verb (能找到, 会加剧). Not decided by the word's own tag alone: jieba tags real attribute
     words as verbs (坐席/v, 判赔/v, 上涨/v), which stay."""
-    if _ADVERB_MODAL_RE.fullmatch(term):
+    if _ADVERB_MODAL_RE.fullmatch(term) or _MODAL_VERB_RE.fullmatch(term):
         return True
     tagger = jieba_pos_tokenizer()
     if any(pair.flag.startswith(_FUNCTION_TAGS) or pair.flag == "e" for pair in tagger.cut(term)):
@@ -700,8 +751,9 @@ _SHORT_QUOTED_RE = re.compile(r"“[^”]{1,30}”|《[^》]{1,30}》|「[^」]{
 _NAME_CHARS = 16
 
 
+#: (The first of the pair holds no 的: 个人缴费基数的下限和上限 pairs 下限 and 上限, each of 个人缴费基数.)
 _SPLIT_PAIR_RE = re.compile(
-    r"(?P<a>(?:\d{4}年|[\u4e00-\u9fff]{2,6}?))(?:和|与|及|、)(?P<b>(?:\d{4}年|[\u4e00-\u9fff]{2,6}?))"
+    r"(?P<a>(?:\d{4}年|[\u4e00-\u7683\u7685-\u9fff]{2,6}?))(?:和|与|及|、)(?P<b>(?:\d{4}年|[\u4e00-\u9fff]{2,6}?))"
     r"(?P<rest>(?:各|分别)[^，。？?]*?(?:多少|几|什么|哪)[^，。？?]*)")
 
 
@@ -780,12 +832,19 @@ def new_spans(sentence: str, asked: Asked, question: str, tagged: bool = True) -
     """``typed_spans`` that say something the question does not already say."""
     q = normalize(question)
     said = [q] + (list(_numeral_forms(q)) if NUMERAL_FORMS else [])  # 百米 said, 100米 is no answer
+    if POINTED_ONE_SAID:  # 这篇综述论文 says 一篇: 发表一篇系统性综述 restates it, 494篇 answers
+        said += ["一" + m.group(1) for m in _POINTED_RE.finditer(q)]
     out = []
     for s, e in typed_spans(sentence, asked, tagged):
         text = normalize(sentence[s:e])
         if text and not any(text in form for form in said):
             out.append((s, e))
     return out
+
+
+#: A question that points at one thing (这篇论文, 该项目) already says 一 of its measure word (一篇, 一项).
+POINTED_ONE_SAID = True
+_POINTED_RE = re.compile(r"[这那该此本](篇|项|个|位|名|家|种|次|件|条|座|所|届|批|期|份|部|场|台|辆)")
 
 
 #: A name, ordinal or figure of the question also counts written with its numbers otherwise
@@ -910,7 +969,26 @@ def passages_about(question: str, hits: Sequence) -> set[int]:
     question about 2023 and 2024 is answered from two passages, one for each year."""
     names = [e for e in question_entities(question)
              if not (_ORDINAL_RE.fullmatch(e) or _YEAR_RE.fullmatch(e) or _CODE_RE.fullmatch(e) or e.endswith(("月", "日")))]
-    return {i for i, hit in enumerate(hits) if not unmentioned(names, [hit])}
+    return {i for i, hit in enumerate(hits) if not unmentioned(names, _document_passages(hits, i))}
+
+
+#: A name of the question counts for a passage when another retrieved passage of its document names it: an
+#: article names its place or body once (武汉市洪山区梨园街道) and then says 街道, 该院, 全省.
+NAMES_BY_DOCUMENT = True
+
+
+def _document_passages(hits: Sequence, index: int) -> list:
+    """``hits[index]`` and, with ``NAMES_BY_DOCUMENT``, the other retrieved passages of its document."""
+    if not NAMES_BY_DOCUMENT:
+        return [hits[index]]
+    return [hits[index]] + [h for k, h in enumerate(hits) if k != index and _same_article(h, hits[index])]
+
+
+def _same_article(a, b) -> bool:
+    """Whether two passages are of one article: one document without headings (a scraped news file is one
+    article; a page with headings holds many, and a passage may run from one into the next)."""
+    return (getattr(a, "doc", None) == getattr(b, "doc", None)
+            and not getattr(a, "heading_path", None) and not getattr(b, "heading_path", None))
 
 
 #: One-character names of provinces that news text uses on their own (在湘投资, 粤港澳); only
@@ -975,6 +1053,9 @@ def about_entities(entities: Sequence[str], hits: Sequence, index: int) -> bool:
     if missing and YEARS_BY_DOCUMENT and all(_YEAR_RE.fullmatch(e) for e in missing):
         doc = getattr(hits[index], "doc", None)
         missing = unmentioned(missing, [h for h in hits if getattr(h, "doc", None) == doc])
+    if missing and NAMES_BY_DOCUMENT:  # names; a year is ``YEARS_BY_DOCUMENT``'s
+        names = [e for e in missing if not _YEAR_RE.fullmatch(e)]
+        missing = [e for e in missing if e not in names] + unmentioned(names, _document_passages(hits, index))
     return not missing
 
 
@@ -1321,7 +1402,21 @@ def names_in_context(names: Sequence[str], text: str, start: int, end: int, head
 
     before = [s for s, e in sentence_spans(text) if e <= start]
     lo = before[-window] if len(before) >= window else 0
-    return not unmentioned(names, [_Passage(header, text[lo:end])])
+    missing = unmentioned(names, [_Passage(header, text[lo:end])])
+    if missing and TITLES_PERSIST:
+        missing = [n for n in missing if not _title_in_force(n, text, start)]
+    return not missing
+
+
+#: A title in 《》 (《自然-人类行为》) stays the subject of the passage until another title is named: a report on a
+#: paper names the journal once, then says 论文作者, 该研究.
+TITLES_PERSIST = True
+
+
+def _title_in_force(name: str, text: str, start: int) -> bool:
+    """Whether ``text`` names ``name`` as a title (《name》) before ``start`` and no other title after it."""
+    at = text.rfind("《" + name, 0, start)
+    return at >= 0 and "《" not in text[at + 1:start]
 
 
 @dataclass
@@ -1341,6 +1436,10 @@ _DETERMINERS = set("一些 这些 那些 有些 某些 部分 各种 各类 所�
                    " 截至 截止 迄今 至今".split())
 
 
+#: A pointing word and a measure word (这篇, 该项, 那位): it points back at the topic, it is none.
+_POINTER_RE = re.compile(r"[这那该此本每各某其][个篇位名家项种次件条只座所届批期份部场台辆本则]")
+
+
 def topic_terms(question: str) -> list[str]:
     """The words that say what a question is about, besides what it asks (量子计算机 of
     量子计算机的工作原理是什么): its content words, the asked attribute, question words, numbers
@@ -1352,7 +1451,8 @@ def topic_terms(question: str) -> list[str]:
     words = []
     for word in segmenter.lcut(normalize(question)):
         if (_content(word) and word not in asked and word not in _LIGHT_VERBS and word not in _ABSTRACT
-                and word not in _GENERIC and word not in _DETERMINERS and not re.search(r"哪|什么|谁|多少|几", word)):
+                and word not in _GENERIC and word not in _DETERMINERS and not _POINTER_RE.fullmatch(word)
+                and not re.search(r"哪|什么|谁|多少|几", word)):
             words.append(word)
     return list(dict.fromkeys(words))
 
