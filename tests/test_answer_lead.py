@@ -158,3 +158,52 @@ def test_an_organisation_name_starts_after_a_time_or_place_word():
     # 房山暴雨后|保险公司: a kind of company after 后, not a company the document must name.
     assert abstention.question_organisations("房山暴雨后保险公司8月5号派了多少人下去查勘？") == []
     assert abstention.question_organisations("太平洋财险房山支公司在暴雨后赔了多少钱？") == ["太平洋财险房山支公司"]
+
+
+# --- questions of several parts ------------------------------------------------------
+
+def test_two_question_phrases_of_one_clause_are_two_parts(monkeypatch):
+    question = "全国总工会十七届三次主席会议于何时在何地召开？"
+    assert question_parts(question) == ["全国总工会十七届三次主席会议于何时召开？", "全国总工会十七届三次主席会议在何地召开？"]
+    assert question_parts("《2023年全国工会十大新闻》是在哪一天、由哪个平台正式发布的？") == [
+        "《2023年全国工会十大新闻》是在哪一天正式发布的？", "《2023年全国工会十大新闻》由哪个平台正式发布的？"]
+    doc = ("d1.md", "2019年5月，在北京召开的全国总工会十七届三次主席会议明确提出，要推动新时代劳动和技能竞赛创新发展。")
+    answer = _ask(question, doc)
+    assert [line.split("。")[0] for line in answer.text.split("\n")] == ["2019年5月", "在北京"]
+    monkeypatch.setattr(lexical, "WH_PHRASES", False)  # one part: the date leads, the place is only quoted
+    assert _ask(question, doc).text.startswith("2019年5月。") and "\n" not in _ask(question, doc).text
+
+
+def test_questions_joined_by_a_list_comma_are_parts_and_a_list_is_not(monkeypatch):
+    question = "徐留平在报告中提出要创新实施几大工程、积极开展几大行动？"
+    assert question_parts(question) == ["徐留平在报告中提出要创新实施几大工程？", "徐留平在报告中提出要创新实施积极开展几大行动？"]
+    assert question_parts("直播、赛事、俱乐部及其他收入合计是多少？") == ["直播、赛事、俱乐部及其他收入合计是多少？"]
+    assert question_parts("哪些省份、哪些城市参加了？") == ["哪些省份、哪些城市参加了？"]
+    monkeypatch.setattr(lexical, "LISTED_PARTS", False)
+    assert question_parts(question) == [question]
+
+
+def test_how_many_big_kinds_is_answered_by_the_count_and_what_it_counts(monkeypatch):
+    question = "徐留平在报告中提出要创新实施几大工程？"
+    assert asked_for(question).unit == "大"
+    doc = ("d1.md", "会议通过了徐留平代表全总十八届执委会主席团所作工作报告。聚焦打基础、利长远，创新实施5大工程；")
+    assert _ask(question, doc).text.startswith("5大工程。")
+    monkeypatch.setattr(lexical, "COUNTED_KINDS", False)  # any figure: 十八届
+    assert not _ask(question, doc).text.startswith("5大工程")
+
+
+SUMMITS = ("d0530.txt", "07-29 19:25，正文：第二届俄罗斯-非洲峰会是在2023年7月27日至28日于圣彼得堡举办的。"
+                        "首届俄罗斯-非洲峰会2019年10月在索契举行，重点探讨俄非在政治、安全和经济等领域合作。")
+
+
+def test_a_sentence_about_another_edition_of_the_event_does_not_answer(monkeypatch):
+    assert lexical.ordinal_conflict("第一届俄罗斯-非洲峰会在哪一年举办？", "第二届俄罗斯-非洲峰会于2023年举行")
+    assert not lexical.ordinal_conflict("第一届俄罗斯-非洲峰会在哪一年举办？", "首届俄非峰会于2019年10月举办")
+    assert not lexical.ordinal_conflict("第十八次全国代表大会有多少名代表？", "中国工会第十八次全国代表大会开幕")
+    question = "第一届俄罗斯-非洲峰会是在哪一年举办的？"
+    assert _ask(question, SUMMITS).text.startswith("2019年。")
+    monkeypatch.setattr(extractive, "TIMELY_FIRST", False)  # scored down, the other edition's sentence still leads
+    assert _ask(question, SUMMITS).text.startswith("2023年。")
+    monkeypatch.setattr(extractive, "TIMELY_FIRST", True)
+    monkeypatch.setattr(lexical, "ORDINALS", False)
+    assert _ask(question, SUMMITS).text.startswith("2023年。")

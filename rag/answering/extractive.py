@@ -27,7 +27,7 @@ from rag.answering.meaning import AttributeMeaning, window
 from rag.answering.lexical import (NEAR, Asked, about_entities, asked_for, asked_nouns, asks_date_range, attribute_keys,
                                    attribute_near, attribute_terms, date_range_spans, documents_naming, event_terms,
                                    focus_terms, frame_terms, head_noun, head_spans, is_role, key_topic, names_term,
-                                   mentions_term, named_spans, names_in_context, new_spans, passages_about,
+                                   mentions_term, named_spans, names_in_context, new_spans, ordinal_conflict, passages_about,
                                    question_entities, question_parts, standard_wording, states_event, subject_names,
                                    time_conflict)
 from rag.overlap import PUNCT_RE, bigrams, keywords, lexical_overlap, question_bigrams
@@ -189,6 +189,9 @@ _BOILERPLATE_RE = re.compile(r"版权说明|版权所有|不得转载|禁止转�
 #: A question for the first and last day of something (从几号办到几号) is answered by a range of dates, which
 #: dates its event (see ``lexical.asks_date_range``).
 DATE_RANGES = True
+#: A sentence of the asked year or edition leads over a better-scored one of another within
+#: ``Weights.attribute_window`` (see ``select``).
+TIMELY_FIRST = True
 #: The lead is the value whose clause is of the asked year and names the asked attribute (see ``lead``).
 CLAUSE_LEAD = True
 #: The longest quoted name an answer leads with.
@@ -358,7 +361,7 @@ class ExtractiveAnswerer:
         if asked.kind == "date":
             for s, e in sorted(spans, reverse=True):
                 rest = rest[:s] + " " + rest[e:]
-        timely = not time_conflict(question, rest)
+        timely = not time_conflict(question, rest) and not ordinal_conflict(question, rest)
         event = states_event(" ".join(hit.heading_path) + " " + text, events) if events else None
         if ranged and spans:
             event = True
@@ -384,6 +387,12 @@ class ExtractiveAnswerer:
             typed = next((s for s in scored if s.type_match), None)
             if typed is not None and typed.score >= best.score - self.weights.type_window:
                 best = typed
+        if TIMELY_FIRST and not best.timely:
+            # A sentence of another year or edition (第二届 for 第一届) gives another event's value: one of the asked
+            # year within the window answers instead.
+            timely = next((s for s in scored if s.timely and s.type_match >= best.type_match), None)
+            if timely is not None and timely.score >= best.score - self.weights.attribute_window:
+                best = timely
         if not best.attribute:
             # The sentence that states the asked attribute (队长 + the name) beats one that
             # only repeats the question's words (the team's departure ceremony).

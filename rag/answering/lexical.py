@@ -182,6 +182,8 @@ def asked_for(question: str) -> Asked:
         return Asked("number", frozenset(_UNIT_GROUPS[3]))
     for m in re.finditer(r"(?:多少|几)", q):
         rest = q[m.end():]
+        if COUNTED_KINDS and re.match(r"大(?![约概小型])[\u4e00-\u9fff]", rest):
+            return Asked("number", frozenset({"大"}), unit="大")  # 几大工程 is answered by 5大工程, 四大领域
         if _leading_unit(rest) is None:
             rest = rest.lstrip(_MAGNITUDE)  # 多少亿元 -> 元, but 多少千瓦 stays 千瓦
         if _MONEY_Q.match(rest) or rest.startswith("人民币"):
@@ -199,6 +201,10 @@ def asked_for(question: str) -> Asked:
         if pattern.search(q):  # 主塔有多高 is answered in 米, not by 5座
             return Asked("number", units)
     return Asked("number")
+
+
+#: 几大工程 asks how many kinds (5大工程, 四大领域): 大 is its measure word.
+COUNTED_KINDS = True
 
 
 #: What a height, length, weight or area is measured in: 多高 / 重量 asks for 米 / 吨, not any figure.
@@ -331,7 +337,9 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
     if kind is None:
         return []
     if kind == "number":
-        if asked.units:
+        if asked.units == {"大"}:  # 5大工程: the count and what it counts
+            pattern = re.compile(rf"{_NUMBER}\s*大[\u4e00-\u9fff]{{2}}")
+        elif asked.units:
             units = "|".join(re.escape(u) for u in sorted(asked.units | {"%"} if "%" in asked.units else asked.units,
                                                            key=len, reverse=True))
             pattern = re.compile(rf"{_NUMBER}\s*(?:{units})(?!月)")
@@ -768,11 +776,19 @@ def question_parts(question: str) -> list[str]:
     if m:
         head, tail = q[:m.start()], q[m.end():]
         return [head + m.group(x) + m.group("rest") + tail for x in ("a", "b")]
+    asks = list(_WH_PHRASE_RE.finditer(q)) if WH_PHRASES else []
+    if len(asks) >= 2 and all(re.fullmatch(r"[、，,和及与并]?", q[a.end():b.start()]) for a, b in zip(asks, asks[1:])):
+        # 于何时在何地召开, 在哪一天、由哪个平台发布: one question per asked phrase, the others left out.
+        return [q[:asks[0].start()] + a.group(0) + q[asks[-1].end():] for a in asks]
     pieces = [p.strip() for p in re.split(r"(?<=[？?])|[；;]|[，,](?=[^，,]*(?:多少|几|谁|什么|哪|何时))", q)
               if p and p.strip(" ？?。")]
     asking = [p for p in pieces if _WH_RE.search(p)]
     if len(asking) < 2:
-        return [question]
+        listed = _listed_questions(q.rstrip("？?。")) if LISTED_PARTS else [q]
+        if len(listed) < 2:
+            return [question]
+        # 创新实施几大工程、积极开展几大行动: the later questions are about what the first is about.
+        return [listed[0] + "？"] + [_subject(listed[0]) + later + "？" for later in listed[1:]]
     # Clauses that ask nothing (工会驿站的数量，…) are the topic of every part.
     topic = "".join(p for p in pieces[:pieces.index(asking[0])] if not _WH_RE.search(p))
     if not topic and "：" in asking[0]:
@@ -797,6 +813,27 @@ def question_parts(question: str) -> list[str]:
         parts.append(part.rstrip("？?。") + "？")
         previous = part
     return parts
+
+
+#: Question phrases of one clause that each ask for something else (于何时 and 在何地, 在哪一天 and 由哪个平台) ...
+WH_PHRASES = True
+_WH_PHRASE_RE = re.compile(r"(?:是)?(?:于|在|由|从|到|被)?(?:何时|何地|哪一?天|哪一?年|哪里|哪儿|什么时候|什么地方|何处"
+                           r"|哪[个家所座位][\u4e00-\u9fff]{0,4}?(?=[、，,和及与并]|[于在由从到被]|正式|召开|举办|举行|发布|编辑|主办|出版))")
+#: ... and clauses after 、 that ask a question of their own (创新实施几大工程、积极开展几大行动) are parts.
+LISTED_PARTS = True
+
+
+def _listed_questions(piece: str) -> list[str]:
+    """``piece`` cut at each 、 that ends a question and starts another with words of its own before its
+    question word (创新实施几大工程、积极开展几大行动), not at the 、 of a list (直播、赛事、俱乐部收入合计是多少,
+    哪些省份、哪些城市)."""
+    out, start = [], 0
+    for m in re.finditer("、", piece):
+        left, right = piece[start:m.start()], piece[m.end():]
+        if _WH_RE.search(left) and re.match(r"[^，,、？?]{2,}?(?:多少|几|谁|什么|哪|何时)", right):
+            out.append(left)
+            start = m.end()
+    return out + [piece[start:]]
 
 
 #: A part that starts with a comparison (比6月份涨了多少, 较上年增长多少) is about the previous part's subject.
@@ -1135,6 +1172,46 @@ def time_conflict(question: str, sentence: str) -> bool:
         if not covered:
             return True
     return bool(asked.periods and stated.periods and not asked.periods & stated.periods)
+
+
+#: A sentence that names another edition of the asked event (第二届 for 第一届/首届 俄罗斯-非洲峰会) states another event's
+#: figures and dates, as one of another year does (see ``ordinal_conflict``).
+ORDINALS = True
+_EDITION_RE = re.compile(r"第\s*([一二三四五六七八九十百零〇两\d]+)\s*(届|次|期|轮|季)|首(届|次|期|轮|季)")
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def _edition_number(text: str) -> int | None:
+    """The number of an ordinal (二 -> 2, 十八 -> 18, 12 -> 12), None when it is no plain number."""
+    if text.isdigit():
+        return int(text)
+    if "百" in text:
+        return None
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return _CN_DIGITS.get(tens, 1 if not tens else -100) * 10 + (_CN_DIGITS.get(ones, -100) if ones else 0)
+    return _CN_DIGITS.get(text) if len(text) == 1 else None
+
+
+def _editions(text: str) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {}
+    for m in _EDITION_RE.finditer(normalize(text)):
+        number = 1 if m.group(3) else _edition_number(m.group(1))
+        if number is not None and number >= 0:
+            found.setdefault(m.group(3) or m.group(2), set()).add(number)
+    return found
+
+
+def ordinal_conflict(question: str, sentence: str) -> bool:
+    """Whether ``sentence`` names editions (第二届) of a measure word the question names an edition of (第一届,
+    首届), and not the asked one."""
+    if not ORDINALS:
+        return False
+    asked = _editions(question)
+    if not asked:
+        return False
+    stated = _editions(sentence)
+    return any(measure in stated and not numbers & stated[measure] for measure, numbers in asked.items())
 
 
 #: Verbs that name the same event in news text (举行 ~ 召开 ~ 开幕).
