@@ -12,7 +12,9 @@ say what the passages state (``gather_evidence``):
 * when the question asks for a specific attribute (队长, 装机容量, 坐席), the
   sentence should name it next to that span (``attribute``), or else cover the
   question's words closely;
-* the sentence must cover enough of the question's words (``coverage``).
+* the sentence must cover enough of the question's words (``coverage``);
+* its value must stand in the asked relation to the question: the asked period, role holder, part and measure
+  (``rag.answering.relations``).
 
 ``AbstentionPolicy`` turns this into a decision: a cascade of these checks with two
 coverage cut-offs (calibrated on eval/qa.jsonl and crud-dev together, eval/calibrate.py),
@@ -702,7 +704,9 @@ class AbstentionPolicy:
 
     def reason(self, evidence: Evidence) -> str | None:
         """Why the evidence does not support an answer (``missing``, ``off_topic``, ``no_span``, ``other_time``,
-        ``no_event``, ``other_subject``, ``planned``, ``no_attribute``, ``low_coverage``), or None when it does.
+        ``no_event``, ``other_subject``, ``planned``, ``no_attribute``, ``low_coverage``, or a relation of
+        ``relations.NAMES``: ``other_period``, ``other_role``, ``other_part``, ``other_measure``, ``other_owner``), or
+        None when it does.
         For the learned decision it names the evidence that weighs most against an answer."""
         if not self.require_span:
             return "missing" if evidence.missing else None

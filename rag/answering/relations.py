@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from rag.answering.lexical import _ROLE_END_RE, _ROLE_RE, names_term
+from rag.answering.lexical import (_ORG_SUFFIXES, _PLACE_SUFFIXES, _ROLE_END_RE, _ROLE_RE, _UNITS, asked_for,
+                                   is_generic_name, names_term, suffix_spans, time_scope)
 from rag.text import normalize
 
 #: Read the relations between a stating sentence's value and the question (see the module docstring).
@@ -61,7 +62,6 @@ _BASE_RE = re.compile(r"(?:比|较|与|同|同比|相比|对比|超过|高于|�
                       r"|(?:今年|去年|上年|前年|\d{4}\s*年)\s*同期"
                       # 在2024年239美元的基础上增长54美元: the base, not the period of the change
                       r"|在[^，,。；;]{0,20}?的?基础上")
-_YEAR_RE = re.compile(r"(?<!\d)(\d{4})\s*年(?!\d)")
 #: A figure for the whole year, and periods within one (see ``lexical.time_scope``).
 _FULL_YEAR_RE = re.compile(r"全年|全年度|一整年")
 #: Seasons by their words (冬天, 夏季, 暑期).
@@ -101,20 +101,18 @@ class Period:
 def period(text: str) -> Period:
     """The period ``text`` gives its figures for: its years (2022年, and 今年/去年 relative to the writing
     year) and sub-year periods (上半年, 7月份, 全年), comparison bases (较去年同期) left out."""
-    from rag.answering.lexical import time_scope
-
     norm = _BASE_RE.sub(" ", normalize(text))
     scope = time_scope(norm)
     months = set(scope.periods)
     if _FULL_YEAR_RE.search(norm):
         months.add((1, 12))
     relative = {_RELATIVE_YEARS[m.group(0)] for m in _RELATIVE_RE.finditer(norm)}
-    years = set(scope.years) | {int(m.group(1)) for m in _YEAR_RE.finditer(norm)}
+    years = set(scope.years)
     seasons = {_SEASONS[m.group(0)] for m in _SEASON_RE.finditer(norm)}
     return Period(frozenset(years), frozenset(relative), frozenset(months), frozenset(seasons))
 
 
-def value_period(sentence: str, span: tuple[int, int], skip_span: bool = False) -> Period:
+def value_period(sentence: str, span: tuple[int, int]) -> Period:
     """The period ``sentence`` gives the value at ``span`` for: the times its clause names, or else the
     nearest ones before it in the sentence (去年，俄罗斯一共生产296架 … ; news names the period once and
     lists figures after it). Empty when the sentence names none before or in the value's clause."""
@@ -123,8 +121,7 @@ def value_period(sentence: str, span: tuple[int, int], skip_span: bool = False) 
     for m in _BASE_RE.finditer(sentence, lo, hi):
         if m.start() <= start and end <= m.end():  # 在2024年239美元的基础上: the value is the base's
             return period(re.sub(r"^(?:比|较|与|同|同比|相比|对比|超过|高于|低于|在)", "", m.group(0)).replace("同期", ""))
-    clause = sentence[lo:start] + ("" if skip_span else sentence[start:end]) + sentence[end:hi]
-    found = period(clause)
+    found = period(sentence[lo:hi])
     while found.empty and lo > 0:
         hi = lo - 1
         lo = _clause_start(sentence, hi)
@@ -232,8 +229,6 @@ def _asked_role(question: str) -> tuple[str, str] | None:
 
 def _bodies(text: str) -> list[str]:
     """The named bodies and places of a title phrase (北京市水务局, 阿热买里村)."""
-    from rag.answering.lexical import _ORG_SUFFIXES, _PLACE_SUFFIXES, is_generic_name, suffix_spans
-
     spans = suffix_spans(text, _ORG_SUFFIXES) + suffix_spans(text, _PLACE_SUFFIXES)
     names = [text[s:e] for s, e in spans]
     return [n for n in names if len(n) >= 3 and not is_generic_name(n) and not re.match(r"[该本各此其这那全]", n)]
@@ -389,8 +384,6 @@ def _nouns(text: str) -> str:
 def counted_noun(question: str) -> str | None:
     """What a 多少/几 question counts (专职心理咨询师 of 有多少名专职心理咨询师, 分论坛 of 多少个分论坛); None when the
     question word is not followed by a noun (是多少, 多少钱)."""
-    from rag.answering.lexical import _UNITS
-
     q = normalize(question)
     m = re.search(r"多少|几", q)
     if not m:
@@ -469,8 +462,6 @@ def sibling_measure(question: str, kind: str | None, sentence: str, span: tuple[
     """Whether the value at ``span`` is another measure of the same thing than the question asks: a change
     for a level (``change_for_level``), a share for a count
     (95% for 多少参与者), households for people (1675户 for 多少居民)."""
-    from rag.answering.lexical import asked_for
-
     if kind != "number":
         return False
     q = normalize(question)
