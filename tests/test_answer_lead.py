@@ -7,8 +7,6 @@ Every test switches its rule off and shows the old answer, so it fails without t
 """
 from __future__ import annotations
 
-import pytest
-
 from rag.answering import abstention, extractive, lexical
 from rag.answering.assistant import Assistant
 from rag.answering.lexical import (asked_for, attribute_terms, question_parts, standard_wording, subject_names,
