@@ -333,30 +333,45 @@ import ctypes, sys
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
-if sys.argv[1] == "limit":
+from rag.server.memory import release_freed_memory
+if sys.argv[1] == "serve":
     from rag.commands.serve import limit_memory_growth
     limit_memory_growth()
 rss = lambda: int(open("/proc/self/statm").read().split()[1]) * 4096
-p = libc.malloc(4 << 20); ctypes.memset(p, 1, 4 << 20); libc.free(p)  # raises glibc's default threshold
+p = libc.malloc(4 << 20); ctypes.memset(p, 1, 4 << 20); libc.free(p)  # raises glibc's mmap threshold
 blocks = []
-for _ in range(200):  # activation-sized blocks
+for _ in range(200):  # activation-sized blocks, now in the heap
     q = libc.malloc(512 << 10); ctypes.memset(q, 1, 512 << 10); blocks.append(q)
 before = rss()
 for q in blocks[::2]:  # every other one freed, the rest still in use between them
     libc.free(q)
+release_freed_memory()
 print((before - rss()) >> 20)
 """
 
 
-def test_serve_gives_freed_tensor_sized_blocks_back_to_the_system():
-    """100 of 200 blocks of 512 KB freed while the others between them are still in use: glibc's
-    default keeps the freed ones in its heap (its mmap threshold grew to the 4 MB block freed
-    first); after ``limit_memory_growth`` each block was a mapping of its own, given back when freed."""
+def test_serve_gives_memory_a_question_freed_back_to_the_system():
+    """100 of 200 blocks of 512 KB freed while the others between them are still in use: glibc keeps
+    the freed ones resident in its heap (its mmap threshold grew to the 4 MB block freed first);
+    a server (``limit_memory_growth``) hands them back with ``release_freed_memory``."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     returned_mb = {mode: int(subprocess.run([sys.executable, "-c", _FREED_BLOCKS_SCRIPT, mode], env=env, check=True,
-                                            capture_output=True, text=True).stdout) for mode in ("default", "limit")}
-    assert returned_mb["default"] <= 5, returned_mb  # the fault this guards against happens here
-    assert returned_mb["limit"] >= 45, returned_mb  # 100 × 512 KB
+                                            capture_output=True, text=True).stdout) for mode in ("library", "serve")}
+    assert returned_mb["library"] <= 5, returned_mb  # not a server: nothing trimmed
+    assert returned_mb["serve"] >= 45, returned_mb  # 100 × 512 KB
+
+
+def test_a_served_question_is_followed_by_giving_freed_memory_back(small_retriever, monkeypatch):
+    from rag.server import memory
+
+    trims = []
+    monkeypatch.setattr(memory, "_enabled", True)
+    monkeypatch.setattr(memory, "_trim", lambda pad: trims.append(pad) or 1)
+    monkeypatch.setattr(memory, "_last", 0.0)
+    items = list(ChatBackend(small_retriever).stream(QUESTION, [], "extractive", "hybrid", 3))
+    assert isinstance(items[-1], Answer) and trims == [0]
+    list(ChatBackend(small_retriever).stream(QUESTION, [], "extractive", "hybrid", 3))
+    assert trims == [0]  # at most once per MIN_INTERVAL_S
 
 
 def test_serve_rebuilds_an_index_of_an_older_format_but_not_a_corrupt_one(make_retriever, small_corpus,

@@ -125,33 +125,19 @@ def limit_memory_growth() -> None:
     retrieval issue). glibc's per-thread malloc arenas are capped too, since
     Gradio answers on a pool of threads.
 
-    glibc's mmap threshold is fixed at ``MMAP_THRESHOLD`` bytes: by default it rises to the
-    size of the largest block freed (up to 32 MB), so after the first few questions every
-    activation tensor came from the heap, where small long-lived objects between them keep
-    freed memory from going back to the system. Fixed, a tensor of 128 KB or more is its own
-    mapping, returned when freed: 200 questions left ``rag serve`` ~110 MB smaller (README,
-    *Serving memory*).
+    Memory a question freed goes back to the system after it (``rag.server.memory``).
     """
     import ctypes
     import os
 
+    from rag.server import memory
+
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    for option, value in ((M_ARENA_MAX, 2), (M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, MMAP_THRESHOLD)):
-        try:
-            libc.mallopt(option, value)
-        except AttributeError:  # not glibc
-            return
-
-
-# glibc's mallopt parameters (malloc.h)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
-#: Blocks from this size are mapped on their own and given back when freed (glibc's initial default,
-#: kept instead of letting it grow).
-MMAP_THRESHOLD = 128 * 1024
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # -8 = M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+    memory.enable()
 
 
 def open_index(index_dir: Path, docs: list[Path], **settings):

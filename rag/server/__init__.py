@@ -9,7 +9,8 @@
 * ``openai_compat``    the OpenAI chat-completions protocol (messages, SSE chunks);
 * ``api``              the FastAPI application: ``/v1`` (OpenAI-compatible) and
   ``/api`` (REST, documented at ``/docs``); ``rag serve`` mounts the Gradio UI at ``/``;
-* ``schemas``          the request and response models (the OpenAPI schema).
+* ``schemas``          the request and response models (the OpenAPI schema);
+* ``memory``           what a question freed, given back to the system after it.
 
 Importing ``rag.server`` is light; FastAPI is imported by ``rag.server.api`` only.
 """

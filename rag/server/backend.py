@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from rag.answering.assistant import check_k
 from rag.answering.endpoints import EndpointPolicy
 from rag.errors import RagError
+from rag.server import memory
 from rag.server.concurrency import Gates, IndexWorker
 from rag.types import Answer
 from rag.uploads import DEFAULT_MAX_UPLOAD_MB, UploadResult, UploadStore
@@ -159,6 +160,7 @@ class ChatBackend:
             yield from assistant.stream(question, history)
         finally:
             gate.leave()
+            memory.release_freed_memory()
 
     def add_documents(self, files: Sequence[Path | tuple[Path, str]]) -> UploadResult:
         """Store uploads in the uploads folder and add them to the index.
