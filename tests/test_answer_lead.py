@@ -47,6 +47,8 @@ def test_a_pair_with_a_shared_modifier_is_split_into_two_whole_questions():
 def test_each_part_leads_with_the_value_next_to_its_own_attribute(monkeypatch):
     answer = _ask(PENSION_Q, PENSION)
     assert [line.split("。")[0] for line in answer.text.split("\n")] == ["4575元", "22875元"]
+    monkeypatch.setattr(extractive, "DISTINCT_PARTS", False)  # (which would keep the second part off 4575元 too)
+    assert [line.split("。")[0] for line in _ask(PENSION_Q, PENSION).text.split("\n")] == ["4575元", "22875元"]
     monkeypatch.setattr(extractive, "CLAUSE_LEAD", False)  # the clause of 下限 shares more of the question's words
     assert [line.split("。")[0] for line in _ask(PENSION_Q, PENSION).text.split("\n")] == ["4575元", "4575元"]
 

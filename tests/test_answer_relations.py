@@ -173,9 +173,13 @@ def test_a_sibling_measure_of_the_asked_one(question, sentence, value, other):
     assert relations.sibling_measure(question, asked_for(question).kind, sentence, _span(sentence, value)) is other
 
 
-def test_a_count_does_not_answer_a_rank():
+def test_a_count_does_not_answer_a_rank(monkeypatch):
     count = ("d1.txt", "2022年，中国有效专利数量继续增长。科技百强企业363项科技成果国际领先，发明专利数量累计超过19万件。")
     ranked = ("d2.txt", "广州在全球城市指数中上升4名，位于全球第56位。")
+    # A 第几 question asks for an ordinal (lexical.ORDINALS_ASKED): a count is no answer span at all ...
+    assert _reason("2022年中国有效专利数量全球排第几？", count)[0] == "no_span"
+    # ... and where counts were spans, the relation check declined it as another measure.
+    monkeypatch.setattr(lexical, "ORDINALS_ASKED", False)
     assert _reason("2022年中国有效专利数量全球排第几？", count)[1] == "other_measure"
     assert relations.states_rank("广州在2022年的全球城市指数中排名第几？", ranked[1])
     assert not relations.states_rank("2022年中国有效专利数量全球排第几？", "轻工业200多种产品产量世界第一。")

@@ -25,7 +25,7 @@ from rag.answering.citations import make_citation
 from rag.answering import meaning as meaning_check
 from rag.answering.meaning import AttributeMeaning, window
 from rag.answering.lexical import (NEAR, Asked, about_entities, asked_for, asked_nouns, asks_date_range, attribute_keys,
-                                   attribute_near, attribute_terms, date_range_spans, documents_naming, event_terms,
+                                   attribute_near, attribute_terms, counted_noun, date_range_spans, documents_naming, event_terms,
                                    focus_terms, frame_terms, head_noun, head_spans, is_role, key_topic, names_term,
                                    mentions_term, named_spans, names_in_context, new_spans, ordinal_conflict, passages_about,
                                    question_entities, question_parts, standard_wording, states_event, subject_names,
@@ -375,7 +375,9 @@ class ExtractiveAnswerer:
             header_text = " ".join(hit.heading_path) + " " + text
             return (spans, bool(spans) or any(mentions_term(header_text, t) for t in attributes),
                     exact, timely, event)
-        return spans, attribute_near(text, spans, attributes), exact, timely, event
+        # A rank (第十三名) states what a 排第几 question asks, however the ranking is named.
+        return (spans, attribute_near(text, spans, attributes) or (ORDINAL_STATES and asked.ordinal and bool(spans)),
+                exact, timely, event)
 
     # selection --------------------------------------------------------------
     def select(self, scored: list[ScoredSentence]) -> list[ScoredSentence]:
@@ -411,22 +413,39 @@ class ExtractiveAnswerer:
             chosen.append(cand)
         return chosen
 
-    def lead(self, question: str, sentence: ScoredSentence) -> str | None:
+    def lead(self, question: str, sentence: ScoredSentence, taken: Sequence[str] = ()) -> str | None:
         """The answer span ``sentence`` holds whose clause covers the question's words best, then the one
-        closest to the asked attribute or the question's words."""
+        closest to the asked attribute or the question's words; none of ``taken`` (another part's lead)."""
+        asked = asked_for(question)
+        text = sentence.text
         # A quoted name is one span however long (“国家互联网基础资源管理系统”).
         spans = [s for s in sentence.answer_spans
-                 if s[1] - s[0] <= (LONG_NAME if sentence.text[s[0]] in "“《「" else 16)]
+                 if s[1] - s[0] <= (LONG_NAME if text[s[0]] in "“《「" else 16)]
+        if PLACE_CHAINS and asked.kind == "place":
+            spans = _chained(spans)
+        if taken:
+            spans = [s for s in spans if _lead_text(text, s, asked) not in taken]
         if not spans:
             return None
         if WHOLE_SPANS:  # 姚明 of 姚明路 (jieba's cut) is part of the name the title rule reads whole
             # ... but a person's name is not part of the body named after it (王东明代表中华全国总工会).
-            longest = 2 if asked_for(question).kind == "person" else 99
+            longest = 2 if asked.kind == "person" else 99
             spans = [a for a in spans if not any(b != a and b[0] <= a[0] and a[1] <= b[1]
-                                                 and (b[1] - b[0]) - (a[1] - a[0]) <= longest for b in spans)]
-        head = head_noun(question) if HEAD_NOUN and asked_for(question).kind in (None, "place", "org") else None
-        if head and any(sentence.text[s:e].endswith(head) for s, e in spans):
-            spans = [(s, e) for s, e in spans if sentence.text[s:e].endswith(head)]
+                                                 and ((b[1] - b[0]) - (a[1] - a[0]) <= longest
+                                                      or (WHOLE_NAMES_LEAD and "·" in text[b[0]:b[1]]))
+                                                 for b in spans)]
+        head = head_noun(question) if HEAD_NOUN and asked.kind in (None, "place", "org") else None
+        if head and any(text[s:e].endswith(head) for s, e in spans):
+            spans = [(s, e) for s, e in spans if text[s:e].endswith(head)]
+        geo = _GEO_ASKED_RE.search(normalize(question)) if PLACE_CHAINS and asked.geo else None
+        if geo and any(text[s:e].endswith(geo.group(1)) for s, e in spans):  # 哪个县 -> 会同县, not 湖南省
+            spans = [(s, e) for s, e in spans if text[s:e].endswith(geo.group(1))]
+        if RESPECTIVE:
+            bound = _respective(question, text, spans)
+            if bound is not None:
+                return _lead_text(text, bound, asked)
+        counted = counted_noun(question) if COUNTED_NOUNS and asked.kind == "number" and not asked.ordinal else None
+        q_bigrams_all = question_bigrams(question)
         terms = attribute_terms(question) or keywords(question)
         found = [m.span() for t in terms for key in _term_keys(t) for m in re.finditer(re.escape(key), sentence.text)]
         words, q_bigrams = keywords(question), question_bigrams(question)
@@ -454,17 +473,47 @@ class ExtractiveAnswerer:
             other_time = time_conflict(question, rest)
             return int(other_time), -int(any(mentions_term(clause, t) for t in named))
 
-        start, end = min(spans, key=lambda s: (stated(s), context(s), distance(s), s[0]))
-        return sentence.text[start:end].strip()
+        def counts(span: tuple[int, int]) -> int:
+            # 跑了几个省 is answered by 21个省, not 24项 of the same sentence.
+            # Only where the measure word says nothing (个) or the question names none: 多少处火场仍处于失控 is 600多处.
+            return -int(counted is not None and (asked.unit == "个" or not asked.units)
+                        and _counted_end(text, span, counted) is not None)
+
+        def said(span: tuple[int, int]) -> int:
+            # Of the names ending in the asked noun, one the question does not already say (“U善里”工会驿站, not
+            # 锦江区工会驿站 for 锦江区那个驿站…在哪个驿站).
+            if not head:
+                return 0
+            own = normalize(text[span[0]:span[1]])[:-len(head)] if text[span[0]:span[1]].endswith(head) else ""
+            return int(bool(own) and bool(bigrams(own) & q_bigrams_all))
+
+        start, end = min(spans, key=lambda s: (stated(s), counts(s), said(s), context(s), distance(s), s[0]))
+        if counted is not None:
+            # 10部 of 10部门, 7个 of 7个方面: the figure with what it counts.
+            stop = _counted_end(text, (start, end), counted)
+            # ... not a part of a longer noun (309个省级|重点建设项目 for 多少个省级重点项目)
+            if stop is not None and (text[end - 1] == "个" or stop - end < len(counted) or len(counted) == 1) \
+                    and not _continues(text, stop):
+                end = stop
+        return _lead_text(text, (start, end), asked)
 
     def answer_part(self, question: str, hits: Sequence[Hit], single: bool = True,
-                    source_text: Callable[[str], str] | None = None) -> PartAnswer:
-        """Score, choose and find the lead for one (part of a) question."""
+                    source_text: Callable[[str], str] | None = None, taken: Sequence[str] = ()) -> PartAnswer:
+        """Score, choose and find the lead for one (part of a) question; ``taken``: the leads of the
+        question's earlier parts, which this part's lead does not repeat."""
         scored = on_topic(question, self.score(question, hits, source_text), hits)
         if MEANING and self.meaning is not None:
             scored = self.attribute_meaning(question, scored)
         chosen = self.select(scored)
         lead = self.lead(question, chosen[0]) if chosen else None
+        if DISTINCT_PARTS and lead is not None and lead in taken:
+            # Another part asks another value (利率多少，比去年低了多少): not the one an earlier part led with.
+            lead = self.lead(question, chosen[0], taken)
+            if lead is None:
+                other = next((s for s in chosen[1:] if s.type_match and self.lead(question, s, taken)), None)
+                if other is not None:
+                    chosen = [other] + [s for s in chosen if s is not other]
+                    lead = self.lead(question, other, taken)
         if lead is not None or not single:
             extra = [s for s in chosen[self.lead_quotes:self.lead_quotes + 1]
                      if single and lead is not None and s.type_match and CLOSE_FIGURES]
@@ -500,7 +549,12 @@ class ExtractiveAnswerer:
         """Each part of ``question`` scored against ``hits``, with its chosen sentences and lead
         (``source_text``, doc -> text, lets it check what a passage's whole document is about)."""
         questions = question_parts(standard_wording(question))
-        return [self.answer_part(q, hits, single=len(questions) == 1, source_text=source_text) for q in questions]
+        parts: list[PartAnswer] = []
+        for q in questions:
+            # an earlier part's lead counts where its sentence states its attribute (else it may well be declined)
+            taken = [p.lead for p in parts if p.lead is not None and p.chosen and p.chosen[0].attribute]
+            parts.append(self.answer_part(q, hits, single=len(questions) == 1, source_text=source_text, taken=taken))
+        return parts
 
     def render(self, parts: Sequence[PartAnswer], hits: Sequence[Hit],
                source_text: Callable[[str], str] | None = None,
@@ -555,6 +609,78 @@ class ExtractiveAnswerer:
 
 
 _term_keys = attribute_keys
+
+#: A place answer is the whole chain of place names it is part of (在云南省昆明市昆明火车站 -> 云南省昆明市昆明火车站,
+#: not 在云南), without the preposition; 哪个县/哪个市 leads with the name ending in 县/市.
+PLACE_CHAINS = True
+_GEO_ASKED_RE = re.compile(r"哪[个一]?(省|市|县|区|镇|乡|村|州)")
+#: A transliterated name (艾力江·阿吉) is read whole, not by the part jieba tags (艾力江).
+WHOLE_NAMES_LEAD = True
+#: 国有企业和外资企业的出口额分别下降了2.3%和14.5%: the value in the position of the member the question asks about.
+RESPECTIVE = True
+#: A count leads with what it counts (10部门, 7个方面), and the figure followed by the counted noun is preferred.
+COUNTED_NOUNS = True
+#: The parts of one question lead with different values.
+DISTINCT_PARTS = True
+#: An ordinal answers a 第几 question by itself (see ``_facts``).
+ORDINAL_STATES = True
+
+
+def _chained(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` plus the union of each run of overlapping ones (在云南 + 云南省昆明市昆明火车站)."""
+    out = list(spans)
+    for s, e in sorted(spans):
+        for k, (cs, ce) in enumerate(out):
+            if (cs, ce) != (s, e) and cs < e and s < ce and (min(cs, s), max(ce, e)) not in out:
+                out.append((min(cs, s), max(ce, e)))
+                break
+    return out
+
+
+def _lead_text(text: str, span: tuple[int, int], asked: Asked) -> str:
+    lead = text[span[0]:span[1]].strip()
+    if PLACE_CHAINS and asked.kind == "place" and len(lead) > 3 and lead[0] in "在于到赴":
+        lead = lead[1:]
+    return lead
+
+
+def _continues(text: str, at: int) -> bool:
+    """Whether the word that ends at ``text[:at]`` runs on past it (a noun cut in two by jieba's first guess)."""
+    from rag.tokenize_zh import jieba_pos_tokenizer
+
+    if at >= len(text) or not ("\u4e00" <= text[at] <= "\u9fff"):
+        return False
+    first = next(iter(jieba_pos_tokenizer().cut(text[at:at + 6])), None)
+    return first is not None and first.flag.startswith("n") and len(first.word) >= 2
+
+
+def _counted_end(text: str, span: tuple[int, int], noun: str) -> int | None:
+    """Where ``noun`` ends when it follows the figure ``text[span]`` (21个|省, 10部|门 overlapping its end), else None."""
+    start, end = span
+    if text.startswith(noun, end):
+        return end + len(noun)
+    for k in range(1, len(noun)):
+        if end - k > start and text.startswith(noun, end - k):
+            return end - k + len(noun)
+    return None
+
+
+def _respective(question: str, text: str, spans: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The span bound to the member ``question`` names in ``text``'s "A和B……分别……X和Y" (None when not so)."""
+    m = re.search(r"([^，。；;：:！？]{2,60}?)分别", text)
+    if not m:
+        return None
+    members = [part.split("的")[0] for part in re.split(r"和|与|及|、", m.group(1).split("，")[-1]) if part]
+    if len(members) < 2:
+        return None
+    values = sorted(s for s in spans if s[0] >= m.end())
+    if len(values) < len(members):
+        return None
+    q = normalize(question)
+    named = [k for k, member in enumerate(members) if len(member) >= 2 and normalize(member) in q]
+    if len(named) != 1:
+        return None
+    return values[named[0]]
 
 #: A question that asks for several things (哪些食品, 哪几类, 哪些方面) ...
 _LIST_Q = re.compile(r"哪些|哪几")

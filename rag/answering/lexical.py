@@ -117,7 +117,7 @@ _MAGNITUDE = "万亿千百十"
 _UNIT_GROUPS = [
     {"名", "人", "位", "人次", "万人", "户"},
     {"元", "美元", "欧元", "港元", "日元", "英镑", "卢布"},
-    {"%", "％", "百分点", "成", "倍"},
+    {"%", "％", "百分点", "个百分点", "个基点", "基点", "成", "倍"},
     {"天", "日", "小时", "分钟", "年", "个月", "月", "周", "秒"},
     {"岁", "周岁"},
     # pieces of hardware (几块GPU: 8颗), and temperatures (多少度: 190°C)
@@ -128,6 +128,8 @@ _UNIT_GROUPS = [
 _MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格(?!指数)|售价|(?<![评代物])价(?!值观|格指数|指数)|收入|利润|营收|造价|成本|赔付|赔偿|补贴|奖金|票价|工资|薪|预算|罚款|市值|身价|估值"
                        r"|信贷|贷款|融资|授信")
 _RATE_Q = re.compile(r"比例|占比|百分|率|增速|增幅|增长了?多少|下降了?多少|上涨了?多少|提高了?多少|降低了?多少")
+#: 涨了多少 / 跌了多少 is answered by a rate (同比增长32.4%) or by an amount in the question's unit (增长54美元).
+_CHANGE_Q = re.compile(r"(?<![上下])(?:涨|跌)了?多少(?!钱|元|块)")
 _AGE_Q = re.compile(r"多大年纪|年龄|几岁|多少岁")
 _DURATION_Q = re.compile(r"多久|多长时间|多少时间|几天|多少天|几年|多少年|几个月|多少个月|几小时|多少小时")
 
@@ -150,14 +152,28 @@ class Asked:
     geo: bool = False
     #: A person question asks who holds a role (校长叫什么名字, 谁是队长): a person's name, not a body.
     role: bool = False
+    #: A 第几 question asks for a rank or edition (第几回 -> 第三次), not a count.
+    ordinal: bool = False
 
 
 #: Nouns for people by what they do (讲师叫什么名字): the answer is a person's name, not a body.
-_PERSON_NOUNS = "讲师|教师|老师|教练|医生|记者|选手|队员|主持人|教授|律师|工程师|创始人|负责人|发言人|获得者|得主"
+_PERSON_NOUNS = ("讲师|教师|老师|教练|医生|记者|选手|队员|主持人|教授|律师|工程师|创始人|负责人|发言人|获得者|得主"
+                 "|专家|学者|歌手|运动员|演员|球员|作家|画家|科学家|设计师|志愿者|司机|工匠|劳模|网友|嫌疑人")
 
 
 def asked_for(question: str) -> Asked:
     """The kind of answer ``question`` asks for (see ``Asked``)."""
+    asked = _asked_for(question)
+    if CHANGES and asked.kind == "number" and asked.units and _CHANGE_Q.search(normalize(question)):
+        return Asked("number", asked.units | _UNIT_GROUPS[2], unit=asked.unit)
+    return asked
+
+
+#: 涨了多少 takes a rate as well as the question's own unit (``_CHANGE_Q``).
+CHANGES = True
+
+
+def _asked_for(question: str) -> Asked:
     q = normalize(question)
     kind = answer_type(q)
     if kind == "date":
@@ -171,11 +187,13 @@ def asked_for(question: str) -> Asked:
     if kind == "place":
         return Asked("place", geo=bool(_GEO_Q.search(q)))
     if kind == "person":
-        return Asked("person", role=bool(re.search(rf"(?:{_ROLES}|作者|厂长|总经理|司令|指挥官|领队|主帅|冠军|{_PERSON_NOUNS})", q)))
+        return Asked("person", role=bool(re.search(rf"(?:{_ROLES}|理事长|作者|厂长|总经理|司令|指挥官|领队|主帅|冠军|{_PERSON_NOUNS})", q)))
     if kind != "number":
         return Asked(kind)
     if re.search(r"页码|第几页|哪一页|多少页", q):
         return Asked("number", frozenset({"页"}), unit="页")
+    if ORDINALS_ASKED and re.search(r"第几", q):
+        return Asked("number", ordinal=True)
     if _AGE_Q.search(q):
         return Asked("number", frozenset({"岁", "周岁"}))
     if _DURATION_Q.search(q):
@@ -188,6 +206,9 @@ def asked_for(question: str) -> Asked:
             rest = rest.lstrip(_MAGNITUDE)  # 多少亿元 -> 元, but 多少千瓦 stays 千瓦
         if _MONEY_Q.match(rest) or rest.startswith("人民币"):
             return Asked("number", frozenset(_UNIT_GROUPS[1]))
+        noun = re.match(r"[\u4e00-\u9fff]{2,6}?(?=[，,。？?；;、]|$|的|给|发|用|交|花|拿|收)", rest)
+        if MONEY_NOUNS and noun and _MONEY_NOUN_RE.search(noun.group(0)):
+            return Asked("number", frozenset(_UNIT_GROUPS[1]))  # 多少春节慰问金 is answered in 元
         unit = _leading_unit(rest)
         if unit == "个":  # the all-purpose measure word: 多少个来电 is answered in 通
             return Asked("number", unit=unit)
@@ -205,6 +226,32 @@ def asked_for(question: str) -> Asked:
 
 #: 几大工程 asks how many kinds (5大工程, 四大领域): 大 is its measure word.
 COUNTED_KINDS = True
+
+
+def counted_noun(question: str) -> str | None:
+    """The noun a 多少/几 question counts, after its measure word (多少个部门 -> 部门, 跑了几个省 -> 省, 几个方面 -> 方面);
+    None when the question counts nothing by name. The answer's figure is the one followed by it (10部门, 21个省)."""
+    q = normalize(question)
+    for m in re.finditer(r"多少|几(?![乎])", q):
+        rest = q[m.end():]
+        unit = _leading_unit(rest)
+        if unit is None or unit in ("大",):
+            continue
+        tokens = list(jieba_pos_tokenizer().cut(rest[len(unit):len(unit) + 8]))
+        noun = tokens[0].word if tokens and tokens[0].flag.startswith("n") and len(tokens[0].word) <= 4 else ""
+        after = rest[len(unit):]
+        if not noun and re.match(r"[\u4e00-\u9fff](?:[？?，,、。]|$)", after):
+            noun = after[0]  # 几个村？
+        if noun:
+            return noun
+    return None
+#: 第几回 / 第几名 asks for an ordinal (第三次, 第十三名): ``typed_spans`` reads 第 + numeral (+ measure word).
+ORDINALS_ASKED = True
+_ORDINAL_ANSWER_RE = re.compile(r"第\s*[一二三四五六七八九十百零〇两\d]+\s*(?:次|届|名|位|个|回|轮|期|批|季|场|天|年|条|项|章|节|号|家|部|代)?"
+                                r"|首(?:次|届|位|个|批|期|轮)")
+#: What the counted thing of a money question ends in (慰问金, 保证金, 学费, 罚款) says the answer is in 元.
+MONEY_NOUNS = True
+_MONEY_NOUN_RE = re.compile(r"(?:[^基黄现]金|费|款|钱|薪|租)$")
 
 
 #: What a height, length, weight or area is measured in: 多高 / 重量 asks for 米 / 吨, not any figure.
@@ -337,6 +384,8 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
     if kind is None:
         return []
     if kind == "number":
+        if asked.ordinal:
+            return [m.span() for m in _ORDINAL_ANSWER_RE.finditer(sentence)]
         if asked.units == {"大"}:  # 5大工程: the count and what it counts
             pattern = re.compile(rf"{_NUMBER}\s*大[\u4e00-\u9fff]{{2}}")
         elif asked.units:
@@ -376,6 +425,8 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
         people = ([m.span() for m in _FOREIGN_NAME_RE.finditer(sentence)] + tagged_people
                   + ([m.span() for m in _LATIN_NAME_RE.finditer(sentence)] if LATIN_PEOPLE else [])
                   + [m.span(1) for m in _TITLED_NAME_RE.finditer(sentence)])
+        if WHOLE_NAMES:
+            people = _whole_names(sentence, people, tagged_people)
         if WORD_ENDS_ARE_NO_NAMES:
             people = [span for span in people if not _ends_a_word(sentence, span[0])]
         if asked.role:  # 校长叫什么名字: a person's name (jieba tags many two-character words as names: 荆楚)
@@ -386,6 +437,33 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
             sentence, suffix_spans(sentence, _ORG_SUFFIXES) + _tagged_spans(sentence, ("nt",), tagged))) + [
             m.span() for m in _QUOTED_RE.finditer(sentence)]
     return []
+
+
+#: People's names read whole: a transliterated name starts after the title before it (州教育工会主席艾力江·阿吉, not
+#: 席艾力江·阿吉, which ``WORD_ENDS_ARE_NO_NAMES`` drops), and a surname-led two-character name jieba cut short takes the
+#: one-character noun after it (朱家|成, 胡珊|珊, 陈滢|竹) or a surname before it (高|凤林).
+WHOLE_NAMES = True
+_NAME_AFTER_RE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _whole_names(sentence: str, people: list[tuple[int, int]], tagged: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = []
+    for s, e in people:
+        dot = next((k for k in range(s, e) if sentence[k] in "·•・"), None)
+        if dot is not None:
+            while dot - s > 2 and _ends_a_word(sentence, s):
+                s += 1
+        elif (s, e) in tagged and e - s == 2:
+            if sentence[s] in _SURNAMES:
+                rest = list(jieba_pos_tokenizer().cut(sentence[e:e + 6]))
+                if (len(rest) >= 2 and len(rest[0].word) == 1 and rest[0].flag in ("n", "ng", "nr", "nrfg")
+                        and not rest[1].flag.startswith(("n", "m", "q"))):
+                    e += 1
+            elif s > 0 and sentence[s - 1] in _SURNAMES and (s < 2 or not _NAME_AFTER_RE.match(sentence[s - 2])
+                                                             or _ends_a_word(sentence, s - 2)):
+                s -= 1
+        out.append((s, e))
+    return out
 
 
 #: A "name" jieba tags whose first character ends the word before it (团所作 of 主席团所作, 团会议 of 主席团会议) is
@@ -484,6 +562,9 @@ def _focus(question: str) -> list[tuple[str, bool]]:
         if phrase and (counted or m.group(0) == "哪"):
             continue
         before = _FILLER_RE.sub("", clause[:m.start()]).split("的")[-1]
+        if ORDINALS_ASKED and m.group(0) == "几" and before.endswith("第"):
+            # 排名第几: the attribute is 排名, not 排名第; 项目里排第几: 排 only says a rank is asked (jieba: 里排)
+            before = re.sub(r"(?<!名)(?:排在|排)$", "", before[:-1])
         tokens = segmenter.lcut(before)
         for word in _words(_modified(tokens) if MODIFIED_BEFORE else tokens)[-2:]:
             out[word] = out.get(word, False) or not phrase
@@ -700,9 +781,12 @@ def head_noun(question: str) -> str | None:
         if q[m.end():m.end() + 1] in ("些", "里", "儿", "天", "年", "方", "样"):
             continue
         noun = ""
-        for pair in list(tagger.cut(q[m.end():m.end() + 8]))[:3]:
+        window = q[m.end():m.end() + 8]
+        for pair in list(tagger.cut(window))[:3]:
             if not pair.flag.startswith(("n", "vn")) or len(noun) + len(pair.word) > 6:
                 break
+            if noun and QUOTED_HEADS and re.match(r"的[？?]?$", window[len(noun) + len(pair.word):] or "的"):
+                break  # 在哪个平台落地的: 落地 is the verb, however jieba tags it
             noun += pair.word
         if len(noun) >= 2 and noun not in _TYPE_WORDS and not _WH_RE.search(noun):
             return noun
@@ -718,6 +802,11 @@ def head_spans(sentence: str, noun: str | None, question: str) -> list[tuple[int
     tagger = jieba_pos_tokenizer()
     q = normalize(question)
     out = []
+    if QUOTED_HEADS:
+        for m in re.finditer(re.escape(noun), sentence):
+            quoted = _QUOTED_HEAD_RE.search(sentence[:m.start()])
+            if quoted and normalize(quoted.group(1)) not in q:
+                out.append((quoted.start(), m.end()))
     for s, e in suffix_spans(sentence, re.compile(re.escape(noun)), longest=16):
         start, proper, pos = e, False, s
         ends = {s}
@@ -743,9 +832,16 @@ def head_spans(sentence: str, noun: str | None, question: str) -> list[tuple[int
             start = tokens[k][0]
             proper = proper or tokens[k][2].startswith(_NAME_FLAGS)
             k -= 1
-        if start < e - len(noun) and proper and normalize(sentence[start:e]) not in q:
+        if start < e - len(noun) and proper and normalize(sentence[start:e]) not in q \
+                and not any(qs < e <= qe for qs, qe in out):
             out.append((start, e))
     return out
+
+
+#: A quoted name right before the noun a 哪-question asks for names one of its kind: 落地“饿了么”平台 for 在哪个平台,
+#: 在锦江区“U善里”工会驿站 for 在哪个驿站 (up to four characters of the noun's own words between).
+QUOTED_HEADS = True
+_QUOTED_HEAD_RE = re.compile(r"[“「《]([^”」》]{1,20})[”」》][\u4e00-\u9fff]{0,4}$")
 
 
 #: jieba's tags for proper names (people, places, bodies, abbreviations, Latin words).
@@ -762,7 +858,11 @@ _NAME_CHARS = 16
 #: (The first of the pair holds no 的: 个人缴费基数的下限和上限 pairs 下限 and 上限, each of 个人缴费基数.)
 _SPLIT_PAIR_RE = re.compile(
     r"(?P<a>(?:\d{4}年|[\u4e00-\u7683\u7685-\u9fff]{2,6}?))(?:和|与|及|、)(?P<b>(?:\d{4}年|[\u4e00-\u9fff]{2,6}?))"
-    r"(?P<rest>(?:各|分别)[^，。？?]*?(?:多少|几|什么|哪)[^，。？?]*)")
+    r"(?P<mid>的[\u4e00-\u9fff]{1,6}?)?(?P<rest>(?:各|分别)[^，。？?]*?(?:多少|几|什么|哪)[^，。？?]*)")
+
+
+#: 国有企业和外资企业的出口额分别下降了多少 asks one value of each member (the attribute after the pair).
+PAIRS_OF_AN_ATTRIBUTE = True
 
 
 def question_parts(question: str) -> list[str]:
@@ -773,9 +873,14 @@ def question_parts(question: str) -> list[str]:
     """
     q = question.strip()
     m = _SPLIT_PAIR_RE.search(q)
-    if m:
+    if m and (m.group("mid") is None or PAIRS_OF_AN_ATTRIBUTE):
         head, tail = q[:m.start()], q[m.end():]
-        return [head + m.group(x) + m.group("rest") + tail for x in ("a", "b")]
+        a, b = m.group("a"), m.group("b")
+        if m.group("mid") and len(a) > len(b) and not a.endswith("年"):
+            # the leftmost match starts early (半年国有企业和外资企业): the pair is as long as its second member
+            head, a = head + a[:len(a) - len(b)], a[len(a) - len(b):]
+        mid = m.group("mid") or ""
+        return [head + x + mid + m.group("rest") + tail for x in (a, b)]
     asks = list(_WH_PHRASE_RE.finditer(q)) if WH_PHRASES else []
     if len(asks) >= 2 and all(re.fullmatch(r"[、，,和及与并]?", q[a.end():b.start()]) for a, b in zip(asks, asks[1:])):
         # 于何时在何地召开, 在哪一天、由哪个平台发布: one question per asked phrase, the others left out.
@@ -788,7 +893,9 @@ def question_parts(question: str) -> list[str]:
         if len(listed) < 2:
             return [question]
         # 创新实施几大工程、积极开展几大行动: the later questions are about what the first is about.
-        return [listed[0] + "？"] + [_subject(listed[0]) + later + "？" for later in listed[1:]]
+        # 选派了多少个蹲点组、多少名机关干部: a later count keeps the first one's words before its question word whole.
+        return [listed[0] + "？"] + [(listed[0][:_WH_RE.search(listed[0]).start()] if re.match(r"多少|几", later)
+                                     else _subject(listed[0])) + later + "？" for later in listed[1:]]
     # Clauses that ask nothing (工会驿站的数量，…) are the topic of every part.
     topic = "".join(p for p in pieces[:pieces.index(asking[0])] if not _WH_RE.search(p))
     if not topic and "：" in asking[0]:
@@ -830,10 +937,17 @@ def _listed_questions(piece: str) -> list[str]:
     out, start = [], 0
     for m in re.finditer("、", piece):
         left, right = piece[start:m.start()], piece[m.end():]
-        if _WH_RE.search(left) and re.match(r"[^，,、？?]{2,}?(?:多少|几|谁|什么|哪|何时)", right):
+        if _WH_RE.search(left) and (re.match(r"[^，,、？?]{2,}?(?:多少|几|谁|什么|哪|何时)", right)
+                                    or (COUNTS_LISTED and re.match(r"(?:多少|几)[\u4e00-\u9fff]", right)
+                                        and re.search(r"(?:多少|几)[\u4e00-\u9fff]", left)
+                                        and asked_for(left).kind == "number")):
             out.append(left)
             start = m.end()
     return out + [piece[start:]]
+
+
+#: 多少个蹲点组、多少名机关干部: two counts, one part each (a list of 哪些 stays one question).
+COUNTS_LISTED = True
 
 
 #: A part that starts with a comparison (比6月份涨了多少, 较上年增长多少) is about the previous part's subject.
