@@ -145,3 +145,42 @@ def test_a_who_question_about_an_expert_asks_for_a_person():
     text = "经请教该类群专家贵州大学陈祥盛教授，最终确定为新种。"
     spans = lexical.typed_spans(text, asked_for("帮忙确定鹰嘴界那个甲虫是新种的专家是谁？"))
     assert [text[s:e] for s, e in spans] == ["陈祥盛"]
+
+
+POWER = ("s7.txt", "2月26日，横岗村山上的10千伏线路出现覆冰。上虞供电公司连夜对故障点进行切除隔离，到晚上9时10分，该线路恢复正常供电。")
+
+
+def test_a_what_time_question_is_answered_by_a_time_of_day(monkeypatch):
+    assert asked_for("横岗村那条结冰的10千伏线路几点恢复供电的？").date == "time"
+    assert asked_for("报告提出了哪几点建议？").kind != "date"
+    assert "9时10分" in _leads("横岗村那条结冰的10千伏线路几点恢复供电的？", POWER)[0]
+    monkeypatch.setattr(lexical, "CLOCK_TIMES", False)
+    assert Assistant(FakeRetriever(_chunks(POWER))).ask("横岗村那条结冰的10千伏线路几点恢复供电的？").abstained
+
+
+RAIN = ("d6.txt", "2023-08-10，正文：受降雨影响，预计11日下午至13日，松花江流域中东部面雨量将达20至55毫米，其中松花江下游面雨量55至70毫米；")
+PROFIT = ("d7.txt", "2023-08-06，正文：伯克希尔·哈撒韦第二季度财报显示，营业利润同比增长7%至100亿美元。")
+
+
+def test_a_range_of_figures_leads_whole(monkeypatch):
+    assert _leads("松花江下游面雨量预计会达到多少毫米？", RAIN) == ["55至70毫米"]
+    assert _leads("伯克希尔·哈撒韦第二季度的营业利润是多少？", PROFIT) == ["100亿美元"]  # 7% is another measure
+    monkeypatch.setattr(extractive, "NUMBER_RANGES", False)
+    assert _leads("松花江下游面雨量预计会达到多少毫米？", RAIN) == ["70毫米"]
+
+
+TRIAL = ("d8.txt", "2023-07-27，正文：另据《纽约时报》报道，特朗普还将于2024年3月在纽约州法院面临伪造商业记录的刑事指控审判，"
+                   "该案件涉及其在2016年大选期间向艳星丹尼尔斯支付“封口费”一事。")
+
+
+def test_a_date_question_leads_with_the_date_of_its_own_verb(monkeypatch):
+    assert _leads("特朗普纽约那个封口费的案子什么时候审？", TRIAL) == ["2024年3月"]
+    monkeypatch.setattr(extractive, "DATED_VERBS", False)  # the clause of 2016年 shares 封口费 with the question
+    assert _leads("特朗普纽约那个封口费的案子什么时候审？", TRIAL) == ["2016年"]
+
+
+def test_a_saving_is_asked_as_a_rate_or_an_amount(monkeypatch):
+    assert "%" in asked_for("十里花廊靠撒花籽不买现成的花，成本能省多少？").units
+    monkeypatch.setattr(lexical, "CHANGES", False)
+    assert "%" not in asked_for("十里花廊靠撒花籽不买现成的花，成本能省多少？").units
+

@@ -461,6 +461,11 @@ class ExtractiveAnswerer:
 
         # What the value is of: the asked attribute (上限), for a date the words next to the question word (截止).
         named = attribute_terms(question) or (focus_terms(question) if asked_for(question).kind == "date" else [])
+        if DATED_VERBS and asked.kind == "date":
+            # 封口费的案子什么时候审: the date of the clause that says 审(判), not 2016年 of the case's story.
+            verb = _WHEN_VERB_RE.search(normalize(question))
+            if verb and verb.group(1) not in _EMPTY_CHARS:
+                named = list(named) + [verb.group(1)]
 
         def stated(span: tuple[int, int]) -> tuple[int, int]:
             # Of several values in one sentence, the one whose clause is of the asked year (2021年仅剩2.2%, not 2019年
@@ -471,7 +476,7 @@ class ExtractiveAnswerer:
             clause = clause_around(sentence.text, *span)
             rest = clause.replace(sentence.text[span[0]:span[1]], " ")
             other_time = time_conflict(question, rest)
-            return int(other_time), -int(any(mentions_term(clause, t) for t in named))
+            return int(other_time), -int(any(mentions_term(clause, t) if len(t) > 1 else t in clause for t in named))
 
         def counts(span: tuple[int, int]) -> int:
             # 跑了几个省 is answered by 21个省, not 24项 of the same sentence.
@@ -495,6 +500,12 @@ class ExtractiveAnswerer:
             if stop is not None and (text[end - 1] == "个" or stop - end < len(counted) or len(counted) == 1) \
                     and not _continues(text, stop):
                 end = stop
+        if NUMBER_RANGES and asked.kind == "number":
+            # 以每瓶60至80元不等, 5至7年, 1600-1700m: the figure is the range's upper end; the lead is the range.
+            low = _RANGE_START_RE.search(text, max(0, start - 12), start)
+            # ... a bare figure or one in the same unit (2名~3名), not another measure (增长7%至100亿美元)
+            if low is not None and low.end() == start and (not low.group(1) or text[start:end].endswith(low.group(1))):
+                start = low.start()
         return _lead_text(text, (start, end), asked)
 
     def answer_part(self, question: str, hits: Sequence[Hit], single: bool = True,
@@ -622,6 +633,13 @@ RESPECTIVE = True
 COUNTED_NOUNS = True
 #: The parts of one question lead with different values.
 DISTINCT_PARTS = True
+#: A figure that ends a range (60至80元) leads with the whole range.
+NUMBER_RANGES = True
+_RANGE_START_RE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?\s*([^\d\s，,。；;、]{0,2}?)\s*(?:至|到|-|—|~|～|－)\s*")
+#: A date question's verb after its question word (什么时候审, 哪天到) names the clause whose date answers it.
+DATED_VERBS = True
+_WHEN_VERB_RE = re.compile(r"(?:什么时候|何时|哪一?天|哪一?年|几月几[日号]|几号|几点)(?:正式|才|会|将|要|能|就)?([\u4e00-\u9fff])")
+_EMPTY_CHARS = set("的了是在把被给有到去来")
 #: An ordinal answers a 第几 question by itself (see ``_facts``).
 ORDINAL_STATES = True
 

@@ -23,7 +23,7 @@ from rag.tokenize_zh import jieba_pos_tokenizer, jieba_tokenizer
 
 # --- what the question asks -----------------------------------------------------
 
-_DATE_Q = re.compile(r"何时|什么时候|啥时候?|哪一?年|哪一?天|几月|几号|哪个月|日期|什么时间|何年|哪天|几时")
+_DATE_Q = re.compile(r"何时|什么时候|啥时候?|哪一?年|哪一?天|几月|几号|哪个月|日期|什么时间|何年|哪天|几时|(?<!哪)几点(?:钟|几分)?(?![\u4e00-\u9fff]{0,2}(?:建议|意见|要求|措施|做法|经验|举措|原因|理由|问题|内容))")
 _NUMBER_Q = re.compile(r"多少|几|多大|多高|多长|多久|多重|比例|百分|数量|人数|金额|规模|占比|增速|增幅")
 _PLACE_Q = re.compile(
     r"哪里|哪儿|在哪|何地|什么地方|哪座|"
@@ -51,6 +51,10 @@ _DAY_SPAN_RE = re.compile(r"(?:\d{4}\s*年\s*)?\d{1,2}\s*月\s*\d{1,2}\s*[日号
                           r"|(?<![\d月])\d{1,2}\s*[日号](?![报])"
                           r"|[一二三四五六七八九十]{1,3}月[一二三四五六七八九十]{1,3}[日号]")
 _MONTH_SPAN_RE = re.compile(r"(?:\d{4}\s*年\s*)?\d{1,2}\s*月(?:\s*\d{1,2}\s*[日号])?|[一二三四五六七八九十]{1,3}月")
+#: A time of day (9时10分, 10时, 18:30, 下午3点半) answers 几点.
+_CLOCK_SPAN_RE = re.compile(r"(?:(?:凌晨|早上|上午|中午|下午|晚上|傍晚|夜间)\s*)?(?<![\d.])\d{1,2}\s*(?:[时点](?:\s*\d{1,2}\s*分|半|整)?|:\d{2})(?![\d])")
+#: 几点 asks for a time of day.
+CLOCK_TIMES = True
 _WHEN_SPAN_RE = re.compile(_DAY_SPAN_RE.pattern + "|" + _MONTH_SPAN_RE.pattern + "|" + _YEAR_SPAN_RE.pattern
                            + r"|(?:今年|去年|明年|当年|上半年|下半年|年底|年初|月底|月初)")
 _PLACE_SUFFIXES = re.compile(
@@ -129,7 +133,7 @@ _MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格(?!指数)|售价|
                        r"|信贷|贷款|融资|授信")
 _RATE_Q = re.compile(r"比例|占比|百分|率|增速|增幅|增长了?多少|下降了?多少|上涨了?多少|提高了?多少|降低了?多少")
 #: 涨了多少 / 跌了多少 is answered by a rate (同比增长32.4%) or by an amount in the question's unit (增长54美元).
-_CHANGE_Q = re.compile(r"(?<![上下])(?:涨|跌)了?多少(?!钱|元|块)")
+_CHANGE_Q = re.compile(r"(?<![上下])(?:涨|跌|省|节省|节约|少|减少)了?多少(?!钱|元|块)")
 _AGE_Q = re.compile(r"多大年纪|年龄|几岁|多少岁")
 _DURATION_Q = re.compile(r"多久|多长时间|多少时间|几天|多少天|几年|多少年|几个月|多少个月|几小时|多少小时")
 
@@ -177,6 +181,8 @@ def _asked_for(question: str) -> Asked:
     q = normalize(question)
     kind = answer_type(q)
     if kind == "date":
+        if CLOCK_TIMES and re.search(r"几点|几时几分", q):
+            return Asked("date", date="time")  # 几点恢复供电 -> 9时10分
         if re.search(r"哪一?年|何年|几几年", q):
             return Asked("date", date="year")
         if re.search(r"哪一?天|几号|几月几日|哪天|几日|日期", q):
@@ -408,7 +414,8 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
             spans += [m.span(1) for m in re.finditer(r"(\d{1,4})\s*$", sentence)]
         return spans
     if kind == "date":
-        pattern = {"year": _YEAR_SPAN_RE, "month": _MONTH_SPAN_RE, "day": _DAY_SPAN_RE}.get(asked.date, _WHEN_SPAN_RE)
+        pattern = {"year": _YEAR_SPAN_RE, "month": _MONTH_SPAN_RE, "day": _DAY_SPAN_RE,
+                   "time": _CLOCK_SPAN_RE}.get(asked.date, _WHEN_SPAN_RE)
         return [m.span() for m in pattern.finditer(sentence)]
     if kind == "place":
         if asked.geo:  # 哪个城市: a place name, not a venue or a body
