@@ -184,3 +184,14 @@ def test_a_saving_is_asked_as_a_rate_or_an_amount(monkeypatch):
     monkeypatch.setattr(lexical, "CHANGES", False)
     assert "%" not in asked_for("十里花廊靠撒花籽不买现成的花，成本能省多少？").units
 
+
+
+HOSTS = ("s8.txt", "500多天前，杭州奥体中心体育场举行了一场誓师大会——浙江省总工会、第19届亚运会组委会、杭州市总工会联合主办的"
+                   "“当好主人翁 亚运立新功”劳动和技能竞赛启动。")
+
+
+def test_a_question_for_several_bodies_leads_with_the_list(monkeypatch):
+    question = "“当好主人翁 亚运立新功”劳动和技能竞赛由哪几家单位联合主办？"
+    assert _leads(question, HOSTS) == ["浙江省总工会、第19届亚运会组委会、杭州市总工会"]
+    monkeypatch.setattr(extractive, "LISTED_NAMES", False)
+    assert len(_leads(question, HOSTS)[0]) < 10

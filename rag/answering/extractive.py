@@ -500,6 +500,9 @@ class ExtractiveAnswerer:
             if stop is not None and (text[end - 1] == "个" or stop - end < len(counted) or len(counted) == 1) \
                     and not _continues(text, stop):
                 end = stop
+        if LISTED_NAMES and asked.kind in ("org", "place", "person") and _SEVERAL_Q.search(normalize(question)):
+            # 由哪几家单位联合主办: the names listed with the chosen one (浙江省总工会、…、杭州市总工会), not one of them.
+            start, end = _listed(text, spans, (start, end))
         if NUMBER_RANGES and asked.kind == "number":
             # 以每瓶60至80元不等, 5至7年, 1600-1700m: the figure is the range's upper end; the lead is the range.
             low = _RANGE_START_RE.search(text, max(0, start - 12), start)
@@ -633,6 +636,27 @@ RESPECTIVE = True
 COUNTED_NOUNS = True
 #: The parts of one question lead with different values.
 DISTINCT_PARTS = True
+#: A question for several bodies, places or people (哪些单位, 哪几家, 哪两家) leads with the names listed together.
+LISTED_NAMES = True
+_SEVERAL_Q = re.compile(r"哪(?:些|几|两|三)|分别是谁")
+
+
+def _listed(text: str, spans: Sequence[tuple[int, int]], chosen: tuple[int, int]) -> tuple[int, int]:
+    """``chosen`` widened over the spans joined to it by 、/和/与/及 (a list of names)."""
+    start, end = chosen
+    # (a span read across a bracket, 张蓝泽)广州市社会科学院, is no name of the list)
+    ordered = sorted(span for span in set(spans) if not re.search(r"[)）(（]", text[span[0]:span[1]]))
+    grew = True
+    while grew:
+        grew = False
+        for s, e in ordered:
+            if e <= start and re.fullmatch(r"\s*(?:、|和|与|及|以及|、以及)\s*", text[e:start]):
+                start, grew = s, True
+            elif s >= end and re.fullmatch(r"\s*(?:、|和|与|及|以及|、以及)\s*", text[end:s]):
+                end, grew = e, True
+    return start, end
+
+
 #: A figure that ends a range (60至80元) leads with the whole range.
 NUMBER_RANGES = True
 _RANGE_START_RE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?\s*([^\d\s，,。；;、]{0,2}?)\s*(?:至|到|-|—|~|～|－)\s*")
