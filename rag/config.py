@@ -44,6 +44,21 @@ def llm_model() -> str | None:
     return env("RAG_LLM_MODEL")
 
 
+def verifier_model() -> str | None:
+    """The GGUF model that checks borderline extractive evidence (``rag.answering.verifier``):
+    $RAG_VERIFIER_MODEL. Unset: no verifier, the rules decide alone."""
+    return env("RAG_VERIFIER_MODEL")
+
+
+def verifier_threshold(default: float) -> float:
+    """Below this verifier score an answered borderline part is declined: $RAG_VERIFIER_THRESHOLD."""
+    value = env("RAG_VERIFIER_THRESHOLD")
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        raise ValueError(f"RAG_VERIFIER_THRESHOLD must be a number, not {value!r}") from None
+
+
 def local_backend(default: str = "auto") -> str:
     """Which engine runs the local LLM (llamacpp, transformers or auto): $RAG_LOCAL_BACKEND."""
     return env("RAG_LOCAL_BACKEND") or default

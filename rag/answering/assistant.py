@@ -27,6 +27,8 @@ from rag.answering.extractive import ExtractiveAnswerer, ExtractiveResult
 from rag.answering.generators import Generator, make_generator
 from rag.answering.lexical import question_parts
 from rag.answering.prompts import NOT_FOUND, PromptBudget, answer_messages
+from rag.answering.relations import context_of
+from rag.answering.verifier import EvidenceVerifier
 from rag.errors import EmptyQueryError, GeneratorError, RagError
 from rag.types import Answer, Hit
 from rag.text import drop_invalid_characters, normalize
@@ -92,12 +94,17 @@ class Assistant:
     extractive evidence is below ``refusal_threshold``; otherwise it shows the
     extractive answer with a notice (``Answer.generator`` is then
     ``"extractive"``), because a small model's refusals are often wrong.
+
+    ``verifier`` (an ``EvidenceVerifier``; by default one that is on only when
+    ``$RAG_VERIFIER_MODEL`` names a model) lets a local model judge the parts the
+    abstention rules leave in doubt, for every generator.
     """
 
     def __init__(self, retriever, generator: str | Generator | None = "extractive", k: int = 5,
                  mode: str = "hybrid", abstention: AbstentionPolicy | None = None,
                  support_threshold: float = SUPPORT_THRESHOLD, budget: PromptBudget | None = None,
-                 refusal_threshold: float = REFUSAL_THRESHOLD, **settings: Any) -> None:
+                 refusal_threshold: float = REFUSAL_THRESHOLD, verifier: EvidenceVerifier | None = None,
+                 **settings: Any) -> None:
         self.retriever = retriever
         self.k = check_k(k)
         self.mode = mode
@@ -111,6 +118,7 @@ class Assistant:
         self.policy = abstention or AbstentionPolicy()
         self.support_threshold = support_threshold
         self.refusal_threshold = refusal_threshold
+        self.verifier = verifier if verifier is not None else EvidenceVerifier()
         if budget is None:
             local = self.generator_name in _LOCAL_GENERATORS
             budget = PromptBudget() if local else PromptBudget.unlimited(self.k)
@@ -143,6 +151,8 @@ class Assistant:
         parts = self.extractive.analyze(search_query, hits, self._source_text)
         evidence = [gather_evidence(part, hits, self._source_text) for part in parts]
         reasons = [self.policy.reason(e) for e in evidence] if hits else ["missing"] * len(parts)
+        if hits and self.verifier.enabled:
+            reasons = self.verifier.review(search_query, parts, evidence, reasons, self._titles(hits))
         extractive = self.extractive.render(parts, hits, self._source_text,
                                             unsupported=[r is not None for r in reasons])
         answer = Answer(question=question, text="", hits=list(hits), generator=self.generator_name,
@@ -174,6 +184,16 @@ class Assistant:
     def _source_text(self, doc: str) -> str | None:
         getter = getattr(self.retriever, "source_text", None)
         return getter(doc) if getter else None
+
+    def _titles(self, hits: Sequence[Hit]):
+        """hit index -> the title line and headings above that passage (for the verifier's prompt)."""
+        found: dict[int, str] = {}
+
+        def title(i: int) -> str:
+            if i not in found:
+                found[i] = context_of(hits[i], self._source_text).titles
+            return found[i]
+        return title
 
     def _paginate(self, answer: Answer) -> None:
         """Each citation's page: where its quote starts in the original (PDF, scans)."""
