@@ -50,13 +50,18 @@ def verifier_model() -> str | None:
     return env("RAG_VERIFIER_MODEL")
 
 
-def verifier_threshold(default: float) -> float:
-    """Below this verifier score an answered borderline part is declined: $RAG_VERIFIER_THRESHOLD."""
-    value = env("RAG_VERIFIER_THRESHOLD")
+def verifier_score(name: str, default: float | None) -> float | None:
+    """A verifier threshold from the environment ($RAG_VERIFIER_RESCUE, $RAG_VERIFIER_DECLINE): a number,
+    or ``off``/``none`` for no threshold; ``default`` when unset."""
+    value = env(name)
+    if value is None:
+        return default
+    if value.strip().lower() in ("off", "none"):
+        return None
     try:
-        return float(value) if value is not None else default
+        return float(value)
     except ValueError:
-        raise ValueError(f"RAG_VERIFIER_THRESHOLD must be a number, not {value!r}") from None
+        raise ValueError(f"{name} must be a number or 'off', not {value!r}") from None
 
 
 def local_backend(default: str = "auto") -> str:

@@ -76,14 +76,14 @@ def test_the_offline_model_scores_a_stating_sentence_above_an_unrelated_one(mode
 def test_a_borderline_answer_the_model_does_not_confirm_is_declined_and_a_clear_one_is_not_asked(model_path):
     rules = _assistant().ask(BORDERLINE_ANSWERED)
     assert not rules.abstained  # the rules alone answer it (wrongly: no member count is given)
-    strict = Counting(V.VerifierSettings(model=model_path, decline_below=100.0))
+    strict = Counting(V.VerifierSettings(model=model_path, decline_below=100.0, rescue_above=None))
     answer = _assistant(strict).ask(BORDERLINE_ANSWERED)
     assert answer.abstained and answer.text == NOT_FOUND
     assert [q for q, _ in strict.asked] == [BORDERLINE_ANSWERED]
     clear = _assistant(strict).ask(CLEAR)
     assert not clear.abstained and "1.2万项" in clear.text
     assert [q for q, _ in strict.asked] == [BORDERLINE_ANSWERED]  # the clear question never reached the model
-    lenient = Counting(V.VerifierSettings(model=model_path, decline_below=-100.0))
+    lenient = Counting(V.VerifierSettings(model=model_path, decline_below=-100.0, rescue_above=None))
     assert _assistant(lenient).ask(BORDERLINE_ANSWERED).text == rules.text
     assert len(lenient.asked) == 1
 
@@ -91,12 +91,14 @@ def test_a_borderline_answer_the_model_does_not_confirm_is_declined_and_a_clear_
 @pytest.mark.slow
 def test_a_rescuable_decline_the_model_confirms_is_answered_only_when_rescue_is_on(model_path):
     assert _assistant().ask(RESCUABLE).abstained  # the rules decline it
-    off = Counting(V.VerifierSettings(model=model_path, rescue_above=None))
+    off = Counting(V.VerifierSettings(model=model_path, rescue_above=None, decline_below=None))
     assert _assistant(off).ask(RESCUABLE).abstained and off.asked == []
-    on = Counting(V.VerifierSettings(model=model_path, rescue_above=-100.0))
+    on = Counting(V.VerifierSettings(model=model_path, rescue_above=-100.0, decline_below=None))
     answer = _assistant(on).ask(RESCUABLE)
     assert not answer.abstained and "444.87万人" in answer.text and answer.citations
     assert len(on.asked) == 1
+    assert not _assistant(on).ask(BORDERLINE_ANSWERED).abstained
+    assert len(on.asked) == 1  # declining is off: an answered part is never sent to the model
 
 
 def test_without_a_model_file_the_rules_decide_and_one_line_says_why(tmp_path, caplog):
@@ -115,10 +117,16 @@ def test_the_verifier_is_off_unless_a_model_is_configured(monkeypatch, tmp_path)
     model_path = str(tmp_path / "verifier.gguf")
     monkeypatch.delenv("RAG_VERIFIER_MODEL", raising=False)
     assert not Assistant(FakeRetriever(make_chunks())).verifier.enabled
+    monkeypatch.delenv("RAG_VERIFIER_RESCUE", raising=False)
+    monkeypatch.delenv("RAG_VERIFIER_DECLINE", raising=False)
     monkeypatch.setenv("RAG_VERIFIER_MODEL", model_path)
-    monkeypatch.setenv("RAG_VERIFIER_THRESHOLD", "0.25")
     settings = Assistant(FakeRetriever(make_chunks())).verifier.settings
-    assert settings.enabled and settings.model == model_path and settings.decline_below == 0.25
-    monkeypatch.setenv("RAG_VERIFIER_THRESHOLD", "high")
-    with pytest.raises(ValueError, match="RAG_VERIFIER_THRESHOLD"):
+    assert settings.enabled and settings.model == model_path
+    assert settings.rescue_above == V.RESCUE_ABOVE and settings.decline_below is None  # the measured defaults
+    monkeypatch.setenv("RAG_VERIFIER_RESCUE", "off")
+    monkeypatch.setenv("RAG_VERIFIER_DECLINE", "0.25")
+    settings = V.VerifierSettings()
+    assert settings.rescue_above is None and settings.decline_below == 0.25
+    monkeypatch.setenv("RAG_VERIFIER_DECLINE", "high")
+    with pytest.raises(ValueError, match="RAG_VERIFIER_DECLINE"):
         V.VerifierSettings()
