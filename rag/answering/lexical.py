@@ -251,6 +251,8 @@ def counted_noun(question: str) -> str | None:
         if noun:
             return noun
     return None
+
+
 #: 第几回 / 第几名 asks for an ordinal (第三次, 第十三名): ``typed_spans`` reads 第 + numeral (+ measure word).
 ORDINALS_ASKED = True
 _ORDINAL_ANSWER_RE = re.compile(r"第\s*[一二三四五六七八九十百零〇两\d]+\s*(?:次|届|名|位|个|回|轮|期|批|季|场|天|年|条|项|章|节|号|家|部|代)?"
