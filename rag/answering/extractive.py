@@ -445,7 +445,6 @@ class ExtractiveAnswerer:
             if bound is not None:
                 return _lead_text(text, bound, asked)
         counted = counted_noun(question) if COUNTED_NOUNS and asked.kind == "number" and not asked.ordinal else None
-        q_bigrams_all = question_bigrams(question)
         terms = attribute_terms(question) or keywords(question)
         found = [m.span() for t in terms for key in _term_keys(t) for m in re.finditer(re.escape(key), sentence.text)]
         words, q_bigrams = keywords(question), question_bigrams(question)
@@ -460,7 +459,7 @@ class ExtractiveAnswerer:
             return min((span[0] - e if span[0] >= e else 1.5 * max(0, s - span[1]) + 1 for s, e in found), default=0)
 
         # What the value is of: the asked attribute (上限), for a date the words next to the question word (截止).
-        named = attribute_terms(question) or (focus_terms(question) if asked_for(question).kind == "date" else [])
+        named = attribute_terms(question) or (focus_terms(question) if asked.kind == "date" else [])
         if DATED_VERBS and asked.kind == "date":
             # 封口费的案子什么时候审: the date of the clause that says 审(判), not 2016年 of the case's story.
             verb = _WHEN_VERB_RE.search(normalize(question))
@@ -490,7 +489,7 @@ class ExtractiveAnswerer:
             if not head:
                 return 0
             own = normalize(text[span[0]:span[1]])[:-len(head)] if text[span[0]:span[1]].endswith(head) else ""
-            return int(bool(own) and bool(bigrams(own) & q_bigrams_all))
+            return int(bool(own) and bool(bigrams(own) & q_bigrams))
 
         start, end = min(spans, key=lambda s: (stated(s), counts(s), said(s), context(s), distance(s), s[0]))
         if counted is not None:
@@ -672,7 +671,7 @@ def _chained(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """``spans`` plus the union of each run of overlapping ones (在云南 + 云南省昆明市昆明火车站)."""
     out = list(spans)
     for s, e in sorted(spans):
-        for k, (cs, ce) in enumerate(out):
+        for cs, ce in out:
             if (cs, ce) != (s, e) and cs < e and s < ce and (min(cs, s), max(ce, e)) not in out:
                 out.append((min(cs, s), max(ce, e)))
                 break
