@@ -115,7 +115,7 @@ _UNITS = sorted(set(
     "个 名 人 位 项 家 次 元 届 所 条 支 场 户 件 台 部 篇 处 座 批 期 倍 吨 亩 米 岁 天 年 月 日 周 枚 门 辆 艘 架 套 份 块 颗 "
     "只 头 株 棵 斤 克 升 度 通 笔 起 例 层 间 张 本 册 首 集 轮 款 种 类 票 席 栋 幢 点 分 秒 根 片 箱 包 瓶 袋 口 页 "
     "公里 千米 公顷 平方米 平方公里 千克 公斤 小时 分钟 人次 批次 架次 班次 车次 万人 千瓦 兆瓦 吉瓦 千瓦时 美元 欧元 "
-    "港元 日元 英镑 卢布 百分点 个月 周岁 立方米 标箱 万吨 亿吨".split()), key=len, reverse=True)
+    "港元 日元 英镑 卢布 百分点 个月 周岁 立方米 标箱 万吨 亿吨 对 双".split()), key=len, reverse=True)
 _MAGNITUDE = "万亿千百十"
 #: Units that count the same thing: a question in 名 is answered by 人 or 人次.
 _UNIT_GROUPS = [
@@ -129,7 +129,8 @@ _UNIT_GROUPS = [
     {"度", "℃", "°C", "摄氏度"},
     {"个", "家", "项", "所", "座", "处", "支", "条", "件"},
 ]
-_MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格(?!指数)|售价|(?<![评代物])价(?!值观|格指数|指数)|收入|利润|营收|造价|成本|赔付|赔偿|补贴|奖金|票价|工资|薪|预算|罚款|市值|身价|估值"
+#: Words of a question about money (a 价格战, a price war, is none: 多少企业不想打价格战 counts firms).
+_MONEY_Q = re.compile(r"钱|资金|金额|费用|投资|价格(?!指数|战)|售价|(?<![评代物])价(?!值观|格指数|指数|格战)|收入|利润|营收|造价|成本|赔付|赔偿|补贴|奖金|票价|工资|薪|预算|罚款|市值|身价|估值"
                        r"|信贷|贷款|融资|授信")
 _RATE_Q = re.compile(r"比例|占比|百分|率|增速|增幅|增长了?多少|下降了?多少|上涨了?多少|提高了?多少|降低了?多少")
 #: 涨了多少 / 跌了多少 is answered by a rate (同比增长32.4%) or by an amount in the question's unit (增长54美元).
@@ -323,16 +324,21 @@ _COLLOQUIAL_WH = (("啥时候", "什么时候"), ("啥时", "什么时候"), ("�
                   ("咋样", "怎么样"), ("咋", "怎么"))
 #: ``standard_wording`` applies them.
 COLLOQUIAL_WORDS = True
+#: 几 after a pointing word is no question word but "these few" (这几个工种, 那几年, 近几年, 前几天): ``standard_wording``
+#: writes it 些 (这些工种, 近些年, 近些月), so that 这几年一共筹了多少钱 asks for money, not for years, and 这几个工种有多少名职工
+#: counts 职工, not 工种. (提前几天 still asks how many days.)
+POINTING_FEW = True
+_POINTING_FEW_RE = re.compile(r"(?<=[这那])几个?(?=[\u4e00-\u9fff])|(?<=[近头])几个?(?=年|天|月|周)|(?<=(?<!提)前)几个?(?=年|天|月|周)")
 
 
 def standard_wording(question: str) -> str:
-    """``question`` with its colloquial question words written out (普里戈任啥时候跟普京见的面 -> 什么时候), so that
-    what it asks for is read as from the written form."""
+    """``question`` with its colloquial question words written out (普里戈任啥时候跟普京见的面 -> 什么时候) and a
+    pointing 几 as 些 (这几年 -> 这些年, see ``POINTING_FEW``), so that what it asks for is read as from the written form."""
     if not COLLOQUIAL_WORDS:
         return question
     for said, written in _COLLOQUIAL_WH:
         question = question.replace(said, written)
-    return question
+    return _POINTING_FEW_RE.sub("些", question) if POINTING_FEW else question
 
 
 #: A question for the first and last day of something (从几号办到几号, 哪天到哪天) ...
@@ -643,8 +649,27 @@ def attribute_terms(question: str) -> list[str]:
     implied = _IMPLIED_NOUNS.get(asked.unit or "", set())
     terms = [term for term, attribute in _focus(question)
              if attribute and term not in _ABSTRACT and term not in _GENERIC and term not in _LIGHT_VERBS
-             and term not in implied]
+             and term not in implied and not (TIME_WORDS_NAME_NO_ATTRIBUTE and is_time_word(term))]
     return [t for t in terms if not _is_predicate(t, q)] if PREDICATES_DROPPED else terms
+
+
+#: A word that says when relative to the asker's now, or only points (去年, 今年底, 那会儿, 原先, 这边) is no asked
+#: attribute and no topic: 去年服务了多少人次 asks for 服务 in the year before, which the stating sentence dates by its
+#: article (or by 2024年), never by repeating 去年; 广东这边带队的是谁 asks who led 广东's group, which no sentence calls
+#: 这边. A period of the report itself (上半年, 中期, 全年) is named by the text and stays. (The time itself is the
+#: relations' concern: ``relations`` compares the asked period.)
+TIME_WORDS_NAME_NO_ATTRIBUTE = True
+_DEICTIC_TIME_RE = re.compile(r"[今去明前后当近本上下昨](?:年|月|天|日|周|星期)(?:底|初|末|中|内)?|年内|月内"
+                              r"|[这那][会阵](?:儿|子)?|[这那]时(?:候)?|[这那](?:天|年|月|日)|[这那]段(?:时间|日子)|最近|近来|近期|如今|眼下|当下"
+                              r"|原先|原来|当初|起初|起先|早先|先前"
+                              # and places said by pointing (这边, 那里); not 我国, 本市: they name a place
+                              r"|[这那](?:边|里|儿|头|块)")
+
+
+def is_time_word(word: str) -> bool:
+    """Whether ``word`` says when relative to the asker's now (去年, 今年底, 近日, 那会儿, 原先) or only points at a place
+    (这边, 那里): see ``TIME_WORDS_NAME_NO_ATTRIBUTE``."""
+    return bool(_DEICTIC_TIME_RE.fullmatch(word))
 
 
 #: ``attribute_terms`` leaves out predicate words of user-worded questions (投了, 都行, 能找到): what they
@@ -1171,9 +1196,11 @@ def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
     provincial names also match without their suffix (宁夏回族自治区 ~ 宁夏) or by their
     one-character name (湖南 ~ 在湘)."""
     haystack = normalize(" ".join(" ".join(h.heading_path) + " " + h.text for h in hits)).lower()
+    if UNPADDED_DATES:
+        haystack = _PADDED_DATE_RE.sub("", haystack)
     missing = []
     for entity in entities:
-        key = entity.lower()
+        key = normalize(entity).lower()  # as the haystack: “温暖有你 共赴美好” is written with a space
         short = re.sub(r"(?:回族自治区|维吾尔自治区|壮族自治区|自治区|省|市)$", "", key)
         if key in haystack or (len(short) >= 2 and short in haystack):
             continue
@@ -1191,6 +1218,9 @@ def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
 
 #: A month of the question (6月 of 4到6月) counts as named by a passage that names its quarter (第二季度, Q2).
 QUARTER_MONTHS = True
+#: A date a passage writes with leading zeros (湖南省气象台08月05日16时发布) names the question's 8月5日.
+UNPADDED_DATES = True
+_PADDED_DATE_RE = re.compile(r"(?<![\d.])0(?=\d\s*[月日号时])")
 
 
 def _in_a_named_quarter(entity: str, haystack: str) -> bool:
@@ -1216,7 +1246,33 @@ def about_entities(entities: Sequence[str], hits: Sequence, index: int) -> bool:
     if missing and NAMES_BY_DOCUMENT:  # names; a year is ``YEARS_BY_DOCUMENT``'s
         names = [e for e in missing if not _YEAR_RE.fullmatch(e)]
         missing = [e for e in missing if e not in names] + unmentioned(names, _document_passages(hits, index))
+    if missing and REGIONS_BY_LEVEL:
+        missing = [e for e in missing if not _region_by_level(e, hits, index)]
     return not missing
+
+
+#: A province or region of the question counts for a passage that refers to it by its level (自治区总工会, 全省,
+#: 市委) when a retrieved passage of the same document names it: a report names 新疆维吾尔自治区总工会 once and then
+#: says 自治区总工会, so 新疆总工会 and 新疆维吾尔自治区总工会 are both about that passage.
+REGIONS_BY_LEVEL = True
+_AUTONOMOUS_REGIONS = {"内蒙古", "广西", "西藏", "宁夏", "新疆"}
+_MUNICIPALITIES = {"北京", "天津", "上海", "重庆"}
+_LEVEL_RE = {"自治区": re.compile(r"自治区|全区"),
+             "市": re.compile(r"全市|本市|该市|市委|市政府|市总工会|市级"),
+             "省": re.compile(r"全省|本省|该省|省委|省政府|省总工会|省级")}
+
+
+def _region_by_level(entity: str, hits: Sequence, index: int) -> bool:
+    """Whether ``entity``, a province-level name (新疆, 新疆维吾尔自治区, 陕西省), is referred to by ``hits[index]`` by
+    its level (see ``REGIONS_BY_LEVEL``)."""
+    short = re.sub(r"(?:回族自治区|维吾尔自治区|壮族自治区|自治区|省|市)$", "", entity)
+    if short not in _PROVINCES:
+        return False
+    level = "自治区" if short in _AUTONOMOUS_REGIONS else "市" if short in _MUNICIPALITIES else "省"
+    if not _LEVEL_RE[level].search(normalize(hits[index].text)):
+        return False
+    doc = getattr(hits[index], "doc", None)
+    return not unmentioned([entity], [h for h in hits if getattr(h, "doc", None) == doc])
 
 
 # --- whether a sentence states the fact about what the question asks ---------------
@@ -1422,6 +1478,9 @@ def attribute_keys(term: str) -> list[str]:
         # A generic half says nothing (试点单位 is not any 单位).
         keys = [term] + [key for key in ([term[:2], term[-2:]] if len(term) >= 3 else [])
                          if key not in _GENERIC and key not in _TYPE_WORDS]
+    per = _ONE_MEASURE_RE.fullmatch(term) if PER_ONE else None
+    if per:  # 一辆多少钱 asks what each costs: news says 每辆车价值120万元
+        keys += [k for k in dict.fromkeys(("每" + per.group(1), "每" + per.group(2))) if k not in keys]
     for key in list(keys):
         for group in _ATTRIBUTE_SYNONYMS:
             if key in group:
@@ -1429,6 +1488,12 @@ def attribute_keys(term: str) -> list[str]:
     if SYNONYMS and not _ROLE_RE.fullmatch(term) and not role and term not in _ABSTRACT:
         keys += [k for k in _written_as(term) if k not in keys]
     return keys
+
+
+#: A question's 一 + measure word (一辆多少钱, 一个月交多少, 一张票) asks for the figure of each, which the stating
+#: sentence writes 每 + measure word (每辆车, 每月, 每张).
+PER_ONE = True
+_ONE_MEASURE_RE = re.compile(r"一((?:个)?(辆|台|张|份|件|套|只|瓶|盒|袋|斤|公斤|吨|平方米|平米|亩|人|位|名|户|家|次|天|周|月|年|小时|间|栋|部|本|杯|碗|条|块))")
 
 
 #: A colloquial word for whoever heads a body (一把手, 掌门人) is named by the head's title (庭长林文学, 营销部主任
@@ -1631,20 +1696,22 @@ class _Passage:
 
 #: Words that only point at or count things (一些国家, 这些措施): no topic of their own.
 _DETERMINERS = set("一些 这些 那些 有些 某些 部分 各种 各类 所有 相关 其他 其它 有关 这个 那个 这种 那种 这次 那次 "
-                   "此次 本次 当前 今后 未来 之前 之后 以来 期间 过程 一个 一种 一次 一项 这项 该项"
+                   "此次 本次 当前 今后 未来 之前 之后 之间 之中 当中 以来 期间 过程 一个 一种 一次 一项 这项 该项"
                    # and words that bound a time (截至今年3月底): rare in everyday text, so no key topic
                    " 截至 截止 迄今 至今".split())
 
 
-#: A pointing word and a measure word (这篇, 该项, 那位): it points back at the topic, it is none.
-_POINTER_RE = re.compile(r"[这那该此本每各某其][个篇位名家项种次件条只座所届批期份部场台辆本则]")
+#: A pointing word and a measure word (这篇, 该项, 那位; users' 那起命案, 这轮大雨, 这回): it points back at the topic,
+#: it is none.
+_POINTER_RE = re.compile(r"[这那该此本每各某其][个篇位名家项种次件条只座所届批期份部场台辆本则起轮回波番趟宗桩例]")
 
 
 def topic_terms(question: str) -> list[str]:
     """The words that say what a question is about, besides what it asks (量子计算机 of
-    量子计算机的工作原理是什么): its content words, the asked attribute, question words, numbers
-    and generic words left out. Passages that state none of them are about something else,
-    however many everyday words (工作, 没有, 水) they share with it."""
+    量子计算机的工作原理是什么): its content words, the asked attribute, question words, numbers,
+    times said relative to now (去年, 原先: a passage dates its fact otherwise) and generic words left out.
+    Passages that state none of them are about something else, however many everyday words (工作, 没有, 水)
+    they share with it."""
     segmenter = jieba_tokenizer()
 
     asked = {t for t in focus_terms(question)}
@@ -1652,7 +1719,8 @@ def topic_terms(question: str) -> list[str]:
     for word in segmenter.lcut(normalize(question)):
         if (_content(word) and word not in asked and word not in _LIGHT_VERBS and word not in _ABSTRACT
                 and word not in _GENERIC and word not in _DETERMINERS and not _POINTER_RE.fullmatch(word)
-                and not re.search(r"哪|什么|谁|多少|几", word)):
+                and not re.search(r"哪|什么|谁|多少|几", word)
+                and not (TIME_WORDS_NAME_NO_ATTRIBUTE and is_time_word(word))):
             words.append(word)
     return list(dict.fromkeys(words))
 
