@@ -4,12 +4,13 @@ Each test uses a question of a seen set and the sentence of its gold passage tha
 eval/qa.jsonl): the passage was retrieved first, and the question was declined because of how the
 user put it: a pointing 几 read as a question word (这几年), a time word or pronoun taken for the asked attribute
 (去年, 这边), a name written with a space or a date with leading zeros, 一辆 for the text's 每辆, a region named
-in full where the passage says 自治区. Every test switches its rule off and shows the old reading, so it fails
+in full where the passage says 自治区, a word of the question taken for a sibling of another, the 计划 of a
+document's title read as a plan asked. Every test switches its rule off and shows the old reading, so it fails
 without the rule. Small fakes (tests/test_answer_fakes.py), no model.
 """
 from __future__ import annotations
 
-from rag.answering import lexical
+from rag.answering import abstention, lexical
 from rag.answering.assistant import Assistant
 from rag.answering.lexical import about_entities, asked_for, attribute_terms, standard_wording, unmentioned
 from rag.types import Hit
@@ -122,3 +123,23 @@ def test_a_pointer_and_a_time_word_are_no_topic():
     assert lexical.topic_terms("西昌那起旅店命案的在逃嫌犯最后在哪座城市落网？")[:2] == ["西昌", "旅店"]
     assert lexical.topic_terms("这轮大雨下完，密云水库多蓄了多少水？") == ["大雨"]
     assert "原先" not in lexical.topic_terms("中美之间原先从哪年起被美方冻结的？")
+
+
+def test_a_word_the_question_names_is_no_sibling(monkeypatch):
+    question = "WCBA全明星周末三分球及技巧挑战赛的正赛和单项决赛将于哪天举行？"
+    sentence = "据介绍，三分球及技巧挑战赛预赛、星锐赛将于16日举行，正赛和单项决赛将于17日举行。"
+    spans = [(sentence.index("17日"), sentence.index("17日") + 3)]
+    assert not abstention.values_of_another(sentence, spans, abstention.sibling_words(question))
+    monkeypatch.setattr(abstention, "OWN_WORDS_NO_SIBLINGS", False)  # 决赛 taken for a sibling of 挑战赛
+    assert abstention.values_of_another(sentence, spans, abstention.sibling_words(question))
+
+
+def test_a_plan_word_in_a_title_asks_for_no_plan(monkeypatch):
+    from rag.answering import relations
+
+    question = "根据《县域商业三年行动计划（2023-2025年）》，到2025年全国将打造多少个县域商业“领跑县”？"
+    sentence = "到2025年，在全国打造500个左右的县域商业“领跑县”，建设改造一批县级物流配送中心。"
+    span = (sentence.index("500个"), sentence.index("500个") + 4)
+    assert not relations.reported_for_future(question, "number", sentence, span)
+    monkeypatch.setattr(relations, "TITLES_ARE_NAMES", False)  # 计划 of the title read as a plan asked
+    assert relations.reported_for_future(question, "number", sentence, span)

