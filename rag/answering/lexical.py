@@ -304,6 +304,10 @@ def _leading_unit(text: str) -> str | None:
     return unit
 
 
+#: A duration question (多长时间) is answered by 4个多月 and 两个半小时 too, not only by 4个月 (see ``typed_spans``).
+DURATION_FRACTIONS = True
+_DURATION_UNITS = frozenset({"小时", "个月", "天"})
+
 #: A number in any unit (or a percentage).
 _ANY_UNIT_RE = re.compile(
     rf"{_NUMBER}\s*(?:{'|'.join(map(re.escape, [u for u in _UNITS if u not in _UNIT_GROUPS[3] and u != '周岁']))}|%|％)(?!月)")
@@ -405,7 +409,10 @@ def typed_spans(sentence: str, asked: Asked | str | None, tagged: bool = True) -
         elif asked.units:
             units = "|".join(re.escape(u) for u in sorted(asked.units | {"%"} if "%" in asked.units else asked.units,
                                                            key=len, reverse=True))
-            pattern = re.compile(rf"{_NUMBER}\s*(?:{units})(?!月)")
+            # A duration of half or more than a whole unit puts 个 and 多/半 between its figure and unit (4个多月,
+            # 两个半小时).
+            between = r"(?:个)?(?:多|半)?" if DURATION_FRACTIONS and _DURATION_UNITS <= asked.units else ""
+            pattern = re.compile(rf"{_NUMBER}\s*{between}(?:{units})(?!月)")
         else:
             pattern = _ANY_UNIT_RE
         dates = [m.span() for m in _WHEN_SPAN_RE.finditer(sentence)]
@@ -1436,8 +1443,34 @@ def event_terms(question: str) -> list[str]:
             return verbs
         # A light verb (开始, 举行) says little on its own: the words before the question word count too.
         before = _FILLER_RE.sub("", clause[:m.start()])
+        dated_noun = ["日期"] if m.group(0) == "日期" else []  # 开幕日期是哪天: 日期 is the question word
+        timed = _timed_event(segmenter.lcut(before) + dated_noun) if TIMED_EVENTS else None
+        if timed is not None and timed.lower() not in names:
+            return [timed]
         return words + [w for w in _words(segmenter.lcut(before))[-2:] if w.lower() not in names and w not in _GENERIC]
     return []
+
+
+#: A date question that names the time of its event (申报系统的截止时间是什么时候, 开幕日期是哪天) dates that event
+#: (截止, 开幕), not the thing it belongs to (系统, 峰会): see ``_timed_event``.
+TIMED_EVENTS = True
+
+
+def _timed_event(tokens: Sequence[str]) -> str | None:
+    """The event of words that end in its time or date (… 截止|时间, 开幕日期), else None."""
+    words = [t for t in tokens if t.strip()]
+    if not words:
+        return None
+    last = words[-1]
+    for noun in ("时间", "日期"):
+        if last == noun and len(words) > 1:
+            event = words[-2]
+        elif last.endswith(noun) and len(last) > len(noun) + 1:
+            event = last[:-len(noun)]
+        else:
+            continue
+        return event if len(event) >= 2 and _content(event) and event not in _GENERIC else None
+    return None
 
 
 #: A date question's one-character verb (造, 建, 办) is its event when no longer word follows the question word.
