@@ -194,6 +194,34 @@ DATE_RANGES = True
 TIMELY_FIRST = True
 #: The lead is the value whose clause is of the asked year and names the asked attribute (see ``lead``).
 CLAUSE_LEAD = True
+#: A sentence that names a compound attribute of the question in full next to its value (短期贷款增加253亿元) leads over a
+#: better-scored one within ``Weights.attribute_window`` that names it by a half only (住户贷款增加396亿元 for 短期贷款).
+FULL_ATTRIBUTE_FIRST = True
+
+
+def names_in_full(sentence: ScoredSentence, terms: Sequence[str]) -> bool:
+    """Whether one of ``terms`` occurs as written within ``NEAR`` characters of an answer span of ``sentence``."""
+    text = sentence.text
+    for term in terms:
+        for m in re.finditer(re.escape(term), text):
+            if any(-NEAR <= s - m.end() <= NEAR or -NEAR <= m.start() - e <= NEAR for s, e in sentence.answer_spans):
+                return True
+    return False
+
+
+#: A figure said only by its order (数百人, 几十家, 上千名) leads no answer where a sentence states it (see ``select``).
+VAGUE_FIGURES = True
+_VAGUE_BEFORE = "数几上成"
+_MAGNITUDES = "十百千万"
+
+
+def vague_figure(text: str, span: tuple[int, int]) -> bool:
+    """Whether ``text[span]`` is a magnitude written in Chinese after 数, 几, 上 or 成 (数百人, 几十家, 上千名): an
+    order of magnitude, not a count (上一年 and 完成一项 are no such figures)."""
+    start, end = span
+    return 0 < start < end and text[start - 1] in _VAGUE_BEFORE and text[start] in _MAGNITUDES
+
+
 #: The longest quoted name an answer leads with.
 LONG_NAME = 32
 
@@ -290,6 +318,7 @@ class ExtractiveAnswerer:
         nouns = asked_nouns(question) if NAMED_ANSWERS else []
         frame = frame_terms(question) if asked.kind is None else []
         head = head_noun(question) if HEAD_NOUN and asked.kind in (None, "place", "org") else None
+        verb = place_event(question) if PLACE_EVENTS and asked.kind == "place" and not attributes else None
         about = [about_entities(entities, hits, i) for i in range(len(hits))]
         context = [lexical_overlap(words, q_bigrams, " ".join(h.heading_path) + " " + h.text) for h in hits]
         # Section bodies rarely repeat their subject: the heading path counts with the sentence.
@@ -300,8 +329,8 @@ class ExtractiveAnswerer:
         # What the sentence states (answer spans, the attribute) is worth finding out for the
         # best candidates by cheap signals only (names need jieba's tagger), and embedding for fewer.
         order = list(np.argsort(cheap)[::-1][: 3 * self.max_candidates])
-        facts = {j: self._facts(question, asked, attributes, hits[cands[j][0]], cands[j][2], events, nouns, head)
-                 for j in order}
+        facts = {j: self._facts(question, asked, attributes, hits[cands[j][0]], cands[j][2], events, nouns, head,
+                                verb) for j in order}
         for j, (spans, attribute, exact, timely, event) in facts.items():
             cheap[j] += ((w.answer_type if spans else 0.0) + (w.attribute if attribute or event else 0.0)
                          - (0.0 if timely else w.time_conflict))
@@ -334,14 +363,15 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _facts(question: str, asked: Asked, attributes: list[str], hit: Hit, text: str,
-               events: Sequence[str] = (), nouns: Sequence[str] = (), head: str | None = None
-               ) -> tuple[list[tuple[int, int]], bool, bool, bool, bool | None]:
+               events: Sequence[str] = (), nouns: Sequence[str] = (), head: str | None = None,
+               verb: str | None = None) -> tuple[list[tuple[int, int]], bool, bool, bool, bool | None]:
         """The sentence's answer spans, whether it names the asked attribute (next to an answer
         span when the question asks for a kind of thing), whether a span is in the exact unit asked,
         whether it states no other year or period than the question's, and for a date question
         whether it names the dated event. For a 什么-question the answer spans are the quoted names
         next to the thing it asks for (``nouns``: 主题为“……”), which state it as well. A name ending in the
-        noun a 哪-question asks for (``head``: 塞曼环形山 for 哪座环形山) is an answer span that states it."""
+        noun a 哪-question asks for (``head``: 塞曼环形山 for 哪座环形山) is an answer span that states it. For a
+        place question with a verb (``verb``: 在哪里举行), a place next to that verb (在广州举行) states it."""
         spans = new_spans(text, asked, question) if asked.kind else named_spans(text, nouns, question)
         if not asked.kind and not spans and LIST_ANSWERS and _LIST_Q.search(question):
             spans = [m.span() for m in _LIST_RE.finditer(text) if normalize(m.group(0)) not in normalize(question)]
@@ -368,6 +398,8 @@ class ExtractiveAnswerer:
         if heads:
             return spans, True, exact, timely, event
         if not attributes:
+            if verb is not None:
+                return spans, places_event(text, spans, verb), exact, timely, event
             return spans, bool(spans) and not asked.kind, exact, timely, event
         # The attribute's own word, a half of it or a thesaurus synonym (``lexical.attribute_keys``); other words
         # for it are read by meaning afterwards (``attribute_meaning``).
@@ -380,8 +412,9 @@ class ExtractiveAnswerer:
                 exact, timely, event)
 
     # selection --------------------------------------------------------------
-    def select(self, scored: list[ScoredSentence]) -> list[ScoredSentence]:
-        """The best sentence plus up to two more within the margin, no near-duplicates."""
+    def select(self, scored: list[ScoredSentence], question: str = "") -> list[ScoredSentence]:
+        """The best sentence plus up to two more within the margin, no near-duplicates (``question``: the part
+        asked, for the attribute its value must be named by)."""
         if not scored:
             return []
         best = scored[0]
@@ -389,6 +422,12 @@ class ExtractiveAnswerer:
             typed = next((s for s in scored if s.type_match), None)
             if typed is not None and typed.score >= best.score - self.weights.type_window:
                 best = typed
+        if VAGUE_FIGURES and best.type_match and all(vague_figure(best.text, span) for span in best.answer_spans):
+            # 数百人 only says the order of a figure; a sentence that states it (300多人) answers 多少人.
+            precise = next((s for s in scored if s.type_match and s.timely >= best.timely
+                            and not all(vague_figure(s.text, span) for span in s.answer_spans)), None)
+            if precise is not None and precise.score >= best.score - self.weights.type_window:
+                best = precise
         if TIMELY_FIRST and not best.timely:
             # A sentence of another year or edition (第二届 for 第一届) gives another event's value: one of the asked
             # year within the window answers instead.
@@ -401,6 +440,13 @@ class ExtractiveAnswerer:
             stating = next((s for s in scored if s.attribute and s.type_match >= best.type_match), None)
             if stating is not None and stating.score >= best.score - self.weights.attribute_window:
                 best = stating
+        compounds = [t for t in attribute_terms(question) if len(t) >= 3] if FULL_ATTRIBUTE_FIRST and question else []
+        if compounds and best.type_match and not names_in_full(best, compounds):
+            # 短期贷款增加多少: 住户贷款增加396亿元 names 贷款 only, 短期贷款增加253亿元 the asked loans themselves.
+            full = next((s for s in scored if s.type_match and s.timely >= best.timely and names_in_full(s, compounds)),
+                        None)
+            if full is not None and full.score >= best.score - self.weights.attribute_window:
+                best = full
         chosen = [best]
         for cand in scored:
             if cand is best:
@@ -460,6 +506,9 @@ class ExtractiveAnswerer:
 
         # What the value is of: the asked attribute (上限), for a date the words next to the question word (截止).
         named = attribute_terms(question) or (focus_terms(question) if asked.kind == "date" else [])
+        place_verb = place_event(question) if PLACE_EVENTS and asked.kind == "place" and not named else None
+        if place_verb is not None:
+            named = [place_verb]  # 在哪里举行: the place of the clause that says 举行 (在广州举行), not 龙岗区 of another
         if DATED_VERBS and asked.kind == "date":
             # 封口费的案子什么时候审: the date of the clause that says 审(判), not 2016年 of the case's story.
             verb = _WHEN_VERB_RE.search(normalize(question))
@@ -517,7 +566,7 @@ class ExtractiveAnswerer:
         scored = on_topic(question, self.score(question, hits, source_text), hits)
         if MEANING and self.meaning is not None:
             scored = self.attribute_meaning(question, scored)
-        chosen = self.select(scored)
+        chosen = self.select(scored, question)
         lead = self.lead(question, chosen[0]) if chosen else None
         if DISTINCT_PARTS and lead is not None and lead in taken:
             # Another part asks another value (利率多少，比去年低了多少): not the one an earlier part led with.
@@ -565,7 +614,9 @@ class ExtractiveAnswerer:
         parts: list[PartAnswer] = []
         for q in questions:
             # an earlier part's lead counts where its sentence states its attribute (else it may well be declined)
-            taken = [p.lead for p in parts if p.lead is not None and p.chosen and p.chosen[0].attribute]
+            # (or where it asks no attribute for its sentence to state: 建了多少家 -> 1.2万家 is no answer to the next part)
+            taken = [p.lead for p in parts if p.lead is not None and p.chosen
+                     and (p.chosen[0].attribute or (UNNAMED_PARTS_TAKEN and not attribute_terms(p.question)))]
             parts.append(self.answer_part(q, hits, single=len(questions) == 1, source_text=source_text, taken=taken))
         return parts
 
@@ -635,6 +686,8 @@ RESPECTIVE = True
 COUNTED_NOUNS = True
 #: The parts of one question lead with different values.
 DISTINCT_PARTS = True
+#: ... also after a part that names no attribute (建了多少家), whose sentence cannot state one.
+UNNAMED_PARTS_TAKEN = True
 #: A question for several bodies, places or people (哪些单位, 哪几家, 哪两家) leads with the names listed together.
 LISTED_NAMES = True
 _SEVERAL_Q = re.compile(r"哪(?:些|几|两|三)|分别是谁")
@@ -654,6 +707,31 @@ def _listed(text: str, spans: Sequence[tuple[int, int]], chosen: tuple[int, int]
             elif s >= end and re.fullmatch(r"\s*(?:、|和|与|及|以及|、以及)\s*", text[end:s]):
                 end, grew = e, True
     return start, end
+
+
+#: A place question with a verb after its question word (在哪里举行, 建在哪儿 excepted) is answered by a place next
+#: to that verb or a word for the same event (在广州举行, 于北京召开): such a sentence states the asked attribute, where
+#: another place of the article (龙岗区取得一金) does not.
+PLACE_EVENTS = True
+_PLACE_WORD_RE = re.compile(r"(?:哪里|哪儿|在哪|何地|什么地方)(?:里|儿)?(?:会|将|要|能|可以)?")
+
+
+def place_event(question: str) -> str | None:
+    """The verb of two or more characters right after a place question's question word (举行 of 在哪里举行), else None."""
+    from rag.tokenize_zh import jieba_pos_tokenizer
+
+    m = _PLACE_WORD_RE.search(normalize(question))
+    if not m:
+        return None
+    first = next(iter(jieba_pos_tokenizer().cut(normalize(question)[m.end():m.end() + 8])), None)
+    if first is None or not first.flag.startswith("v") or len(first.word) < 2:
+        return None
+    return first.word
+
+
+def places_event(text: str, spans: Sequence[tuple[int, int]], verb: str) -> bool:
+    """Whether a place span of ``text`` comes right before ``verb`` or a word for the same event (在广州举行)."""
+    return any(states_event(text[e:e + 6], [verb]) for _, e in spans)
 
 
 #: A figure that ends a range (60至80元) leads with the whole range.
@@ -679,6 +757,8 @@ def _chained(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _lead_text(text: str, span: tuple[int, int], asked: Asked) -> str:
+    if VAGUE_FIGURES and asked.kind == "number" and vague_figure(text, span):
+        span = (span[0] - 1, span[1])  # 数百人, not 百人
     lead = text[span[0]:span[1]].strip()
     if PLACE_CHAINS and asked.kind == "place" and len(lead) > 3 and lead[0] in "在于到赴":
         lead = lead[1:]
