@@ -5,7 +5,9 @@ and still not answer it: the value is another period's (去年 for 今年上半�
 that 将 come), a total for the part asked (参加培训的50位村民 for those who 拿到保安证), the holder of
 a neighbouring role (副主席张锐 for 主席, 北京市水务局局长 for 应急管理局局长), or a sibling measure
 of the same thing (a change for the level: 净利润较上年同期增加2402.16万元 for 净利润是多少; a share for a
-count; households for people; a count for a rank). Each check below reads what the sentence itself
+count; households for people; a count for a rank; a daily rate for a total; a sum spent on something else), a date
+that only starts a period (2025年1月1日起) or is the day a reporter learned the news, or a name of another kind than
+a 哪个-question asks (全国总工会 for 哪座城市). Each check below reads what the sentence itself
 says about its value (the words of the value's clause, the title right before a name, the time the
 sentence gives the value) and finds a mismatch only on positive evidence: a sentence that says nothing
 either way passes. ``mismatch`` names the relation a sentence's every value fails, and
@@ -68,6 +70,9 @@ _FULL_YEAR_RE = re.compile(r"全年|全年度|一整年")
 _SEASONS = {"春天": "春", "春季": "春", "夏天": "夏", "夏季": "夏", "暑期": "夏", "暑假": "夏", "秋天": "秋", "秋季": "秋",
             "冬天": "冬", "冬季": "冬", "寒假": "冬"}
 _SEASON_RE = re.compile("|".join(_SEASONS))
+#: A season named with its year in one word (今夏 = 今年夏天, 去冬 = 去年冬天).
+_YEAR_SEASON_RE = re.compile(r"(今|去|明)(春|夏|秋|冬)")
+_YEAR_OF_SEASON = {"今": 0, "去": -1, "明": 1}
 #: The dateline of a news article (2023-07-13 10:25，正文：): the year its 今年 means.
 _DATELINE_RE = re.compile(r"^\s*(\d{4})-\d{1,2}-\d{1,2}")
 
@@ -109,6 +114,9 @@ def period(text: str) -> Period:
     relative = {_RELATIVE_YEARS[m.group(0)] for m in _RELATIVE_RE.finditer(norm)}
     years = set(scope.years)
     seasons = {_SEASONS[m.group(0)] for m in _SEASON_RE.finditer(norm)}
+    for m in _YEAR_SEASON_RE.finditer(norm):
+        relative.add(_YEAR_OF_SEASON[m.group(1)])
+        seasons.add(m.group(2))
     return Period(frozenset(years), frozenset(relative), frozenset(months), frozenset(seasons))
 
 
@@ -182,6 +190,7 @@ _EVENT_PAIRS = [
     (("开工", "动工", "开建"), ("竣工", "完工", "建成", "落成")),
     (("出发", "启程", "离开"), ("抵达", "到达", "抵京", "返回")),
     (("上任", "就任", "任职"), ("卸任", "离任", "辞职", "离职")),
+    (("开始", "连载", "开播", "首播", "开机"), ("完结", "结束", "停播", "杀青", "完本")),
 ]
 
 
@@ -197,6 +206,39 @@ def other_event(question: str, sentence: str, span: tuple[int, int]) -> bool:
                 if any(w in piece for w in other) and not any(w in piece for w in asked):
                     return True
     return False
+
+
+#: A date that starts a period (2025年1月1日起, 自7月以来): from then on something holds, nothing happens on it.
+_FROM_ON_RE = re.compile(r"^\s*(?:开始)?(?:起|以来|至今)")
+#: A question asking when something starts or takes effect: a date that starts a period answers it.
+_START_Q_RE = re.compile(r"开始|起|实施|施行|生效|执行|启动|实行|开通|上线|推行|运行|试行|以来")
+
+
+def start_for_occurrence(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether a date question asks when an event happened (评估会是哪一天举行的) and the date only starts a period
+    (2025年1月1日起，中国实习生月最低底薪……增长) in a piece of the sentence that does not name the event."""
+    from rag.answering.lexical import event_terms, states_event
+
+    q = normalize(question)
+    if _START_Q_RE.search(q) or not _FROM_ON_RE.search(normalize(sentence[span[1]:span[1] + 6])):
+        return False
+    events = event_terms(question)
+    lo, hi = _piece(sentence, *span)
+    return bool(events) and not states_event(sentence[lo:hi], events)
+
+
+#: A date that a news report was learned or written on (8月11日，极目新闻记者从湖北鄂州花湖机场了解到): the date
+#: of the report, not of what it reports.
+_REPORTED_ON_RE = re.compile(r"^\s*[，,]?\s*(?:[^，,。；;]{0,12}记者|[^，,。；;]{0,4}从)[^，,。；;]{0,24}?(?:获悉|了解到|得知|采访)")
+_REPORT_Q_RE = re.compile(r"获悉|了解到|得知|采访|报道")
+
+
+def reporting_date(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether the date at ``span`` is when the reporter learned the news (8月11日，极目新闻记者从……了解到) and the
+    question asks about an event, not the report."""
+    if _REPORT_Q_RE.search(normalize(question)):
+        return False
+    return bool(_REPORTED_ON_RE.search(normalize(sentence[span[1]:span[1] + 48])))
 
 
 # --- who holds which role ---------------------------------------------------------------------------
@@ -217,7 +259,8 @@ def _asked_role(question: str) -> tuple[str, str] | None:
     """The role a 谁-question asks the holder of and the body before it (局长, 北京市应急管理局 of
     北京市应急管理局局长是谁); None when it names no title."""
     q = normalize(question)
-    found = [m for m in _ROLE_RE.finditer(q)]
+    # 主席团 and 书记处 are bodies (全总书记处书记这次主席团推了谁 asks for a 书记)
+    found = [m for m in _ROLE_RE.finditer(q) if q[m.end():m.end() + 1] not in ("团", "处")]
     if not found:
         return None
     m = found[-1]
@@ -238,24 +281,43 @@ def _bodies(text: str) -> list[str]:
     return [n for n in names if len(n) >= 3 and not is_generic_name(n) and not re.match(r"[该本各此其这那全]", n)]
 
 
-def other_holder(question: str, sentence: str, span: tuple[int, int]) -> bool:
-    """Whether the name at ``span`` is titled, right before it, as the holder of another role than the
-    question asks (副主席张锐 for 主席, 主席柳海榕 for 副主席, 原局长) or of the role in another body
-    (北京市水务局局长潘安君 for 北京市应急管理局局长, 阿热买里村第一书记 for 托万买里村的驻村第一书记).
-    A name without a title right before it says nothing either way."""
-    asked = _asked_role(question)
-    if asked is None:
-        return False
-    role, body = asked
-    title = _title_before(sentence, span[0])
-    end = _ROLE_END_RE.search(title)
-    if not title or end is None:
-        return False  # not titled right before the name: nothing to read
+#: Words that give the role a name is appointed or elected to after it (选举张三为副主席, 推选李四为书记处书记).
+_APPOINTED_RE = re.compile(r"(?:当选为?|被?选举为|被?推选为|被?任命为|出任|担任|兼任|为|任)")
+#: What separates the titles of one person (党组书记、副主席、书记处第一书记; 书记兼主席).
+_TITLES_SPLIT_RE = re.compile(r"[、和及兼]")
+
+
+def _titles_of(sentence: str, span: tuple[int, int]) -> tuple[list[str], list[str]]:
+    """The titles a sentence gives the name at ``span``: the chain right before it (党组书记、副主席、书记处第一书记徐留平)
+    and those it is appointed to right after it (迪力夏提·柯德尔汗为全总十八届执委会副主席); only titles ending in a role."""
+    before: list[str] = []
+    start = span[0]
+    while True:
+        title = _title_before(sentence, start)
+        if not title or not _ROLE_END_RE.search(title):
+            break
+        before.insert(0, title)
+        lo = max((m.end() for m in _ITEM_BREAK_RE.finditer(sentence, 0, start)), default=0)
+        if lo < 1 or sentence[lo - 1] != "、":
+            break
+        start = lo - 1
+    after: list[str] = []
+    rest = normalize(sentence[span[1]:])
+    m = _APPOINTED_RE.match(rest)
+    if m:
+        phrase = _CLAUSE_BREAK_RE.split(rest[m.end():], maxsplit=1)[0]
+        after = [t for t in _TITLES_SPLIT_RE.split(phrase) if _ROLE_END_RE.search(t)]
+    return before, after
+
+
+def _title_verdict(question: str, role: str, body: str, title: str) -> bool | None:
+    """Whether ``title`` makes its holder someone else than the holder of the asked ``role`` of ``body``: True (副主席
+    for 主席, 北京市水务局局长 for 应急管理局局长), False (the asked role), None (a title of another kind: 副市长 for 局长
+    may be one of several the person holds, and says nothing)."""
     if not title.endswith(role):
-        # 主席 for 副主席, 党支部书记 for 第一书记; a title of another kind (副市长 for 局长) may be one of
-        # several the person holds (市公安局局长、副市长李某): nothing to read.
+        # 主席 for 副主席, 党支部书记 for 第一书记
         base = role.removeprefix("第一").removeprefix("常务").removeprefix("执行").removeprefix("名誉").lstrip("副")
-        return base != role and title.endswith(base)
+        return True if base != role and title.endswith(base) else None
     before = title[:-len(role)]
     if any(before.endswith(m) for m in _OTHER_HOLDER):
         return True
@@ -270,6 +332,28 @@ def other_holder(question: str, sentence: str, span: tuple[int, int]) -> bool:
         if same_kind and not names_term(q, low) and not any(names_term(low, b) for b in same_kind):
             return True
     return False
+
+
+def other_holder(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether the name at ``span`` is titled as the holder of another role than the question asks (副主席张锐 for
+    主席, 主席柳海榕 for 副主席, 原局长, 选举……为副主席) or of the role in another body (北京市水务局局长潘安君 for
+    北京市应急管理局局长, 阿热买里村第一书记 for 托万买里村的驻村第一书记), and by none of its titles as the asked
+    role's holder. A name without a title right before it (or one it is appointed to after it) says nothing either way."""
+    asked = _asked_role(question)
+    if asked is None:
+        return False
+    role, body = asked
+    before, after = _titles_of(sentence, span)
+    verdicts = [_title_verdict(question, role, body, t) for t in before]
+    # The roles a name is appointed to are all the sentence gives it: one of another kind makes it another's.
+    verdicts += [v if v is not None else True for v in (_title_verdict(question, role, body, t) for t in after)]
+    return True in verdicts and False not in verdicts
+
+
+def titled(sentence: str, span: tuple[int, int]) -> bool:
+    """Whether the name at ``span`` has a title right before it or one it is appointed to right after it."""
+    before, after = _titles_of(sentence, span)
+    return bool(before or after)
 
 
 # --- a part, a total, a unit --------------------------------------------------------------------------
@@ -373,13 +457,18 @@ def states_rank(question: str, sentence: str) -> bool:
 _EMPTY_COUNTED = frozenset("人 人次 名 位 个 家 项 次 种 类 方面 批 年 天 元 万 亿 多 余".split())
 
 
-def _nouns(text: str) -> str:
-    """The noun phrase ``text`` starts with (jieba words tagged as nouns, at most three): 专职心理咨询师."""
+def _nouns(text: str, attributive: bool = False) -> str:
+    """The noun phrase ``text`` starts with (jieba words tagged as nouns, at most three): 专职心理咨询师; with
+    ``attributive``, a verb that a noun follows starts one too (参展单位 after a count: 47个参展单位)."""
     from rag.tokenize_zh import jieba_pos_tokenizer
 
+    pairs = list(jieba_pos_tokenizer().cut(text[:16]))
     words = []
-    for pair in jieba_pos_tokenizer().cut(text[:16]):
-        if not (pair.flag.startswith("n") or pair.flag in ("j", "eng", "vn")) or len(words) == 3:
+    for i, pair in enumerate(pairs):
+        nominal = pair.flag.startswith("n") or pair.flag in ("j", "eng", "vn")
+        leading_verb = (attributive and i == 0 and pair.flag == "v" and len(pair.word) == 2 and len(pairs) > 1
+                        and (pairs[1].flag.startswith("n") or pairs[1].flag == "vn"))
+        if not (nominal or leading_verb) or len(words) == 3:
             break
         words.append(pair.word)
     return "".join(words)
@@ -415,11 +504,12 @@ def _same_thing(asked: str, stated: str) -> bool:
 
 def counts_another_thing(question: str, sentence: str, span: tuple[int, int]) -> bool:
     """Whether the value at ``span`` counts another thing than the question (7000多名职工 for 多少名专职心理咨询师,
-    3名律师 for 多少个坐席): the noun right after it is neither the question's counted noun nor like it."""
+    3名律师 for 多少个坐席, 47个参展单位 for 多少个展区): the noun right after it is neither the question's counted noun
+    nor like it."""
     asked = counted_noun(question)
     if asked is None:
         return False
-    stated = _nouns(normalize(sentence[span[1]:]))
+    stated = _nouns(normalize(sentence[span[1]:]), attributive=True)
     if len(stated) < 2 or stated in _EMPTY_COUNTED or _same_thing(asked, stated):
         return False
     # The asked noun elsewhere in the piece says what is counted (多家电视品牌共超60款机型; 8颗NVIDIA……GPU).
@@ -481,7 +571,30 @@ def sibling_measure(question: str, kind: str | None, sentence: str, span: tuple[
         return True  # 一套 (标准体系) is an article, no count of the 个 asked
     if _PEOPLE_Q_RE.search(q) and not _HOUSEHOLD_Q_RE.search(q) and not _PERSON_UNIT_RE.search(value):
         return True  # households, papers or a share for a count of people (1675户 for 多少居民)
-    return False
+    if _EVENTS_Q_RE.search(q) and not _EVENT_UNIT_RE.search(value):
+        return True  # people or money for a count of events (1853人次, 9822.5万元 for 宣讲了多少场次)
+    return rate_for_total(question, sentence, span)
+
+
+#: A question counting events (多少场次, 几场, 几期) and the units a count of events is given in (or a bare figure).
+_EVENTS_Q_RE = re.compile(r"(?:多少|几)(?:个)?(?:场次|场(?![馆地所景站院])|期|轮)")
+_EVENT_UNIT_RE = re.compile(r"(?<!人)(?:场|次|期|轮)$|\d$|[万千百十余多]$")
+#: A figure per day, week, month or year (日服务300多万人次, 年均58.6万家): a rate, not a total.
+_RATE_RE = re.compile(r"(?:年|月|周|日)均|平均每?(?:年|月|周|天|日)|每(?:年|月|周|天|日)")
+_DAILY_VERB_RE = re.compile(r"^(?:日|每日|单日)(?:服务|接待|处理|发送|运送|产|生产|销售|吞吐|访问|均)")
+#: A question asking a rate (每天, 日均) itself, and one asking a total (累计, 一共).
+_RATE_Q_RE = re.compile(r"每|均|一天|单日|当天|当日")
+_CUMULATIVE_Q_RE = re.compile(r"累计|一共|总共|共计|总计|合计")
+
+
+def rate_for_total(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether the question asks a total or a given year's figure (累计服务多少人次, 2022年……有多少家) and the value's
+    clause gives a rate per day or year (日服务户外劳动者300多万人次, 年均达到58.6万家)."""
+    q = normalize(question)
+    if _RATE_Q_RE.search(q) or not (_CUMULATIVE_Q_RE.search(q) or period(q).years):
+        return False
+    before = normalize(sentence[_clause_start(sentence, span[0]):span[0]])
+    return bool(_RATE_RE.search(before) or _DAILY_VERB_RE.search(before))
 
 
 def _in_title(sentence: str, span: tuple[int, int]) -> bool:
@@ -489,6 +602,62 @@ def _in_title(sentence: str, span: tuple[int, int]) -> bool:
     document, it is no figure of anything."""
     opened = sentence.rfind("《", 0, span[0])
     return opened >= 0 and sentence.rfind("》", 0, span[0]) < opened and "》" in sentence[span[1]:]
+
+
+#: What a sum is spent on, right after it (投入9822.5万元用于常态化走访慰问困难劳模, 投入1.02亿元资金支持……建设).
+_PURPOSE_RE = re.compile(r"^(?:资金|经费|元)?\s*(?:用于|用来|用作|专门用于|支持|资助)")
+#: Words for money itself, which say nothing of what it is spent on.
+_MONEY_WORDS = frozenset("资金 经费 投入 投资 钱 费用 金额 花费 支出 款项 专项".split())
+
+
+def spent_on_another(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether the value at ``span`` is a sum the sentence says is spent on something (用于……) whose clause leaves out
+    an attribute word of the question (投入9822.5万元用于常态化走访慰问困难劳模 for 劳模疗休养一共花了多少钱)."""
+    from rag.answering.lexical import attribute_terms, mentions_term
+
+    after = normalize(sentence[span[1]:])
+    if not _PURPOSE_RE.match(after):
+        return False
+    terms = [t for t in attribute_terms(question) if t not in _MONEY_WORDS]
+    clause = normalize(sentence[_clause_start(sentence, span[0]):_clause_end(sentence, span[1])])
+    return bool(terms) and not all(mentions_term(clause, t) for t in terms)
+
+
+# --- the kind of thing a 哪个-question names ---------------------------------------------------------------
+
+#: Kinds of place and body by the words that end their names (哪座城市 asks for a 市, not a 工会); a question's head
+#: noun (城市 of 哪座城市) ends in one of them too. Kinds left out (部门, 单位, 机构, 联合会) may be any of these.
+_NAME_KINDS = {
+    "geo": ("城市", "省", "市", "县", "区", "镇", "乡", "村", "州", "国", "国家", "地区"),
+    "venue": ("场馆", "剧场", "剧院", "体育馆", "体育场", "展览馆", "博物馆", "会堂", "礼堂", "大厦", "酒店", "广场",
+              "影院", "会展中心", "机场", "车站", "码头", "馆"),
+    "union": ("工会", "总工会"),
+    "association": ("协会", "学会", "商会", "研究会"),
+    "company": ("公司", "集团", "企业", "平台"),
+    "school": ("大学", "学院", "学校", "中学", "小学", "幼儿园"),
+    "hospital": ("医院",),
+    "troupe": ("文工团", "艺术团", "剧团", "乐团"),
+    "team": ("球队", "俱乐部", "代表队"),
+}
+_WHICH_RE = re.compile(r"哪(?:一)?(?:个|家|座|所|支|些|种)?([\u4e00-\u9fff]{1,6})")
+
+
+def _name_kind(name: str) -> str | None:
+    """The kind ``_NAME_KINDS`` gives a name (or a head noun) by its longest ending; None when none fits."""
+    found = [(len(end), kind) for kind, ends in _NAME_KINDS.items() for end in ends if name.endswith(end)]
+    return max(found)[1] if found else None
+
+
+def other_kind_of_name(question: str, sentence: str, span: tuple[int, int]) -> bool:
+    """Whether a 哪个-question asks for a kind of place or body (哪座城市, 哪个外卖平台, 哪个书法家协会, 哪个场馆) and the
+    name at ``span`` ends as another kind (全国总工会 for 城市, 云南省总工会 for 协会, 广西南宁市 for 场馆)."""
+    m = _WHICH_RE.search(normalize(question))
+    if not m:
+        return False
+    head = _nouns(m.group(1), attributive=True)
+    asked = _name_kind(head) if head else None
+    stated = _name_kind(normalize(sentence[span[0]:span[1]]))
+    return asked is not None and stated is not None and asked != stated
 
 
 # --- the sentence as a whole -------------------------------------------------------------------------
@@ -536,14 +705,19 @@ def span_mismatch(question: str, kind: str | None, sentence: str, span: tuple[in
             return OTHER_PERIOD
     if kind in ("date", "number") and reported_for_future(question, kind, sentence, span):
         return OTHER_PERIOD
-    if kind == "date" and other_event(question, sentence, span):
+    if kind == "date" and (other_event(question, sentence, span) or start_for_occurrence(question, sentence, span)
+                             or reporting_date(question, sentence, span)):
         return OTHER_PERIOD
+    if kind in ("place", "org") and other_kind_of_name(question, sentence, span):
+        return OTHER_OWNER
     if kind == "person" and other_holder(question, sentence, span):
         return OTHER_ROLE
     if kind == "number" and (per_unit_for_total(question, sentence, span)
                              or takers_for_achievers(question, sentence, span)):
         return OTHER_PART
     if sibling_measure(question, kind, sentence, span):
+        return OTHER_MEASURE
+    if kind == "number" and spent_on_another(question, sentence, span):
         return OTHER_MEASURE
     if kind == "number" and age_of_another(question, sentence, span):
         return OTHER_OWNER
@@ -559,8 +733,8 @@ def mismatch(question: str, kind: str | None, sentence: str, spans: Sequence[tup
     if kind == "person" and _asked_role(question) is not None:
         # Only a name titled right before it says whose role it holds; the others (严峻考验 read as a name,
         # a name in passing) say nothing either way, so they neither answer nor clear the sentence.
-        titled = [s for s in spans if _ROLE_END_RE.search(_title_before(sentence, s[0]))]
-        if titled and all(other_holder(question, sentence, s) for s in titled):
+        named = [s for s in spans if titled(sentence, s)]
+        if named and all(other_holder(question, sentence, s) for s in named):
             return OTHER_ROLE
     if kind == "number" and other_grade(question, sentence):
         return OTHER_PART
