@@ -126,6 +126,18 @@ def test_a_sum_spent_on_something_else_does_not_answer():
     assert not relations.spent_on_another("江西走访慰问困难劳模投入了多少钱？", sentence, span)
 
 
+# --- who follows a title -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sentence,question,word", [
+    ("小米集团创始人、董事长兼首席执行官雷军出席座谈。", "小马智行科技有限公司的董事长是谁？", "兼首席"),
+    ("各分公司工会主席由同级党委副书记兼任。", "北大荒集团工会的现任主席是谁？", "由同级"),
+])
+def test_what_follows_a_title_with_jian_or_you_is_no_name(sentence, question, word):
+    from rag.answering.lexical import asked_for, typed_spans
+
+    assert word not in [sentence[s:e] for s, e in typed_spans(sentence, asked_for(question))]
+
+
 # --- through the whole answering path -------------------------------------------------------------------------
 
 def test_a_question_whose_only_date_starts_a_period_is_declined():

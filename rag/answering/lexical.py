@@ -90,7 +90,7 @@ _ROLES = (r"主任|主席|书记|院长|校长|队长|局长|部长|厅长|处�
 #: A name right after a title (中心主任李全民在致辞中, 队长阿古斯丁): Chinese news writes it so.
 _TITLED_NAME_RE = re.compile(
     rf"(?:{_ROLES})"
-    r"((?:(?![在说表称指认是和等的与及对向将也还都于被把为从曾已就则告介透])[\u4e00-\u9fff]){2,3})")
+    r"((?:(?![在说表称指认是和等的与及对向将也还都于被把为从曾已就则告介透兼由])[\u4e00-\u9fff]){2,3})")
 #: A quoted or titled name (“川工之家”, 《祖国颂》).
 _QUOTED_RE = re.compile(r"“[^”]{2,16}”|《[^》]{1,20}》|「[^」]{2,16}」")
 
