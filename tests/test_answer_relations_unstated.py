@@ -148,3 +148,12 @@ def test_a_question_whose_only_date_starts_a_period_is_declined():
            ["中挪海员集体协商中期评估会在泉州举行"])
     assert _reason("中挪海员集体协商中期评估会是哪一天举行的？", doc) == ("other_period", "other_period")
     assert _reason("中国实习生月最低底薪从哪天开始增长？", doc)[1] is None
+
+
+def test_a_deputy_among_a_names_titles_is_declined_by_the_titles_alone(monkeypatch):
+    from rag.answering import lexical
+    from test_answer_relations import _reason
+
+    monkeypatch.setattr(lexical, "ROLE_COMPOUNDS", False)
+    deputy = ("d1.txt", "吉林日报7月27日讯，省委副书记、省长胡玉亭出席会议并讲话。")
+    assert _reason("现任吉林省委书记是谁？", deputy) == ("other_role", "other_role")
