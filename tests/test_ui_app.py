@@ -285,6 +285,18 @@ def test_add_documents_endpoint_indexes_an_upload(served, small_retriever, tmp_p
 # ------------------------------------------------------------------ rag serve
 
 
+def test_a_documents_refresh_keeps_the_users_pick_unless_its_document_is_gone():
+    # The page's load refreshes the documents tab; when that lands after the user picked a
+    # document, clearing the pick made the next Re-index press act on nothing (a CI failure).
+    from ui.app import _document_choices
+
+    kept = _document_choices(["a.md", "b.md"], "b.md")
+    assert kept["choices"] == ["a.md", "b.md"] and "value" not in kept
+    assert "value" not in _document_choices(["a.md"], None)  # nothing picked yet: the pick may still come
+    gone = _document_choices(["a.md"], "b.md")
+    assert gone["choices"] == ["a.md"] and gone["value"] is None
+
+
 def test_port_in_use_is_reported_with_the_port_and_a_way_out():
     from rag.commands.serve import PortInUseError, check_port_free
 

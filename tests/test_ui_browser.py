@@ -159,6 +159,23 @@ def choose_document(page, name: str) -> None:
     choose(page, "#doc-pick", name)
 
 
+def wait_for_doc_status(page, done: str, log: Path) -> str:
+    """Wait for the documents tab's status to report `done`, failing at once (with the text)
+    when it reports an error instead, and with the server's log when nothing comes."""
+    try:
+        page.wait_for_function(
+            f"(s => s && (s.innerText.includes('{done}') || s.querySelector('.status-error')))"
+            "(document.querySelector('#doc-status'))", timeout=ANSWER_TIMEOUT_MS)
+    except Exception as exc:  # playwright's TimeoutError; playwright is imported only by the fixture
+        if type(exc).__name__ != "TimeoutError":
+            raise
+        pytest.fail(f"no {done!r} in the status ({page.inner_text('#doc-status')!r}); the picker shows "
+                    f"{page.input_value('#doc-pick input')!r}; server log:\n{log.read_text(errors='replace')[-3000:]}")
+    status = page.inner_text("#doc-status")
+    assert done in status, status
+    return status
+
+
 def test_documents_tab_needs_the_login_deletes_re_indexes_and_follows_the_knowledge_base(docs_server, page, tmp_path):
     from rag import Retriever
 
@@ -185,17 +202,16 @@ def test_documents_tab_needs_the_login_deletes_re_indexes_and_follows_the_knowle
     # Re-index one: its passages are rebuilt from the file, the document stays.
     choose_document(page, again)
     page.locator("#doc-reindex").click()
-    page.wait_for_function("document.querySelector('#doc-status').innerText.includes('已重新索引')",
-                           timeout=ANSWER_TIMEOUT_MS)
-    assert again in page.inner_text("#doc-status")
+    log = index.parent / "serve.log"
+    assert again in wait_for_doc_status(page, "已重新索引", log)
 
     # Delete another: gone from the table, the header and the index on disk.
     choose_document(page, gone)
     page.locator("#doc-delete").click()
-    page.wait_for_function("document.querySelector('#doc-status').innerText.includes('已删除')",
-                           timeout=ANSWER_TIMEOUT_MS)
+    wait_for_doc_status(page, "已删除", log)
     page.wait_for_function(
         f"!document.querySelector('#doc-table').innerText.includes('{gone}')", timeout=60_000)
+    page.wait_for_function("document.querySelector('#doc-pick input').value === ''", timeout=60_000)
     assert again in page.inner_text("#doc-table")
     assert "<b>4</b>" in page.inner_html("#topbar") or "4 篇" in page.inner_text("#topbar")
     on_disk = Retriever.load(index).documents

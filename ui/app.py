@@ -144,6 +144,15 @@ def _document_rows(base: KnowledgeBase) -> list[list[Any]]:
              "✓" if d.uploaded else ""] for d in base.documents()]
 
 
+def _document_choices(names: list[str], chosen: str | None) -> dict[str, Any]:
+    """The document picker after a refresh: new choices, and the pick cleared only when its
+    document is gone. A refresh that lands after the user picked (the page's load, a re-index)
+    must not undo the pick, or the next button press acts on nothing."""
+    if chosen and chosen not in names:
+        return gr.update(choices=names, value=None)
+    return gr.update(choices=names)
+
+
 def _describe_change(result: Any, verb: str) -> str:
     names = (getattr(result, "removed", None) or getattr(result, "replaced", None)
              or getattr(result, "added", None) or [])
@@ -324,10 +333,13 @@ def build_app(
             discard_gradio_uploads(paths)  # the uploads folder holds what was kept
         return status, None
 
-    def documents_view(kb: str = ""):
+    def documents_view(kb: str = "", chosen: str | None = None):
         base = base_of(kb)
-        names = [d.name for d in base.documents()]
-        return _document_rows(base), gr.update(choices=names, value=None)
+        return _document_rows(base), _document_choices([d.name for d in base.documents()], chosen)
+
+    def documents_of_new_base(kb: str = ""):
+        base = base_of(kb)
+        return _document_rows(base), gr.update(choices=[d.name for d in base.documents()], value=None)
 
     def delete_document(kb: str, doc: str | None):
         if not doc:
@@ -464,19 +476,20 @@ def build_app(
                       api_name="add_documents",
                       concurrency_id="index", concurrency_limit=1,
                       ).then(header_html, kb_state, header, queue=False, **private
-                      ).then(documents_view, kb_state, refresh, queue=False, **private)
+                      ).then(documents_view, [kb_state, doc_pick], refresh, queue=False, **private)
         for button, action in ((delete_btn, delete_document), (reindex_btn, reindex_document)):
             button.click(action, inputs=[kb_state, doc_pick], outputs=doc_status, concurrency_id="index",
                          concurrency_limit=1, **private
                          ).then(header_html, kb_state, header, queue=False, **private
-                         ).then(documents_view, kb_state, refresh, queue=False, **private)
+                         ).then(documents_view, [kb_state, doc_pick], refresh, queue=False, **private)
         doc_table.select(pick_row, None, doc_pick, queue=False, **private)
         kb_pick.change(lambda name: name, kb_pick, kb_state, queue=False, **private
                        ).then(header_html, kb_state, header, queue=False, **private
-                       ).then(documents_view, kb_state, refresh, queue=False, **private
+                       ).then(documents_of_new_base, kb_state, refresh, queue=False, **private
                        ).then(clear, outputs=chat_outputs, queue=False, **private)
         app.load(header_html, kb_state, header, queue=False, show_progress="hidden", **private
-                 ).then(documents_view, kb_state, refresh, queue=False, show_progress="hidden", **private)
+                 ).then(documents_view, [kb_state, doc_pick], refresh, queue=False, show_progress="hidden",
+                        **private)
         chatbot.clear(clear, outputs=chat_outputs, queue=False, **private)
         gen_radio.change(toggle_endpoint, gen_radio, endpoint_row, queue=False, **private)
     app.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
