@@ -64,6 +64,10 @@ CONTRASTS = True
 #: A value whose clause names a word of the same kind as one of the question's (Cilin ``#`` siblings:
 #: 猪肉 for 牛肉, 四季度 for 一季度, 亚军 for 冠军) and not the question's word states another thing.
 SIBLINGS = True
+#: The relation checks read the values the answer quotes too: when every value of every quoted sentence fails
+#: them (文工团 for 哪个剧场, 7000多名职工 for 多少名专职心理咨询师), the part is not supported, though another
+#: retrieved sentence that the answer does not quote might pass.
+QUOTED_RELATIONS = True
 #: A 什么-question for an award or title (什么奖章) needs the sentence to name it (八一勋章,
 #: “……”称号): 颁发奖章 says that there was one, not which.
 NAMED_AWARDS = True
@@ -126,7 +130,8 @@ class Evidence:
     #: in a clause that names a sibling instead (猪肉价格同比下降26% for 牛肉); None for other questions.
     kind_of_thing: bool | None = None
     #: The relation in which every stating sentence's value fails the question (``relations.NAMES``: another
-    #: period's figure, another role's holder, a total for a part, a sibling measure); None when one may answer.
+    #: period's figure, another role's holder, a total for a part, a sibling measure), or every value the answer
+    #: quotes does (``QUOTED_RELATIONS``); None when one may answer.
     relation: str | None = None
     #: How closely a stating sentence names the asked attribute by meaning: the best hubness-corrected cosine
     #: of an asked attribute term to a word next to its answer (``meaning.AttributeMeaning``, about -0.1 to
@@ -202,6 +207,8 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
             found.append(relations.mismatch(question, kind, s.text, s.answer_spans, contexts[s.hit_index]))
         plain = [s for s, f in zip(stating, found) if f is None]
         relation, stating = (None, plain) if plain else (found[0], stating)
+        if relation is None and QUOTED_RELATIONS:
+            relation = _quoted_relation(part, kind, hits, source_text, contexts)
     events_asked = event_terms(question) if EVENT_OF_ANOTHER and kind == "date" else []
     if events_asked and stating:
         own = [s for s in stating if not event_of_another(question, s.text, events_asked)]
@@ -240,6 +247,22 @@ def gather_evidence(part, hits: Sequence, source_text: Callable[[str], str | Non
         margin=_margin(hits),
         entities=len(entities),
     )
+
+
+def _quoted_relation(part, kind: str, hits: Sequence, source_text, contexts: dict) -> str | None:
+    """The relation in which every value of every sentence the answer quotes (``part.chosen``) fails the question
+    (``relations.mismatch``), or None when one may answer it or no quoted sentence holds a value."""
+    found = None
+    for s in getattr(part, "chosen", None) or ():
+        if not s.answer_spans:
+            continue
+        if s.hit_index not in contexts:
+            contexts[s.hit_index] = relations.context_of(hits[s.hit_index], source_text)
+        failed = relations.mismatch(part.question, kind, s.text, s.answer_spans, contexts[s.hit_index])
+        if failed is None:
+            return None
+        found = found or failed
+    return found
 
 
 def _attribute_similarity(support: Sequence) -> float | None:
