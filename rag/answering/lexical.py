@@ -1219,10 +1219,15 @@ def unmentioned(entities: Iterable[str], hits: Sequence) -> list[str]:
             continue  # 第一届 ~ 首届, 第12届 ~ 第十二届
         if QUARTER_MONTHS and _in_a_named_quarter(key, haystack):
             continue  # 4到6月 ~ 第二季度 (``time_conflict`` still checks the period itself)
+        if SHORTENED_NAMES and len(key) >= 3 and not re.search(r"\d", key) and names_term(haystack, key):
+            continue  # 社科院 ~ 社会科学院, 克宫 ~ 克里姆林宫: a user's short form of the name a passage writes out
         missing.append(entity)
     return missing
 
 
+#: A name of three or more characters counts as named by a passage that writes it out (社科院 ~ 社会科学院: its characters in
+#: order, a few apart, see ``names_term``).
+SHORTENED_NAMES = True
 #: A month of the question (6月 of 4到6月) counts as named by a passage that names its quarter (第二季度, Q2).
 QUARTER_MONTHS = True
 #: A date a passage writes with leading zeros (湖南省气象台08月05日16时发布) names the question's 8月5日.
