@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering import abstention
+from rag.answering import abstention, relations
 from rag.answering.abstention import AbstentionPolicy, gather_evidence
 from rag.answering.extractive import ExtractiveAnswerer
 from test_answer_relations import _retriever
@@ -36,12 +36,15 @@ def quoted_relations(monkeypatch):
     return switch
 
 
-def test_a_quoted_count_of_another_thing_is_declined(quoted_relations):
+def test_a_quoted_count_of_another_thing_is_declined(quoted_relations, monkeypatch):
     # The answer would quote 7000多名职工 (those counselled, not counsellors); 劳模15人 of the other sentence passes
     # the relation checks but is not what the answer says.
     question = "大庆市职工心理疏导工作室有多少名专职心理咨询师？"
     quoted_relations(True)
     assert _decide(question, _COUNSELLING, _MODELS) == ("other_measure", "7000多名")
+    # (relations.VALUES_OF_THE_ATTRIBUTE reads 组织6500余名劳模职工 alone of the other sentence, so declines it too;
+    # off here to show this check alone)
+    monkeypatch.setattr(relations, "VALUES_OF_THE_ATTRIBUTE", False)
     quoted_relations(False)
     assert _decide(question, _COUNSELLING, _MODELS) == (None, "7000多名")
 

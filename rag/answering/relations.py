@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from rag.answering.lexical import (_ORG_SUFFIXES, _PLACE_SUFFIXES, _ROLE_END_RE, _ROLE_RE, _UNITS, asked_for,
+from rag.answering.lexical import (_ORG_SUFFIXES, _PLACE_SUFFIXES, _ROLE_RE, _UNITS, asked_for,
                                    is_generic_name, names_term, suffix_spans, time_scope)
 from rag.text import normalize
 
@@ -247,6 +247,9 @@ def reporting_date(question: str, sentence: str, span: tuple[int, int]) -> bool:
 _ITEM_BREAK_RE = re.compile(r"[，,、；;。！？!?：:“”\"（）()《》\s]")
 #: Marks before a title that make it another role (副主席 is no 主席, 原局长 no 局长).
 _OTHER_HOLDER = ("副", "原", "前", "代", "名誉", "常务", "执行")
+#: The roles a title may end in: ``lexical``'s, and the chief officers (首席执行官, 首席财务官) it knows only as CEO, CFO.
+_TITLE_ROLE_RE = re.compile(rf"(?:{_ROLE_RE.pattern}|首席[\u4e00-\u9fff]{{1,3}}官)")
+_TITLE_ROLE_END_RE = re.compile(rf"(?:{_TITLE_ROLE_RE.pattern})$")
 
 
 def _title_before(sentence: str, start: int) -> str:
@@ -260,7 +263,7 @@ def _asked_role(question: str) -> tuple[str, str] | None:
     北京市应急管理局局长是谁); None when it names no title."""
     q = normalize(question)
     # 主席团 and 书记处 are bodies (全总书记处书记这次主席团推了谁 asks for a 书记)
-    found = [m for m in _ROLE_RE.finditer(q) if q[m.end():m.end() + 1] not in ("团", "处")]
+    found = [m for m in _TITLE_ROLE_RE.finditer(q) if q[m.end():m.end() + 1] not in ("团", "处")]
     if not found:
         return None
     m = found[-1]
@@ -288,36 +291,66 @@ _TITLES_SPLIT_RE = re.compile(r"[、和及兼]")
 
 
 def _titles_of(sentence: str, span: tuple[int, int]) -> tuple[list[str], list[str]]:
-    """The titles a sentence gives the name at ``span``: the chain right before it (党组书记、副主席、书记处第一书记徐留平)
-    and those it is appointed to right after it (迪力夏提·柯德尔汗为全总十八届执委会副主席); only titles ending in a role."""
-    before: list[str] = []
+    """The titles a sentence gives the name at ``span``: the chain right before it (党组书记、副主席、书记处第一书记徐留平),
+    each title of one item held 兼 another apart (董事长兼首席执行官), and those it is appointed to right after it
+    (迪力夏提·柯德尔汗为全总十八届执委会副主席); only titles ending in a role. A title of the chain without a body of its
+    own is given the body the chain named last before it (小米集团创始人、董事长兼首席执行官雷军: 小米集团's 董事长)."""
+    items: list[str] = []
     start = span[0]
     while True:
         title = _title_before(sentence, start)
-        if not title or not _ROLE_END_RE.search(title):
+        if not title or not _TITLE_ROLE_END_RE.search(title):
             break
-        before.insert(0, title)
+        items.insert(0, title)
         lo = max((m.end() for m in _ITEM_BREAK_RE.finditer(sentence, 0, start)), default=0)
         if lo < 1 or sentence[lo - 1] != "、":
             break
         start = lo - 1
+    before: list[str] = []
+    body = ""
+    for item in items:
+        for title in item.split("兼") if HELD_TOGETHER else (item,):
+            if not _TITLE_ROLE_END_RE.search(title):
+                continue
+            role = _TITLE_ROLE_END_RE.search(title).group(0)
+            own = _bodies(title[:-len(role)])
+            if own:
+                body = own[-1]
+            before.append(title if own or not body or not HELD_TOGETHER else body + title)
     after: list[str] = []
     rest = normalize(sentence[span[1]:])
     m = _APPOINTED_RE.match(rest)
     if m:
         phrase = _CLAUSE_BREAK_RE.split(rest[m.end():], maxsplit=1)[0]
-        after = [t for t in _TITLES_SPLIT_RE.split(phrase) if _ROLE_END_RE.search(t)]
+        after = [t for t in _TITLES_SPLIT_RE.split(phrase) if _TITLE_ROLE_END_RE.search(t)]
     return before, after
+
+
+#: One name's titles are read one by one: those held 兼 each other (董事长兼首席执行官) and those of a chain that names
+#: its body once (小米集团创始人、董事长); a title naming the asked body with another role (小马智行科技有限公司首席执行官 for
+#: its 董事长, 十堰市生态环境局土壤生态环境科科长 for its 局长) is another's; bodies of companies compare as one kind
+#: (阿里云智能集团 is another 公司 than 小马智行科技有限公司).
+HELD_TOGETHER = True
+
+
+def _same_kind(a: str, b: str) -> bool:
+    """Whether two bodies are of one kind: the same last character (局, 村, 会), or both companies (公司, 集团)."""
+    return a[-1] == b[-1] or (HELD_TOGETHER and _name_kind(a) == "company" and _name_kind(b) == "company")
 
 
 def _title_verdict(question: str, role: str, body: str, title: str) -> bool | None:
     """Whether ``title`` makes its holder someone else than the holder of the asked ``role`` of ``body``: True (副主席
-    for 主席, 北京市水务局局长 for 应急管理局局长), False (the asked role), None (a title of another kind: 副市长 for 局长
-    may be one of several the person holds, and says nothing)."""
+    for 主席, 北京市水务局局长 for 应急管理局局长, 小马智行科技有限公司首席执行官 for its 董事长), False (the asked role),
+    None (a title of another kind in no asked body: 副市长 for 局长 may be one of several the person holds, and says
+    nothing)."""
     if not title.endswith(role):
         # 主席 for 副主席, 党支部书记 for 第一书记
         base = role.removeprefix("第一").removeprefix("常务").removeprefix("执行").removeprefix("名誉").lstrip("副")
-        return True if base != role and title.endswith(base) else None
+        if base != role and title.endswith(base):
+            return True
+        # the asked body's holder of another role
+        asked = normalize(body).lower()
+        return True if HELD_TOGETHER and len(asked) >= 3 and asked in title.lower() else None
     before = title[:-len(role)]
     if any(before.endswith(m) for m in _OTHER_HOLDER):
         return True
@@ -328,7 +361,7 @@ def _title_verdict(question: str, role: str, body: str, title: str) -> bool | No
     asked_bodies = _bodies(body.lower()) + _bodies(q)  # the body alone: 管理局局长 hides the suffix from the question
     for name in _bodies(before):
         low = name.lower()
-        same_kind = [b for b in asked_bodies if b[-1] == low[-1]]
+        same_kind = [b for b in asked_bodies if _same_kind(b, low)]
         if same_kind and not names_term(q, low) and not any(names_term(low, b) for b in same_kind):
             return True
     return False
@@ -339,15 +372,22 @@ def other_holder(question: str, sentence: str, span: tuple[int, int]) -> bool:
     主席, 主席柳海榕 for 副主席, 原局长, 选举……为副主席) or of the role in another body (北京市水务局局长潘安君 for
     北京市应急管理局局长, 阿热买里村第一书记 for 托万买里村的驻村第一书记), and by none of its titles as the asked
     role's holder. A name without a title right before it (or one it is appointed to after it) says nothing either way."""
+    verdicts = role_verdicts(question, sentence, span)
+    return True in verdicts and False not in verdicts
+
+
+def role_verdicts(question: str, sentence: str, span: tuple[int, int]) -> list[bool | None]:
+    """What each title of the name at ``span`` says of it holding the role the question asks (``_title_verdict``);
+    empty when the question asks no role or the name has no title."""
     asked = _asked_role(question)
     if asked is None:
-        return False
+        return []
     role, body = asked
     before, after = _titles_of(sentence, span)
     verdicts = [_title_verdict(question, role, body, t) for t in before]
     # The roles a name is appointed to are all the sentence gives it: one of another kind makes it another's.
     verdicts += [v if v is not None else True for v in (_title_verdict(question, role, body, t) for t in after)]
-    return True in verdicts and False not in verdicts
+    return verdicts
 
 
 def titled(sentence: str, span: tuple[int, int]) -> bool:
@@ -564,8 +604,9 @@ def sibling_measure(question: str, kind: str | None, sentence: str, span: tuple[
         return True
     if counts_another_thing(question, sentence, span):
         return True
-    if re.search(r"[%％]|百分点$", value) and re.search(r"多少|几", q) and not _SHARE_Q_RE.search(q):
-        return True
+    if re.search(r"[%％]|百分点$", value) and re.search(r"多少|几", q) and not _SHARE_Q_RE.search(q) \
+            and (not VALUES_OF_THE_ATTRIBUTE or counted_noun(question) is not None or asked_for(question).unit):
+        return True  # a share for a count; not for a level that is a share itself (价格指数是多少: 52.4%)
     unit = asked_for(question).unit
     if unit and re.fullmatch(r"[一两]\s*([\u4e00-\u9fff])", value) and value[-1] != unit:
         return True  # 一套 (标准体系) is an article, no count of the 个 asked
@@ -648,14 +689,23 @@ def _name_kind(name: str) -> str | None:
     return max(found)[1] if found else None
 
 
+#: See ``mismatch``: names of no known kind say nothing of the kind a 哪个-question asks, where names of that kind
+#: carry their ending (场馆, 工会, 协会, 学校, 医院, 剧团); a city (北京) or a company (华为) often goes without one.
+KINDS_DECIDE = True
+_SUFFIXED_KINDS = ("venue", "union", "association", "school", "hospital", "troupe")
+
+
+def _asked_name_kind(question: str) -> str | None:
+    """The kind of place or body a 哪个-question asks for (venue of 哪个场馆), None when it asks none of them."""
+    m = _WHICH_RE.search(normalize(question))
+    head = _nouns(m.group(1), attributive=True) if m else ""
+    return _name_kind(head) if head else None
+
+
 def other_kind_of_name(question: str, sentence: str, span: tuple[int, int]) -> bool:
     """Whether a 哪个-question asks for a kind of place or body (哪座城市, 哪个外卖平台, 哪个书法家协会, 哪个场馆) and the
     name at ``span`` ends as another kind (全国总工会 for 城市, 云南省总工会 for 协会, 广西南宁市 for 场馆)."""
-    m = _WHICH_RE.search(normalize(question))
-    if not m:
-        return False
-    head = _nouns(m.group(1), attributive=True)
-    asked = _name_kind(head) if head else None
+    asked = _asked_name_kind(question)
     stated = _name_kind(normalize(sentence[span[0]:span[1]]))
     return asked is not None and stated is not None and asked != stated
 
@@ -732,14 +782,56 @@ def mismatch(question: str, kind: str | None, sentence: str, spans: Sequence[tup
         return None
     if kind == "person" and _asked_role(question) is not None:
         # Only a name titled right before it says whose role it holds; the others (严峻考验 read as a name,
-        # a name in passing) say nothing either way, so they neither answer nor clear the sentence.
-        named = [s for s in spans if titled(sentence, s)]
+        # a name in passing) say nothing either way, so they neither answer nor clear the sentence; nor do names
+        # whose titles all say nothing of the asked role (市长殷勇 for a company's 董事长: ``HELD_TOGETHER``).
+        named = [s for s in spans if (any(v is not None for v in role_verdicts(question, sentence, s))
+                                      if HELD_TOGETHER else titled(sentence, s))]
         if named and all(other_holder(question, sentence, s) for s in named):
             return OTHER_ROLE
+    if kind in ("place", "org") and KINDS_DECIDE and _asked_name_kind(question) in _SUFFIXED_KINDS:
+        # As with titles: only a name whose ending gives its kind says which kind of place or body it is; one
+        # that does not (广西, 学青会执委 read as a name) neither answers a 哪个场馆 question nor clears the sentence.
+        kinds = [_name_kind(normalize(sentence[a:b])) for a, b in spans]
+        if any(kinds) and all(other_kind_of_name(question, sentence, s) for s, k in zip(spans, kinds) if k):
+            return OTHER_OWNER
     if kind == "number" and other_grade(question, sentence):
         return OTHER_PART
     if kind == "number" and _RANK_Q_RE.search(normalize(question)) and not states_rank(question, sentence):
         return OTHER_MEASURE  # a count for a rank (19万件 for 全球排第几)
     asked_period = period(question)
+    if VALUES_OF_THE_ATTRIBUTE:
+        spans = values_of_attribute(question, sentence, spans)
     found = [span_mismatch(question, kind, sentence, s, context, asked_period) for s in spans]
     return None if any(f is None for f in found) else found[0]
+
+
+#: Of a sentence's values, only those that may be given for the asked attribute are read: those whose clause names
+#: it, and those whose clause names no other thing before them (2021年仅剩2.2% after 2019年该节目的毛利率为46.6%).
+#: 全省发电装机规模达5841万千瓦 says nothing of the 最大负荷 a question asks, so it cannot clear 今夏第一波最大负荷
+#: 4165万千瓦 of the asked 去年夏天 (``extractive``'s lead prefers the same values). All are read when none may.
+VALUES_OF_THE_ATTRIBUTE = True
+
+
+def values_of_attribute(question: str, sentence: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ``spans`` that may be values of the question's attribute (see ``VALUES_OF_THE_ATTRIBUTE``; a modifier
+    such as 最大 alone names none), or all of them when none may or the question names no attribute."""
+    from rag.answering.lexical import _MODIFIER_TERMS, attribute_terms, mentions_term
+
+    terms = [t for t in attribute_terms(question) if t not in _MODIFIER_TERMS]
+    if not terms:
+        return list(spans)
+
+    def may_be(span: tuple[int, int]) -> bool:
+        lo = _clause_start(sentence, span[0])
+        clause = sentence[lo:_clause_end(sentence, span[1])]
+        return any(mentions_term(clause, t) for t in terms) or not _names_a_thing(sentence[lo:span[0]])
+
+    return [s for s in spans if may_be(s)] or list(spans)
+
+
+def _names_a_thing(text: str) -> bool:
+    """Whether ``text`` holds a noun of two or more characters (规模, 发电装机; not a time word or a number)."""
+    from rag.tokenize_zh import jieba_pos_tokenizer
+
+    return any(len(p.word) >= 2 and (p.flag.startswith("n") or p.flag in ("vn", "j")) and not re.search(r"\d", p.word)
+               for p in jieba_pos_tokenizer().cut(normalize(text)))
