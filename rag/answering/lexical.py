@@ -947,7 +947,7 @@ def question_parts(question: str) -> list[str]:
         # 比6月份涨了多少 compares the previous part's subject: its own date is no subject.
         compared = COMPARED_PARTS and bool(_COMPARED_RE.match(piece))
         if previous and not topic and (not question_entities(piece) or compared):
-            subject = _subject(previous)  # 保证金要交多少 -> 温州海关…手表 + 保证金要交多少
+            subject = _carried_subject(previous)  # 保证金要交多少 -> 温州海关…手表 + 保证金要交多少
             if attribute_terms(piece) and not compared:  # a new attribute replaces the previous one (起拍价 -> 保证金)
                 for drop in (_TYPE_WORDS, set(focus_terms(previous)[-1:]), _TYPE_WORDS):
                     term = next((t for t in sorted(drop, key=len, reverse=True)
@@ -1001,6 +1001,23 @@ def _subject(question: str) -> str:
     m = _WH_RE.search(question)
     text = question[:m.start()] if m else question
     return _FILLER_RE.sub("", text)
+
+
+#: A later part does not carry the earlier part's own time and verb (…工作队2024年4月拿出多少钱？给村民办的培训班多长时间？:
+#: the training is no 2024年4月 event, and 拿出 is not what it asks about).
+PARTS_OWN_TIME = True
+_TRAILING_TIME_RE = re.compile(r"(?:(?:\d{2,4}|[今去前明全上下])\s*年|[上下]半年|\d{1,2}\s*月(?:\s*\d{1,2}\s*[日号])?)+"
+                               r"(?P<verb>[\u4e00-\u9fff]{0,2})$")
+
+
+def _carried_subject(previous: str) -> str:
+    """``_subject`` of an earlier part as a later part's subject: without a time and verb that end it (2024年4月拿出),
+    which date and say the earlier part's event, unless what follows the time is that part's attribute (2023年营收)."""
+    subject = _subject(previous)
+    m = _TRAILING_TIME_RE.search(subject) if PARTS_OWN_TIME else None
+    if m is None or len(subject[:m.start()]) < 4 or (m.group("verb") and m.group("verb") in attribute_terms(previous)):
+        return subject
+    return subject[:m.start()].rstrip("的在于到")
 
 
 def _has_subject(piece: str) -> bool:
