@@ -106,3 +106,19 @@ def test_a_value_of_the_attribute_named_in_full_answers(monkeypatch):
     assert _part_leads(question, LOANS) == ["253亿元", "144亿元"]
     monkeypatch.setattr(extractive, "FULL_ATTRIBUTE_FIRST", False)
     assert _part_leads(question, LOANS) == ["396亿元", "363亿元"]  # 住户贷款 names 贷款 only
+
+
+# (crud-dev, crud0110: d0115.txt)
+ACROBATICS = ("d0115.txt", "7月27日-30日，西演·西安战士战旗杂技团新版杂技芭蕾剧《天鹅湖》将走出国门，在新加坡滨海艺术中心倾情上演，"
+                           "为新加坡观众献上来自中国的文化厚礼。此次受邀前往新加坡进行文化交流，是战士战旗疫情后首次海外演出，"
+                           "是团队弘扬中华传统杂技艺术，展示中华文化自信、彰显国家形象的一大机遇。")
+
+
+def test_an_answer_without_a_stated_value_quotes_the_close_sentences_too(monkeypatch):
+    question = "西演·西安战士战旗杂技团演出的是哪种艺术形式？"
+    hits = FakeRetriever(_chunks(ACROBATICS)).search(question, k=5)
+    answer = ExtractiveAnswerer().answer(question, hits).text
+    assert "天鹅湖" in answer and "杂技艺术" in answer
+    monkeypatch.setattr(extractive, "UNSTATED_MARGIN", False)  # only the sentence that repeats the troupe's name
+    answer = ExtractiveAnswerer().answer(question, hits).text
+    assert "天鹅湖" in answer and "杂技艺术" not in answer
