@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from rag.answering.lexical import (_ORG_SUFFIXES, _PLACE_SUFFIXES, _ROLE_RE, _UNITS, asked_for,
-                                   is_generic_name, names_term, suffix_spans, time_scope)
+from rag.answering.lexical import (_MODIFIER_TERMS, _ORG_SUFFIXES, _PLACE_SUFFIXES, _ROLE_RE, _UNITS, asked_for,
+                                   attribute_terms, is_generic_name, mentions_term, names_term, suffix_spans,
+                                   time_scope)
 from rag.text import normalize
 
 #: Read the relations between a stating sentence's value and the question (see the module docstring).
@@ -654,8 +655,6 @@ _MONEY_WORDS = frozenset("资金 经费 投入 投资 钱 费用 金额 花费 �
 def spent_on_another(question: str, sentence: str, span: tuple[int, int]) -> bool:
     """Whether the value at ``span`` is a sum the sentence says is spent on something (用于……) whose clause leaves out
     an attribute word of the question (投入9822.5万元用于常态化走访慰问困难劳模 for 劳模疗休养一共花了多少钱)."""
-    from rag.answering.lexical import attribute_terms, mentions_term
-
     after = normalize(sentence[span[1]:])
     if not _PURPOSE_RE.match(after):
         return False
@@ -815,8 +814,6 @@ VALUES_OF_THE_ATTRIBUTE = True
 def values_of_attribute(question: str, sentence: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """The ``spans`` that may be values of the question's attribute (see ``VALUES_OF_THE_ATTRIBUTE``; a modifier
     such as 最大 alone names none), or all of them when none may or the question names no attribute."""
-    from rag.answering.lexical import _MODIFIER_TERMS, attribute_terms, mentions_term
-
     terms = [t for t in attribute_terms(question) if t not in _MODIFIER_TERMS]
     if not terms:
         return list(spans)
