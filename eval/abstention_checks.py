@@ -23,8 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from eval.calibrate import Case, gather
-from eval.qa import load_qa
+from eval.calibrate import Case
 
 #: check name -> what it reads set to "no objection". Names follow the cascade's order
 #: (``AbstentionPolicy._cascade``); a cascade reason that several checks give is split by check.
@@ -115,7 +114,7 @@ def markdown(result: dict[str, dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from eval.fit_abstention import load_cases, save_cases
+    from eval.fit_abstention import evidence_sets
 
     parser = argparse.ArgumentParser(prog="python -m eval.abstention_checks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", nargs=3, action="append", metavar=("QA_FILES", "DOCS", "INDEX"), default=[],
@@ -126,16 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.set and not args.cases:
         parser.error("give --set (one or more) or --cases")
-    sets: dict[str, list[Case]] = load_cases(args.cases) if args.cases else {}
-    if args.set:
-        from rag import Retriever
-
-        for qa_files, docs, index in args.set:
-            first = Path(qa_files.split(",")[0])
-            items = [item for f in qa_files.split(",") for item in load_qa(f)]
-            sets[first.parent.name + "/" + first.name] = gather(items, Retriever.load_or_build(index, [docs]))
-    if args.save_cases:
-        save_cases(sets, args.save_cases)
+    sets = evidence_sets(args.set, args.cases, args.save_cases)
     result = report(sets)
     print(markdown(result))
     if args.json:

@@ -309,6 +309,23 @@ def load_cases(path: str | Path) -> dict[str, list[Case]]:
             for name, cases in data.items()}
 
 
+def evidence_sets(specs: Sequence[Sequence[str]], cases: str | None = None,
+                  save: str | None = None) -> dict[str, list[Case]]:
+    """The evidence of each ``--set`` (comma-separated Q&A files, their documents folder, an index of it), after
+    any read from ``cases`` (``load_cases``); saved to ``save`` when given (``save_cases``)."""
+    sets: dict[str, list[Case]] = load_cases(cases) if cases else {}
+    if specs:
+        from rag import Retriever
+
+        for qa_files, docs, index in specs:
+            first = Path(qa_files.split(",")[0])
+            items = [item for f in qa_files.split(",") for item in load_qa(f)]
+            sets[first.parent.name + "/" + first.name] = gather(items, Retriever.load_or_build(index, [docs]))
+    if save:
+        save_cases(sets, save)
+    return sets
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.fit_abstention", description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", nargs=3, action="append", metavar=("QA_FILES", "DOCS", "INDEX"), default=[],
@@ -326,16 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.set and not args.cases:
         parser.error("give --set (one or more) or --cases")
-    sets: dict[str, list[Case]] = load_cases(args.cases) if args.cases else {}
-    if args.set:
-        from rag import Retriever
-
-        for qa_files, docs, index in args.set:
-            first = Path(qa_files.split(",")[0])
-            items = [item for f in qa_files.split(",") for item in load_qa(f)]
-            sets[first.parent.name + "/" + first.name] = gather(items, Retriever.load_or_build(index, [docs]))
-    if args.save_cases:
-        save_cases(sets, args.save_cases)
+    sets = evidence_sets(args.set, args.cases, args.save_cases)
     result = report(sets, args.max_false, args.gate, args.l2, args.soften)
     print(markdown(result))
     if args.out:
