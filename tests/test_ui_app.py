@@ -330,7 +330,7 @@ def test_uploads_live_next_to_the_index_not_inside_it():
 
 
 def test_serve_bounds_the_kernel_cache_unless_the_user_chose_one(monkeypatch):
-    from rag.commands.serve import limit_memory_growth
+    from rag.memory import limit_memory_growth
 
     monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
     limit_memory_growth()
@@ -345,9 +345,9 @@ import ctypes, sys
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
-from rag.server.memory import release_freed_memory
+from rag.memory import release_freed_memory
 if sys.argv[1] == "serve":
-    from rag.commands.serve import limit_memory_growth
+    from rag.memory import limit_memory_growth
     limit_memory_growth()
 rss = lambda: int(open("/proc/self/statm").read().split()[1]) * 4096
 p = libc.malloc(4 << 20); ctypes.memset(p, 1, 4 << 20); libc.free(p)  # raises glibc's mmap threshold
@@ -374,7 +374,7 @@ def test_serve_gives_memory_a_question_freed_back_to_the_system():
 
 
 def test_a_served_question_is_followed_by_giving_freed_memory_back(small_retriever, monkeypatch):
-    from rag.server import memory
+    from rag import memory
 
     trims = []
     monkeypatch.setattr(memory, "_enabled", True)

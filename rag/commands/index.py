@@ -79,6 +79,9 @@ def register(subparsers) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     from rag import config
+    from rag.memory import limit_memory_growth
+
+    limit_memory_growth()  # a build of a big collection embeds for hours
     from rag.retrieval.retriever import Retriever
 
     index_dir = config.index_dir(args.index)

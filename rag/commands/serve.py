@@ -116,30 +116,6 @@ def uploads_dir_for(index_dir: Path) -> Path:
     return for_index(index_dir)
 
 
-def limit_memory_growth() -> None:
-    """Keep a long-running server's memory flat (call before torch is imported).
-
-    oneDNN caches compiled kernels per input shape, and questions come in every
-    length: with its default cache the server grew ~270 MB over its first 100
-    questions; 8 entries halve that growth (bench/ and the closing note of the
-    retrieval issue). glibc's per-thread malloc arenas are capped too, since
-    Gradio answers on a pool of threads.
-
-    Memory a question freed goes back to the system after it (``rag.server.memory``).
-    """
-    import ctypes
-    import os
-
-    from rag.server import memory
-
-    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # -8 = M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
-    memory.enable()
-
-
 def open_index(index_dir: Path, docs: list[Path], **settings):
     """The index for the UI: loaded, built when missing, or rebuilt from ``docs``
     when it was made by an older format or another model (it is derived data and
@@ -203,6 +179,8 @@ def open_knowledge_bases(args: argparse.Namespace, make_backend) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rag.memory import limit_memory_growth
+
     limit_memory_growth()
     try:
         import gradio  # noqa: F401

@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from rag import config
+from rag.memory import release_freed_memory
 
 CACHE_FILENAME = "embeddings.sqlite3"
 #: Fresh vectors are written to the cache after every this many texts: a killed
@@ -233,6 +234,7 @@ def embed_passages(embedder, texts: Sequence[str], cache: EmbeddingCache | None 
                     cache.put_many(model, keys, fresh)
                 known.update(zip(keys, fresh))
                 bar.update(len(part))
+                release_freed_memory()
     vectors = np.stack([known[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
     cached = sum(1 for h in dict.fromkeys(hashes) if h not in missing)
     return EmbedResult(vectors=np.ascontiguousarray(vectors, dtype=np.float32),
