@@ -125,6 +125,11 @@ def _sections(results: dict[str, Any], markdown: bool) -> list[str]:
         if name not in results:
             continue
         parts.append(("### " if markdown else "== ") + titles.get(name, name))
+        origin = results[name].get("measured_on") if isinstance(results[name], dict) else None
+        if origin:
+            cpu, _peak, _python, load = machine_lines(origin)
+            parts.append(f"Carried over from an earlier run, not re-measured in this one; measured on {cpu}, "
+                         f"{load.split(' (')[0]}.")
         parts.extend(scale_tables(results[name], markdown) if name == "scale" else _generic(results[name], markdown))
     for name, reason in results.get("skipped", {}).items():
         parts.append(f"{titles.get(name, name)}: not measured ({reason})")

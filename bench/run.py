@@ -112,7 +112,8 @@ def _carry_over(results: dict[str, Any], previous_path: Path) -> None:
     """Keep sections of an earlier run in the same --out that this run did not redo.
 
     So ``--only query`` refreshes one section without losing the (slow) scale figures;
-    ``carried_over`` lists what came from the earlier file.
+    ``carried_over`` lists what came from the earlier file; each such section keeps the
+    machine and load it was measured on (``measured_on``), which the report prints with it.
     """
     try:
         previous = json.loads(previous_path.read_text())
@@ -123,7 +124,10 @@ def _carry_over(results: dict[str, Any], previous_path: Path) -> None:
     carried = []
     for name in SECTIONS:
         if name not in results["sections"] and name in previous:
-            results[name] = previous[name]
+            section = previous[name]
+            if isinstance(section, dict):  # where it was measured: another run, maybe another machine
+                section.setdefault("measured_on", previous.get("machine"))
+            results[name] = section
             carried.append(name)
     if "collection" in results["sections"] and "collection" in results and "collection" in previous:
         from bench import collection  # builds are long: keep the earlier runs' builds it did not redo

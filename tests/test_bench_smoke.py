@@ -97,3 +97,20 @@ def test_rag_bench_is_a_cli_subcommand():
 
     args = build_parser().parse_args(["bench", "--quick", "--only", "scale"])
     assert args.quick and args.only == "scale" and callable(args.func)
+
+
+def test_a_section_carried_over_says_where_it_was_measured(quick_scale, tmp_path):
+    """``--only`` another section keeps the scale figures of the earlier run in the same --out, labelled
+    with that run's machine and load: a later run may be on another CPU."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(quick_scale[0], out)
+    earlier = json.loads((out / "results.json").read_text())
+    earlier["machine"]["cpu_family"] = "99"  # as if measured on another machine
+    (out / "results.json").write_text(json.dumps(earlier))
+    results = bench_run.run_suite(["gpu"], quick=True, out=out, log=lambda _msg: None)
+    assert results["carried_over"] == ["scale"]
+    assert results["scale"]["measured_on"]["cpu_family"] == "99"
+    text = (out / "results.md").read_text()
+    assert "Carried over from an earlier run" in text and "family 99" in text
