@@ -13,10 +13,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from rag import memory
 from rag.answering.assistant import check_k
 from rag.answering.endpoints import EndpointPolicy
 from rag.errors import RagError
-from rag import memory
 from rag.server.concurrency import Gates, IndexWorker
 from rag.types import Answer
 from rag.uploads import DEFAULT_MAX_UPLOAD_MB, UploadResult, UploadStore
