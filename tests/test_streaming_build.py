@@ -176,6 +176,50 @@ def test_record_files_are_read_line_by_line_into_the_same_documents_chunks_and_n
     assert [str(p) for p in problems] == [str(p) for p in whole.problems] and "binary" in str(problems[0])
 
 
+def test_a_builds_progress_bar_counts_a_record_files_documents_up_front(tmp_path, monkeypatch):
+    """A big one-document-per-line file is read one batch ahead of the embedding: the bar's
+    total must be the whole file's documents from the first batch on (or its ETA is nonsense,
+    and it shows a 4-hour build as nearly done), and end exactly at the documents indexed."""
+    import tqdm.auto
+
+    from rag.ingest.records import one_doc_per_line
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    lines = [f"第{i}篇：{TOPICS[i % len(TOPICS)]}的报道，{2000 + i}年投资{i + 7}亿元。" for i in range(40)]
+    (docs / "news.txt").write_text("\n".join(lines[:20]) + "\n\n   \n" + "\n".join(lines[20:]) + "\n",
+                                   encoding="utf-8")
+    (docs / "more.jsonl").write_text('{"text": "大熊猫基地新增幼崽三只。"}\nnot json\n', encoding="utf-8")
+    (docs / "notes.md").write_text("# 龙井茶\n\n今年春茶产量增长一成。\n", encoding="utf-8")
+    seen: list[tuple[int, int | None]] = []
+    closed: list[tuple[int, int | None]] = []
+
+    class RecordingBar(tqdm.auto.tqdm):
+        def update(self, n=1):
+            out = super().update(n)
+            if getattr(self, "desc", "").startswith("indexing"):  # not the bars of each batch's embedding
+                seen.append((self.n, self.total))
+            return out
+
+        def close(self):
+            if getattr(self, "desc", "").startswith("indexing") and not self.disable:
+                closed.append((self.n, self.total))
+            return super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
+    monkeypatch.setattr(retriever_module, "BUILD_BATCH_CHUNKS", 8)
+    with one_doc_per_line():
+        built = Retriever.build([docs], tmp_path / "index", embedder=FakeEmbedder(), cache=None,
+                                show_progress=True)
+    assert len(built.documents) == 42  # 40 lines, one good JSON line, the Markdown file
+    assert len(seen) >= 4
+    first_done, first_total = seen[0]
+    # blank lines are no documents; the bad JSON line is counted until the end corrects it
+    assert first_done < 42 and first_total == 43
+    assert all(total == 43 for _, total in seen)
+    assert seen[-1][0] == 42 and closed == [(42, 42)]  # ends at 100%, not 42/43
+
+
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
 def test_a_dense_index_filled_part_by_part_answers_like_one_built_at_once(kind):
     from rag.index.stores.faiss_dense import DenseIndex

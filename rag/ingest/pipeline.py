@@ -123,7 +123,8 @@ class IngestStream:
     batch of documents and chunks (plus one file's documents for the other formats
     that make several documents of a file). Chunk ids are exactly those ``ingest``
     gives the same paths. ``problems`` fills up as files are read; ``documents_seen``
-    counts the documents read so far (a progress total).
+    counts the documents read so far, and ``documents_expected`` (set when iteration
+    starts) how many there will be, for a progress bar's total and ETA.
     """
 
     def __init__(self, paths: list[str | os.PathLike] | str | os.PathLike,
@@ -135,12 +136,35 @@ class IngestStream:
         self.batch_chunks = max(1, int(batch_chunks))
         self._pairs, self.problems = collect_paths(paths)
         self.documents_seen = 0
+        self.documents_expected = 0
+
+    def expected_documents(self) -> int:
+        """About how many documents the files hold, cheaply: one per file, and per file of one
+        record per line (JSON Lines; ``.txt`` read one document per line) its non-blank lines,
+        counted without decoding (news-63k's 123 MB: 0.6-1.0 s on the busy 2-core machine).
+        An estimate: a skipped record or a file that fails still counts. Call it where the
+        files will be read (inside ``one_doc_per_line()`` when that applies)."""
+        from rag.ingest.loaders import loader_for
+
+        total = 0
+        for path, _ in self._pairs:
+            loader = loader_for(path)
+            if loader is None or not hasattr(loader, "iter_load"):
+                total += 1
+                continue
+            try:
+                with open(path, "rb") as fh:
+                    total += max(1, sum(1 for line in fh if line.strip()))
+            except OSError:
+                total += 1
+        return total
 
     def __iter__(self) -> Iterator[IngestResult]:
         from rag.ingest.loaders import show_progress
 
         seen_ids: set[str] = set()
         batch = IngestResult()
+        self.documents_expected = self.expected_documents()
         with show_progress(self.progress):
             for path, name in self._pairs:
                 first: tuple[Document, FileReport] | None = None

@@ -668,10 +668,14 @@ def _build_streaming(paths, index_dir: Path, settings: IndexSettings, embedder, 
                         counts[key] += result.embedded
                     counts["cached"] += embedded.cached
                     del new
-                bar.total = stream.documents_seen
+                # the files' documents counted up front: a big record file is read one batch
+                # ahead of the embedding, so counting what was read would show it nearly done
+                bar.total = max(stream.documents_expected, stream.documents_seen)
                 bar.update(len(batch.documents))
                 bar.set_postfix(chunks=counts["chunks"], refresh=False)
                 del batch
+            bar.total = bar.n  # the estimate counted skipped records and failed files
+            bar.refresh()
             problems = [str(p) for p in stream.problems]
             if writer is None:
                 detail = f": {'; '.join(problems)}" if problems else ""
