@@ -241,6 +241,10 @@ def serving(index: Path, log) -> dict[str, Any]:
 
 
 HNSW_EF_SWEEP = (128, 256, 512, 1024)
+#: The HNSW rows are a comparison (``auto`` builds ``ivf`` at this size; README "Scale"), measured on
+#: the 10,000-article slice's 162k vectors; above this many vectors they are left out: two graphs over
+#: all of news-63k's ~853k (M=32) would take hours of the 2-core machine (395 s for 100k random ones).
+HNSW_MAX_VECTORS = int(os.environ.get("RAG_BENCH_HNSW_MAX_VECTORS") or 300_000)
 #: Lists probed by the ivf rows, as shares of its lists (1/6 is the default, ``ivf_nprobe``).
 IVF_PROBE_SHARES = (16, 8, 6, 4)
 #: What hybrid search asks the dense index for: 50 candidate chunks x 8 rows per chunk
@@ -249,17 +253,18 @@ HYBRID_REQUEST = 400
 
 
 def dense_recall(index: Path, queries, log, ef_sweep=HNSW_EF_SWEEP,
-                 probe_shares=IVF_PROBE_SHARES) -> dict[str, Any]:
+                 probe_shares=IVF_PROBE_SHARES, hnsw_max_vectors: int | None = None) -> dict[str, Any]:
     """Approximate dense search on the built index's *real* vectors (chunks and sentence views),
     against exact search: recall@10 and one-thread latency per setting, for ``queries``
     (question vectors from the index's own engine: random vectors would say little, and issue 12
     asks for real ones). Kinds: ``hnsw`` per efSearch and ``ivf`` (8-bit codes, candidates
     re-scored from the index's own .npy files as when served) per share of lists probed.
-    Latency at k=10 and at the 400 rows hybrid search asks for."""
+    Latency at k=10 and at the 400 rows hybrid search asks for. The HNSW rows only up to
+    ``hnsw_max_vectors`` (default ``HNSW_MAX_VECTORS``); ``skipped`` says when they were left out."""
     import numpy as np
 
     from bench.stats import percentiles_ms
-    from rag.index.stores.faiss_dense import HNSW_M, DenseIndex, ivf_nlist
+    from rag.index.stores.faiss_dense import DenseIndex, ivf_nlist
     from rag.index.stores.local import NpyRows
 
     queries = np.asarray(queries, dtype=np.float32)
@@ -314,24 +319,14 @@ def dense_recall(index: Path, queries, log, ef_sweep=HNSW_EF_SWEEP,
     truth, exact_times, exact_wide = ranked(exact)
     del exact
     rows = [row("flat (exact)", None, truth, exact_times, exact_wide)]
-    t0 = time.perf_counter()
-    hnsw = DenseIndex.build(vectors, "hnsw")
-    build_s = time.perf_counter() - t0
-    for ef in ef_sweep:
-        hnsw.index.hnsw.efSearch = ef
-        rows.append(row(f"hnsw M={HNSW_M}", f"efSearch {ef}", *ranked(hnsw), build_s))
-    del hnsw
-    # the same graph over one node per distinct vector, each found node standing for all its
-    # copies (not a product kind: HNSW keeps float32 vectors in memory; README "Scale")
-    distinct = _DistinctRows(vectors)
-    t0 = time.perf_counter()
-    distinct.dense = DenseIndex.build(vectors[distinct.first], "hnsw")
-    build_s = time.perf_counter() - t0
-    for ef in ef_sweep[:3]:
-        distinct.dense.index.hnsw.efSearch = ef
-        rows.append(row(f"hnsw M={HNSW_M}, one node per distinct vector", f"efSearch {ef}", *ranked(distinct),
-                        build_s))
-    del distinct
+    skipped = None
+    limit = HNSW_MAX_VECTORS if hnsw_max_vectors is None else hnsw_max_vectors
+    if len(vectors) <= limit:
+        rows += _hnsw_rows(vectors, ef_sweep, ranked, row)
+    else:
+        skipped = (f"HNSW rows left out at {len(vectors):,} vectors (more than {limit:,}: building the graphs "
+                   f"would take hours here; RAG_BENCH_HNSW_MAX_VECTORS raises the limit)")
+        log(f"  {skipped}")
     t0 = time.perf_counter()
     ivf = DenseIndex.build(vectors, "ivf")
     build_s = time.perf_counter() - t0
@@ -341,7 +336,33 @@ def dense_recall(index: Path, queries, log, ef_sweep=HNSW_EF_SWEEP,
         ivf.index.nprobe = max(1, -(-nlist // share))
         rows.append(row(f"ivf {nlist} lists, sq8, re-scored", f"nprobe {ivf.index.nprobe} (1/{share})",
                         *ranked(ivf), build_s))
-    return {"vectors": len(vectors), "questions": len(queries), "kinds": rows, "load": list(os.getloadavg())}
+    return {"vectors": len(vectors), "questions": len(queries), "kinds": rows, "load": list(os.getloadavg()),
+            "skipped": skipped}
+
+
+def _hnsw_rows(vectors, ef_sweep, ranked, row) -> list[dict[str, Any]]:
+    """``dense_recall``'s HNSW rows: the graph as a build makes it, per efSearch, and the same graph
+    over one node per distinct vector, each found node standing for all its copies (not a product
+    kind: HNSW keeps float32 vectors in memory; README "Scale")."""
+    from rag.index.stores.faiss_dense import HNSW_M, DenseIndex
+
+    rows = []
+    t0 = time.perf_counter()
+    hnsw = DenseIndex.build(vectors, "hnsw")
+    build_s = time.perf_counter() - t0
+    for ef in ef_sweep:
+        hnsw.index.hnsw.efSearch = ef
+        rows.append(row(f"hnsw M={HNSW_M}", f"efSearch {ef}", *ranked(hnsw), build_s))
+    del hnsw
+    distinct = _DistinctRows(vectors)
+    t0 = time.perf_counter()
+    distinct.dense = DenseIndex.build(vectors[distinct.first], "hnsw")
+    build_s = time.perf_counter() - t0
+    for ef in ef_sweep[:3]:
+        distinct.dense.index.hnsw.efSearch = ef
+        rows.append(row(f"hnsw M={HNSW_M}, one node per distinct vector", f"efSearch {ef}", *ranked(distinct),
+                        build_s))
+    return rows
 
 
 # ----------------------------------------------------------------------------- the section
@@ -475,9 +496,10 @@ def recall_table(recall: dict[str, Any], slice_name: Any) -> dict[str, Any]:
     rows = [[r["kind"], r.get("setting") or (f"efSearch {r['ef_search']}" if r.get("ef_search") else ""),
              r["recall_at_10"], r["p50_ms"], r["p95_ms"], r.get(wide), r.get("cpu_p50_ms"), r.get(cpu_wide),
              r.get("build_s")] for r in recall["kinds"]]
+    skipped = f"; {recall['skipped']}" if recall.get("skipped") else ""
     return {"title": f"Exact and approximate dense search on the {slice_name}-article index's real vectors "
                      f"({recall['vectors']:,} chunk and view vectors, {recall['questions']} crud-dev questions, "
-                     f"one thread; recall@10 against exact search, by score; load {recall['load'][0]:.1f})",
+                     f"one thread; recall@10 against exact search, by score; load {recall['load'][0]:.1f}{skipped})",
             "headers": ["index", "setting", "recall@10", "p50 ms (k=10)", "p95 ms (k=10)",
                         f"p50 ms (k={HYBRID_REQUEST}, hybrid's request)", "CPU ms p50 (k=10)",
                         f"CPU ms p50 (k={HYBRID_REQUEST})", "build s"],

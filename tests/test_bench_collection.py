@@ -138,6 +138,12 @@ def test_dense_recall_compares_hnsw_and_ivf_with_exact_search_on_the_index_vecto
     (table,) = [t for t in section["tables"] if "real vectors" in t["title"]]
     assert [row[:2] for row in table["rows"]] == [[kind, setting or ""] for kind, setting in kinds]
     assert "CPU ms p50 (k=10)" in table["headers"]
+    assert result["skipped"] is None and "left out" not in table["title"]
+    # above the size limit the HNSW rows (hours of graph building at news-63k's size) are left out, and say so
+    big = collection.dense_recall(index, queries, lambda _: None, ef_sweep=(16,), probe_shares=(1,),
+                                  hnsw_max_vectors=n - 1)
+    assert [r["kind"] for r in big["kinds"]] == ["flat (exact)", f"ivf {nlist} lists, sq8, re-scored"]
+    assert f"HNSW rows left out at {n:,} vectors" in collection.recall_table(big, "all")["title"]
     # results of the earlier bench (HNSW rows by efSearch) still print
     old = {"vectors": 10, "questions": 1, "load": [1.0], "kinds": [
         {"kind": "flat (exact)", "ef_search": None, "recall_at_10": 1.0, "p50_ms": 1.0, "p95_ms": 1.0},
