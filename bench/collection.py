@@ -515,29 +515,45 @@ def _to_embed(builds, build) -> int | None:
     return None
 
 
+#: A dense build that took more than this share of its passages from the embedding cache says too
+#: little about the embedding rate to extrapolate from (its wall time is mostly everything else).
+MIN_EMBEDDED_SHARE = 0.5
+
+
+def _fresh_share(build: dict[str, Any]) -> float:
+    return build["embedded"] / max(build["embedded"] + build["from_cache"], 1)
+
+
 def _extrapolate(builds, full_chars: int | None) -> list[list[Any]]:
     keyword = {str(b["slice"]): b for b in builds if "keyword" in b["kind"]}
     dense = [b for b in builds if "dense" in b["kind"] and str(b["slice"]) in keyword]
     if not dense or not full_chars:
         return []
-    d = max(dense, key=lambda b: b["documents"])
+    measured = [b for b in dense if _fresh_share(b) >= MIN_EMBEDDED_SHARE]
+    d = max(measured or dense, key=lambda b: b["documents"])
     k = keyword[str(d["slice"])]
     full_keyword = keyword.get("all")
     keyword_s = (full_keyword["wall_s"] if full_keyword else k["wall_s"] * full_chars / k["characters"])
     embed_ratio = k["characters_to_embed"] / k["characters"]
-    fresh = d["embedded"] / max(d["embedded"] + d["from_cache"], 1)
-    embed_s = max(d["wall_s"] - k["wall_s"], 1.0) / max(fresh, 1e-9)  # cold-equivalent embedding time
-    per_char = embed_s / k["characters_to_embed"]
     full_embed_chars = (full_keyword or {}).get("characters_to_embed") or full_chars * embed_ratio
-    cpu_h = (keyword_s + full_embed_chars * per_char) / 3600
     gpu_embed_s = full_embed_chars * TOKENS_PER_CHAR / GPU_TOKENS_PER_S
     how_keyword = ("measured keyword-only build of the whole file" if full_keyword
                    else f"keyword side of the {k['slice']} slice scaled by characters")
+    fresh = _fresh_share(d)
+    if measured:
+        embed_s = max(d["wall_s"] - k["wall_s"], 1.0) / fresh  # cold-equivalent embedding time
+        per_char = embed_s / k["characters_to_embed"]
+        cpu_row = [f"this CPU ({d.get('cpu')})", (keyword_s + full_embed_chars * per_char) / 3600,
+                   f"{how_keyword} + {full_embed_chars / 1e6:.0f} M characters to embed at the {d['slice']}-slice "
+                   f"rate ({per_char * 1e6:.0f} s per M characters: dense wall minus keyword wall"
+                   + (f", scaled to a cold cache: {fresh:.0%} embedded" if fresh < 0.999 else "") + ")"]
+    else:
+        cpu_row = [f"this CPU ({d.get('cpu')})", None,
+                   f"not extrapolated: every dense build here took most of its passages from the embedding cache "
+                   f"(the {d['slice']}-article one {1 - fresh:.0%}); measure one with an empty cache "
+                   f"(RAG_CACHE_DIR=an empty folder)"]
     return [
-        [f"this CPU ({d.get('cpu')})", cpu_h,
-         f"{how_keyword} + {full_embed_chars / 1e6:.0f} M characters to embed at the {d['slice']}-slice rate "
-         f"({per_char * 1e6:.0f} s per M characters: dense wall minus keyword wall"
-         + (f", scaled to a cold cache: {fresh:.0%} embedded" if fresh < 0.999 else "") + ")"],
+        cpu_row,
         ["one GPU (H200), embedding rate measured on a slice", (keyword_s + gpu_embed_s) / 3600,
          f"the same keyword side on this CPU + {full_embed_chars * TOKENS_PER_CHAR / 1e6:.0f} M tokens at "
          f"{GPU_TOKENS_PER_S / 1e6:.2f} M tokens/s (the product's embedder end to end, bf16, e5-small's shape "

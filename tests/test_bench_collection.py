@@ -49,6 +49,20 @@ def test_builds_of_earlier_runs_are_kept_and_the_full_build_is_extrapolated_with
     assert "H200" in gpu[0] and "rag bench --only gpu" in gpu[2] and gpu[1] < cpu[1]
     titles = [t["title"] for t in merged["tables"]]
     assert any("NOT measured end to end" in t for t in titles)
+    # a later build of the whole file whose vectors nearly all came from the cache (a resumed build)
+    # says nothing about the embedding rate: the cold 10k slice stays the basis, not a division by ~0
+    resumed = _build("dense + BM25 (rag index)", "all", 63668, 900.0, embedded=2_000, from_cache=851_000,
+                     chunks=80_000, views=773_000, cpu="native")
+    cpu_again, _ = collection.merge(merged, collection.finish_section(
+        {"builds": [resumed], "full_file_characters": 45_000_000}))["extrapolation"]
+    assert cpu_again == cpu
+    # with only such builds there is no CPU figure, and the row says why
+    only_cached = collection.finish_section({"builds": [
+        _build("keyword only (BM25)", "all", 63668, 1200.0, characters=45_000_000, characters_to_embed=94_000_000),
+        resumed], "full_file_characters": 45_000_000})
+    cpu_none, gpu_still = only_cached["extrapolation"]
+    assert cpu_none[1] is None and "not extrapolated" in cpu_none[2] and "100%" in cpu_none[2]
+    assert gpu_still[1] > 0
 
 
 def test_the_collection_section_runs_only_when_named():
