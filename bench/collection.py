@@ -550,7 +550,8 @@ def _extrapolate(builds, full_chars: int | None) -> list[list[Any]]:
     else:
         cpu_row = [f"this CPU ({d.get('cpu')})", None,
                    f"not extrapolated: every dense build here took most of its passages from the embedding cache "
-                   f"(the {d['slice']}-article one {1 - fresh:.0%}); measure one with an empty cache "
+                   f"({'the whole file' if str(d['slice']) == 'all' else 'the ' + str(d['slice']) + '-article slice'}: "
+                   f"{1 - fresh:.0%}); measure one with an empty cache "
                    f"(RAG_CACHE_DIR=an empty folder)"]
     return [
         cpu_row,
