@@ -124,7 +124,7 @@ class IngestStream:
     that make several documents of a file). Chunk ids are exactly those ``ingest``
     gives the same paths. ``problems`` fills up as files are read; ``documents_seen``
     counts the documents read so far, and ``documents_expected`` (set when iteration
-    starts) how many there will be, for a progress bar's total and ETA.
+    starts, with ``progress``) how many there will be, for a progress bar's total and ETA.
     """
 
     def __init__(self, paths: list[str | os.PathLike] | str | os.PathLike,
@@ -164,7 +164,7 @@ class IngestStream:
 
         seen_ids: set[str] = set()
         batch = IngestResult()
-        self.documents_expected = self.expected_documents()
+        self.documents_expected = self.expected_documents() if self.progress else 0  # only a bar needs it
         with show_progress(self.progress):
             for path, name in self._pairs:
                 first: tuple[Document, FileReport] | None = None
