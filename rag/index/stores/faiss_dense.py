@@ -190,8 +190,9 @@ class DenseIndex:
     def build_in_parts(cls, parts: Callable[[], Iterable[np.ndarray]], n: int, dim: int, kind: str = "flat",
                        ef_search: int = HNSW_EF_SEARCH, nprobe: int = IVF_NPROBE) -> "DenseIndex":
         """``build`` over ``n`` vectors that ``parts()`` yields part by part (read from disk by a
-        streaming build), so nothing but FAISS's own copy is held whole. ``ivf`` trains on
-        all of them, so for it the parts are joined first."""
+        streaming build), so nothing but FAISS's own copy is held whole. ``parts`` is called
+        twice for ``ivf``: a first pass copies out its k-means sample (every step-th vector),
+        a second fills the trained index."""
         kind = resolve_kind(kind, n)
         with _threads(None):
             if kind == "ivf":  # trained on a sample taken in a first pass, filled in a second
