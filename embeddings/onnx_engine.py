@@ -237,6 +237,8 @@ class OnnxInt8Embedder:
 
     precision = "int8"
     engine = ENGINE
+    #: Whether the process runs torch for it: no (that is its point on a CPU without bf16).
+    uses_torch = False
 
     def __init__(self, model_dir: str | Path, name: str, threads: int | None = None,
                  tokens_per_batch: int = TOKENS_PER_BATCH, batch_size: int = MAX_BATCH) -> None:

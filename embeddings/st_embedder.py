@@ -8,7 +8,7 @@ from contextlib import closing
 from dataclasses import dataclass, fields
 from itertools import chain
 from queue import Full, Queue
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -81,6 +81,8 @@ class SentenceTransformerEmbedder:
     """
 
     engine = "torch"
+    #: Whether the process runs torch for it (another torch model beside it costs no torch import).
+    uses_torch = True
 
     def __init__(
         self,
@@ -143,6 +145,16 @@ class SentenceTransformerEmbedder:
         and a plain Transformer first module, checked against the model's own preprocessing);
         otherwise they go through ``SentenceTransformer.encode``."""
         return self._tokenizer is not None
+
+    def shared_encoder(self) -> "SharedEncoder | None":
+        """The transformers encoder under the sentence-transformers pipeline (a ``BertModel`` for e5) and a
+        thread-safe way to tokenize pairs with its tokenizer, for another model that runs its layers
+        (``rag.answering.judge`` reuses e5-small's instead of loading a second copy, ~550 MB with the
+        tokenizer); None where texts do not go through the model's own Rust tokenizer here. Read-only."""
+        model = getattr(self.model[0] if len(self.model) else None, "auto_model", None)
+        if model is None or self._tokenizer is None:
+            return None
+        return SharedEncoder(model, self._tokenizer.encode_pairs, self._tokenizer.pad_id)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed questions, L2-normalised float32 of shape (n, dim), on ``QUERY_THREADS`` CPU
@@ -428,6 +440,17 @@ def _pad(rows: list[list[int]], mask: np.ndarray, fill: int) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class SharedEncoder:
+    """An embedder's encoder lent to another model: the transformers ``model``; ``encode_pairs(pairs)``, the
+    token ids of each (first, second) text pair with the model's special tokens (truncated at the model's
+    limit), safe beside the embedder's own tokenizing; ``pad_id``."""
+
+    model: Any
+    encode_pairs: Callable[[Sequence[tuple[str, str]]], list[list[int]]]
+    pad_id: int
+
+
 class _TokenizeOnce:
     """The model's fast tokenizer called as ``SentenceTransformer.preprocess`` calls it (specials,
     truncation to ``max_seq_length``, no padding), in one call per window of texts.
@@ -467,15 +490,29 @@ class _TokenizeOnce:
             return None
         return cls(hf, list(getattr(hf, "model_input_names", ["input_ids", "attention_mask"])))
 
-    def encode(self, prompted: list[str], offsets: bool) -> _Encoded:
+    @property
+    def pad_id(self) -> int:
+        return self._pad_id
+
+    def _settled(self):
+        """The Rust tokenizer with this class's settings (call under ``_lock``)."""
         tokenizer = self._tokenizer
+        current = tokenizer.truncation
+        if current is None or {k: current.get(k) for k in self._truncation} != self._truncation:
+            tokenizer.enable_truncation(**self._truncation)
+        if tokenizer.padding is not None:
+            tokenizer.no_padding()
+        return tokenizer
+
+    def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
+        """Token ids of text pairs (specials added, truncated at the model's limit), under the same lock."""
         with self._lock:
-            current = tokenizer.truncation
-            if current is None or {k: current.get(k) for k in self._truncation} != self._truncation:
-                tokenizer.enable_truncation(**self._truncation)
-            if tokenizer.padding is not None:
-                tokenizer.no_padding()
-            encodings = tokenizer.encode_batch(prompted)
+            encodings = self._settled().encode_batch([tuple(p) for p in pairs])
+        return [e.ids for e in encodings]
+
+    def encode(self, prompted: list[str], offsets: bool) -> _Encoded:
+        with self._lock:
+            encodings = self._settled().encode_batch(prompted)
         return _Encoded(ids=[e.ids for e in encodings],
                         type_ids=[e.type_ids for e in encodings] if self._types else None,
                         offsets=[e.offsets for e in encodings] if offsets else None,

@@ -134,6 +134,7 @@ def test_a_title_stays_the_subject_until_another_title_is_named(monkeypatch):
     assert lexical.names_in_context(subject_names(question), PAPER[1], PAPER[1].index("论文作者"), len(PAPER[1]))
     assert not lexical.names_in_context(["自然-人类行为"], "《自然-人类行为》发表论文。一二三。四五六。《科学》称，论文作者找到494篇。",
                                         25, 40)
+    monkeypatch.setenv("RAG_JUDGE", "0")  # the rules alone below (the sentence judge reads 494篇 as the answer too)
     monkeypatch.setattr(lexical, "TITLES_PERSIST", False)
     assert _ask(question, PAPER).abstained
     monkeypatch.setattr(lexical, "TITLES_PERSIST", True)

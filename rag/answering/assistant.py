@@ -98,13 +98,16 @@ class Assistant:
     ``verifier`` (an ``EvidenceVerifier``; by default one that is on only when
     ``$RAG_VERIFIER_MODEL`` names a model) lets a local model judge the parts the
     abstention rules leave in doubt, for every generator.
+
+    ``judge`` (a ``judge.SentenceJudge``; by default the shipped one, loaded on the first question unless
+    ``RAG_JUDGE=0``; None: off) reads which candidate sentence states the answer (see ``rag.answering.judge``).
     """
 
     def __init__(self, retriever, generator: str | Generator | None = "extractive", k: int = 5,
                  mode: str = "hybrid", abstention: AbstentionPolicy | None = None,
                  support_threshold: float = SUPPORT_THRESHOLD, budget: PromptBudget | None = None,
                  refusal_threshold: float = REFUSAL_THRESHOLD, verifier: EvidenceVerifier | None = None,
-                 **settings: Any) -> None:
+                 judge: Any = "default", **settings: Any) -> None:
         self.retriever = retriever
         self.k = check_k(k)
         self.mode = mode
@@ -114,7 +117,8 @@ class Assistant:
             self.generator = generator
         self.generator_name = self.generator.name if self.generator else "extractive"
         query_vector = getattr(retriever, "query_vector", None)  # absent on minimal retrievers
-        self.extractive = ExtractiveAnswerer(getattr(retriever, "embedder", None), query_vector=query_vector)
+        self.extractive = ExtractiveAnswerer(getattr(retriever, "embedder", None), query_vector=query_vector,
+                                             judge=judge)
         self.policy = abstention or AbstentionPolicy()
         self.support_threshold = support_threshold
         self.refusal_threshold = refusal_threshold

