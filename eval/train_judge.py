@@ -91,8 +91,9 @@ def train(pairs: list[tuple[str, str, float]], out: Path, epochs: float = 3.0, f
     if threads:
         torch.set_num_threads(threads)
     base_dir = materialize()
-    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    encoder = AutoModel.from_pretrained(str(base_dir), add_pooling_layer=False)
+    with judge.quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+        encoder = AutoModel.from_pretrained(str(base_dir), add_pooling_layer=False)
     head = torch.nn.Linear(encoder.config.hidden_size, 1)
     layers = list(range(frozen, encoder.config.num_hidden_layers))
     for p in encoder.parameters():

@@ -3,6 +3,7 @@ the answerer and the abstention policy use it as documented."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -186,3 +187,15 @@ def test_beside_an_embedder_that_runs_without_torch_there_is_no_judge(monkeypatc
         assert judge_module.default_judge(embedder) is None
         assert ExtractiveAnswerer(embedder, judge="default").sentence_judge() is None
     assert judge_module._default is None  # nothing was loaded for them
+
+
+def test_training_writes_a_judge_file_that_loads_and_scores(seeds_index, tmp_path):
+    from eval import train_judge
+
+    out = tmp_path / "judge.safetensors"
+    qa = Path(__file__).resolve().parents[1] / "eval" / "qa.jsonl"
+    assert train_judge.main(["--set", str(qa), str(seeds_index), "--limit", "8", "--epochs", "1",
+                             "--out", str(out)]) == 0
+    trained = SentenceJudge(weights=out)
+    assert trained.info["layers"] == "6,7,8,9,10,11" and "pairs" in trained.info["trained"]
+    assert len(trained.scores("这座大桥全长多少米？", ["大桥全长1200米。", "大桥通车了。"])) == 2

@@ -83,7 +83,7 @@ class SentenceJudge:
             base_dir = materialize()
         self._torch = torch
         self.info = meta
-        with _quiet_transformers():  # no load report or progress bar in a server's log for every start
+        with quiet_transformers():  # no load report or progress bar in a server's log for every start
             if shared is not None:
                 model = self._shared_model(shared.model, trained)
                 self._encode_pairs, self._pad_id = shared.encode_pairs, shared.pad_id
@@ -194,7 +194,8 @@ def _own_tokenizer(base_dir):
 
 
 @contextmanager
-def _quiet_transformers():
+def quiet_transformers():
+    """transformers without its load report and progress bars (restored after)."""
     from transformers.utils import logging as hf_logging
 
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
