@@ -7,8 +7,8 @@ passed over, or the question declined (issue 14: false abstention 0.14 on held-o
 
 ``SentenceJudge`` is multilingual-e5-small fine-tuned as a cross-encoder: ``query: QUESTION`` and
 ``passage: SENTENCE`` are read as one sequence, mean-pooled (e5's own pooling) and a linear head gives
-a logit, above 0 when the sentence states the answer. Only the top ``LAYERS`` were trained; the
-shipped file (``judge_e5small.safetensors``, ~10 MB) holds what changed: those layers' weight
+a logit, above 0 when the sentence states the answer. Only the top six layers were trained (the
+file's ``layers``); the shipped file (``judge_e5small.safetensors``, 10.8 MB) holds what changed: their weight
 *differences* from the base model in int8 with one scale per row, their biases and norms in fp16,
 and the head. The base model is the one the embedder already materializes offline
 (``embeddings.materialize``), so nothing is downloaded.
@@ -18,9 +18,10 @@ Trained by ``python -m eval.train_judge`` on the development sets only (see ``ev
 a positive, one holding none (or any of an unanswerable question) a negative.
 
 Two uses (``extractive.ExtractiveAnswerer``, ``abstention``): the best of the first
-``JUDGE_CANDIDATES`` sentences by the judge leads the answer, and a part that the attribute
-checks alone would decline is answered when the judge reads a sentence as stating it
-(``abstention.JUDGE_STATES``).
+``JUDGE_CANDIDATES`` sentences by the judge is scored first (the sentence choice's rules still
+apply), and a part that only the attribute-word checks would decline is answered when the judge
+rates a sentence from ``abstention.JUDGE_STATES`` on. It reads topic and meaning, not editions,
+verbs or relations, which the rules in front of it check.
 """
 from __future__ import annotations
 
