@@ -103,10 +103,8 @@ class ScriptedJudge:
 
     def __init__(self, logits: dict[str, float]) -> None:
         self.logits = logits
-        self.calls = 0
 
     def scores(self, question, sentences):
-        self.calls += 1
         return [self.logits.get(s, -3.0) for s in sentences]
 
 
