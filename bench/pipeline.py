@@ -467,6 +467,7 @@ def _time_query_stages(index: Path, quick: bool, log: Callable[[str], None]) -> 
 
     assistant = Assistant(retriever)
     hits_for = {q: retriever.search(q, k=5) for q in questions}
+    assistant.ask(questions[0])  # warm-up: the sentence judge loads (or is exported, once) on the first answer
     stages: list[tuple[str, Callable[[str], Any]]] = [
         ("query embedding", lambda q: embedder.encode_queries([q])),
         ("dense search (chunks + sentence views)", lambda q: retriever.dense_candidates(qvecs[q], depth)),

@@ -108,7 +108,7 @@ def _exported(model_dir: Path, target: Path, quantize: bool, fp32_target: Path |
                            f"{_INSTALL_HINT}")
     del ort
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_exports(target.parent)
+    remove_abandoned_exports(target.parent)
     _check_free_space(model_dir, target.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".export.{os.getpid()}.", dir=target.parent))
     try:
@@ -163,8 +163,9 @@ def _check_free_space(model_dir: Path, folder: Path) -> None:
                        f"or set RAG_CACHE_DIR to a disk with room")
 
 
-def _remove_abandoned_exports(folder: Path) -> None:
-    """Delete staging folders of exports whose process is gone (killed mid-way)."""
+def remove_abandoned_exports(folder: Path) -> None:
+    """Delete the staging folders (``.export.<pid>.*``) of exports whose process is gone (killed mid-way);
+    the sentence judge's export (``rag.answering.judge_onnx``) stages in the same folders."""
     for staging in folder.glob(".export.*"):
         try:
             pid = int(staging.name.split(".")[2])

@@ -254,14 +254,16 @@ retriever = Retriever.load(sys.argv[1], cache=sys.argv[2])
 assert retriever.settings.embedding_engine == "onnx-int8"
 answer = Assistant(retriever).ask("熊猫吃什么？")
 assert answer.text and retriever.search("熊猫吃什么", k=1, mode="hybrid")
+from rag.answering import judge
+assert type(judge._defaults.get("onnx")).__name__ == "OnnxSentenceJudge", judge._defaults  # the judge read it
 print(sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules))
 """
 
 
 @pytest.mark.slow
 def test_answering_from_an_int8_index_never_imports_torch(tmp_path):
-    """Serving an index built by the int8 engine runs on ONNX Runtime alone: torch and
-    sentence-transformers (hundreds of MB resident) are never imported."""
+    """Serving an index built by the int8 engine runs on ONNX Runtime alone, the sentence judge included: torch
+    and sentence-transformers (hundreds of MB resident) are never imported."""
     from rag.retrieval.retriever import Retriever
 
     docs = tmp_path / "docs"

