@@ -256,6 +256,7 @@ answer = Assistant(retriever).ask("熊猫吃什么？")
 assert answer.text and retriever.search("熊猫吃什么", k=1, mode="hybrid")
 from rag.answering import judge
 assert type(judge._defaults.get("onnx")).__name__ == "OnnxSentenceJudge", judge._defaults  # the judge read it
+assert judge._defaults["onnx"].shares_tokenizer  # the embedder's tokenizer, not a second ~280 MB copy
 print(sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules))
 """
 

@@ -199,12 +199,30 @@ def test_beside_an_embedder_that_runs_without_torch_the_judge_runs_on_onnx_runti
     assert loaded[0].scores(question, []) == []
 
 
+def test_the_token_table_is_read_row_by_row_as_the_export_wrote_it():
+    import numpy as np
+
+    from embeddings.materialize import model_dir
+    from rag.answering import judge_onnx
+
+    folder = judge_onnx.ensure_exported()
+    table = judge_onnx.TokenTable(folder / judge_onnx.TOKEN_TABLE)
+    whole = np.load(folder / judge_onnx.TOKEN_TABLE)
+    ids = np.array([[0, 5, 250_036, 5], [17, 17, 1, 99_999]])
+    rows = table.rows(ids)
+    assert rows.dtype == np.float32 and rows.shape == (2, 4, whole.shape[1])
+    assert (rows == whole[ids].astype(np.float32)).all()  # repeated ids, the last row, any shape
+    with pytest.raises(JudgeError, match="out of the table"):
+        table.rows(np.array([whole.shape[0]]))
+    assert model_dir().name in str(folder.parent)
+
+
 def test_a_failed_onnx_export_says_why_and_leaves_nothing_that_loads(tmp_path, capsys, monkeypatch):
     from safetensors.torch import save_file
 
     from embeddings.materialize import model_dir
     from rag.answering import judge_onnx
-    from rag.commands.index import prepare_judge
+    from rag.commands.common import prepare_judge
 
     broken = tmp_path / "judge.safetensors"
     save_file({"head.weight": torch.zeros(1, 384), "head.bias": torch.zeros(1)}, str(broken),
@@ -214,7 +232,7 @@ def test_a_failed_onnx_export_says_why_and_leaves_nothing_that_loads(tmp_path, c
         judge_onnx.ensure_exported(weights=broken)  # the child process's own error, passed on
     assert not target.exists() and not list(target.parent.glob(f".export.*/{judge_onnx.GRAPH}"))
     monkeypatch.setattr(judge_module, "JUDGE_FILE", broken)
-    prepare_judge("onnx-int8")  # what `rag index` does after an int8 build: a note, never a failed build
+    prepare_judge("onnx-int8")  # what `rag index` / `rag serve` do for an int8 index: a note, never a failure
     assert "sentence judge is not ready" in capsys.readouterr().err
     prepare_judge("torch")  # beside torch the judge loads with the model: nothing to export
     assert capsys.readouterr() == ("", "")

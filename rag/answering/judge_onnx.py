@@ -11,8 +11,9 @@ matrix product or of only those fed by a layer norm, moved logits by 0.2-0.45 on
 (eval/HISTORY.md, *The judge without torch*).
 
 The graph takes token *embeddings*, not ids: the 250,037 x 384 token table (384 MB in float32) is
-kept beside it as float16 in a ``.npy`` file that is memory-mapped, so only the rows of tokens
-actually read become resident (the graph itself is 86 MB).
+kept beside it as float16 in a ``.npy`` file whose rows are read as they are needed, so none of it
+stays in the process (the graph itself is 86 MB, ~150 MB loaded). Beside the int8 embedder the
+judge tokenizes with the embedder's own tokenizer.
 
 The export lives beside the embedder's (``embeddings.onnx_engine.exported_path``), named after the
 judge file's content, the materialized model's format, the onnxruntime version and this export's
@@ -29,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -171,19 +171,47 @@ def ensure_exported(base_dir: str | Path | None = None, weights: str | Path | No
     return target
 
 
+class TokenTable:
+    """Rows of the fp16 token table, read from its ``.npy`` file as they are asked for (``os.pread``): the file
+    stays in the kernel's page cache, not in the process. (A memory map was tried: fault-around and read-ahead
+    made ~150 MB of it resident within 10 questions.)"""
+
+    def __init__(self, path: str | Path) -> None:
+        self._file = open(path, "rb")
+        version = np.lib.format.read_magic(self._file)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(self._file)
+        if fortran or len(shape) != 2:
+            raise JudgeError(f"{path}: not a token table")
+        self.shape, self.dtype, self._offset = shape, np.dtype(dtype), self._file.tell()
+        self._row_bytes = shape[1] * self.dtype.itemsize
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The rows of ``ids`` (any shape) as float32, shape ``ids.shape + (dim,)``."""
+        unique, inverse = np.unique(ids, return_inverse=True)
+        if unique.size and (unique[0] < 0 or unique[-1] >= self.shape[0]):
+            raise JudgeError(f"token id out of the table's {self.shape[0]} rows")
+        fd = self._file.fileno()
+        read = b"".join(os.pread(fd, self._row_bytes, self._offset + int(i) * self._row_bytes) for i in unique)
+        table = np.frombuffer(read, dtype=self.dtype).reshape(len(unique), self.shape[1]).astype(np.float32)
+        return table[inverse.reshape(ids.shape)]
+
+
 class OnnxSentenceJudge:
     """``SentenceJudge.scores`` on ONNX Runtime, without torch (see the module's docstring).
 
     ``folder``: an export made by ``export`` (``ensure_exported``); ``base_dir``: the materialized model whose
-    ``tokenizer.json`` tokenizes the pairs; ``threads``: ONNX Runtime's threads for one call (default: the
-    cores, at most 4: a call reads ~4 pairs, ~100 ms on 2 cores).
+    ``tokenizer.json`` tokenizes the pairs, unless ``tokenizer`` (a ``tokenizers.Tokenizer`` of the same model,
+    as the int8 embedder's: it is only read, never reconfigured) is given: a second copy of this 250k-piece
+    tokenizer costs ~280 MB. ``threads``: ONNX Runtime's threads for one call (default: the cores, at most 4:
+    a call reads ~4 pairs, ~100 ms on 2 cores).
     """
 
     shared = False
 
-    def __init__(self, folder: str | Path, base_dir: str | Path, threads: int | None = None) -> None:
+    def __init__(self, folder: str | Path, base_dir: str | Path, threads: int | None = None,
+                 tokenizer=None) -> None:
         import onnxruntime
-        from tokenizers import Tokenizer
 
         folder = Path(folder)
         if not is_exported(folder):
@@ -191,19 +219,23 @@ class OnnxSentenceJudge:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = int(threads or min(os.cpu_count() or 1, 4))
         options.inter_op_num_threads = 1
+        # every call has another width: without the arena ~2 MB of growth in 60 calls instead of ~23, same speed
+        options.enable_cpu_mem_arena = False
         self.session = onnxruntime.InferenceSession(str(folder / GRAPH), options, providers=["CPUExecutionProvider"])
-        self.token_table = np.load(folder / TOKEN_TABLE, mmap_mode="r")  # rows become resident as they are read
-        tokenizer = Tokenizer.from_file(str(Path(base_dir) / "tokenizer.json"))
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
+        self.token_table = TokenTable(folder / TOKEN_TABLE)
+        self.shares_tokenizer = tokenizer is not None
+        if tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(Path(base_dir) / "tokenizer.json"))
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
         self._tokenizer = tokenizer
         self._pad_id = int(tokenizer.token_to_id("<pad>") or 1)
-        self._lock = threading.Lock()  # one batch tokenized at a time (encode_batch runs its own threads)
         self.info = {"engine": "onnxruntime", "folder": str(folder)}
 
     def _encode_pairs(self, pairs):
-        with self._lock:
-            return [e.ids for e in self._tokenizer.encode_batch([tuple(p) for p in pairs])]
+        return [e.ids for e in self._tokenizer.encode_batch([tuple(p) for p in pairs])]
 
     def scores(self, question: str, sentences: Sequence[str]) -> list[float]:
         """One logit per sentence: above 0 when it states the answer to ``question``."""
@@ -216,17 +248,19 @@ class OnnxSentenceJudge:
         for k, r in enumerate(rows):
             ids[k, :len(r)] = r
             attention[k, :len(r)] = 1
-        inputs = self.token_table[ids].astype(np.float32)
+        inputs = self.token_table.rows(ids)
         logits = self.session.run(None, {"inputs_embeds": inputs, "attention_mask": attention})[0]
         return [float(x) for x in logits]
 
 
-def load(base_dir: str | Path | None = None, weights: str | Path | None = None) -> OnnxSentenceJudge:
-    """The judge on ONNX Runtime, exported first (in a child process) if needed."""
+def load(base_dir: str | Path | None = None, weights: str | Path | None = None,
+         tokenizer=None) -> OnnxSentenceJudge:
+    """The judge on ONNX Runtime, exported first (in a child process) if needed; ``tokenizer``: see
+    ``OnnxSentenceJudge``."""
     from embeddings.materialize import model_dir
 
     base_dir = Path(base_dir or model_dir())
-    return OnnxSentenceJudge(ensure_exported(base_dir, weights), base_dir)
+    return OnnxSentenceJudge(ensure_exported(base_dir, weights), base_dir, tokenizer=tokenizer)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
+import time
 from typing import Any, TextIO
 
 from rag import config
@@ -62,3 +64,28 @@ def add_index_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"index directory (default: $RAG_INDEX or {config.DEFAULT_INDEX_DIR})",
     )
+
+
+def prepare_judge(engine: str | None) -> None:
+    """Export the sentence judge for ONNX Runtime once, when questions on an index of ``engine`` run without
+    torch, so the first question does not wait for it (``rag.answering.judge_onnx``; `rag index` after a build,
+    `rag serve` before it listens). A failure is a note, not an error: answering goes on without the judge."""
+    from embeddings.onnx_engine import ENGINE as ONNX_ENGINE
+    from rag.answering import judge
+
+    if engine != ONNX_ENGINE or not judge.enabled():
+        return
+    from embeddings.materialize import model_dir
+    from rag.answering import judge_onnx
+
+    try:
+        if judge_onnx.is_exported(judge_onnx.exported_dir(model_dir())):
+            return
+        print("  exporting the sentence judge for ONNX Runtime (once per machine, about half a minute) ...",
+              flush=True)
+        started = time.perf_counter()
+        folder = judge_onnx.ensure_exported()
+    except judge.JudgeError as exc:
+        print(f"note: the sentence judge is not ready ({exc}); answers go on without it", file=sys.stderr)
+        return
+    print(f"  sentence judge exported in {time.perf_counter() - started:.0f} s to {folder}")

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-from rag.commands.common import TerminalWriter, add_index_argument, terminal_json
+from rag.commands.common import TerminalWriter, add_index_argument, prepare_judge, terminal_json
 from rag.vocabulary import DENSE_KINDS, MODES, STORES, VIEW_HEADERS, VIEW_METHODS
 
 SNIPPET_CHARS = 80
@@ -130,30 +129,6 @@ def run_index(args: argparse.Namespace) -> int:
     prepare_judge(retriever.settings.embedding_engine)
     return 0
 
-
-def prepare_judge(engine: str | None) -> None:
-    """Export the sentence judge for ONNX Runtime once, when questions on this index run without torch, so the
-    first question does not wait for it (``rag.answering.judge_onnx``); a failure is a note, not an error:
-    answering goes on without the judge."""
-    from embeddings.onnx_engine import ENGINE as ONNX_ENGINE
-    from rag.answering import judge
-
-    if engine != ONNX_ENGINE or not judge.enabled():
-        return
-    from embeddings.materialize import model_dir
-    from rag.answering import judge_onnx
-
-    try:
-        if judge_onnx.is_exported(judge_onnx.exported_dir(model_dir())):
-            return
-        print("  exporting the sentence judge for ONNX Runtime (once per machine, about half a minute) ...",
-              flush=True)
-        started = time.perf_counter()
-        folder = judge_onnx.ensure_exported()
-    except judge.JudgeError as exc:
-        print(f"note: the sentence judge is not ready ({exc}); answers go on without it", file=sys.stderr)
-        return
-    print(f"  sentence judge exported in {time.perf_counter() - started:.0f} s to {folder}")
 
 
 def run_search(args: argparse.Namespace) -> int:

@@ -189,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         raise RagError("rag serve needs gradio and uvicorn: pip install -e '.[ui]'") from exc
     from rag.answering.assistant import check_k
     from rag.answering.endpoints import EndpointPolicy
+    from rag.commands.common import prepare_judge
     from rag.server.api import ServeSettings, create_app
     from rag.server.auth import AccessPolicy
     from rag.server.backend import ChatBackend
@@ -220,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
                            generators=generators, max_upload_bytes=max_upload_bytes, index_worker=index_worker)
 
     bases = open_knowledge_bases(args, make_backend)
+    for engine in {b.retriever.settings.embedding_engine for b in bases if hasattr(b.retriever, "settings")}:
+        prepare_judge(engine)  # once per machine beside a torch-free engine, before the first question
     settings = ServeSettings(generator=args.generator, mode=args.mode, k=args.k, generators=tuple(generators))
     server = create_app(bases, policy=policy, settings=settings)
     ui = build_app(bases, generator=args.generator, mode=args.mode, k=args.k,
