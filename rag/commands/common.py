@@ -81,7 +81,7 @@ def prepare_judge(engine: str | None) -> None:
     try:
         if judge_onnx.is_exported(judge_onnx.exported_dir(model_dir())):
             return
-        print("  exporting the sentence judge for ONNX Runtime (once per machine, about half a minute) ...",
+        print("  exporting the sentence judge for ONNX Runtime (once per machine, under a minute) ...",
               flush=True)
         started = time.perf_counter()
         folder = judge_onnx.ensure_exported()
