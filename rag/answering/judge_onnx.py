@@ -203,8 +203,8 @@ class OnnxSentenceJudge:
     ``folder``: an export made by ``export`` (``ensure_exported``); ``base_dir``: the materialized model whose
     ``tokenizer.json`` tokenizes the pairs, unless ``tokenizer`` (a ``tokenizers.Tokenizer`` of the same model,
     as the int8 embedder's: it is only read, never reconfigured) is given: a second copy of this 250k-piece
-    tokenizer costs ~280 MB. ``threads``: ONNX Runtime's threads for one call (default: the cores, at most 4:
-    a call reads ~4 pairs, ~100 ms on 2 cores).
+    tokenizer costs ~280 MB. ``threads``: ONNX Runtime's threads for one call (default: the cores, at most 4;
+    a question's ~4 pairs take ~90 ms on 2 cores).
     """
 
     shared = False
