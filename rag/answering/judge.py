@@ -197,7 +197,7 @@ def load_onto(model, tensors: dict, trained: Sequence[int], source: str = "the j
 def pair_rows(encode_pairs, question: str, sentences: Sequence[str]) -> list[list[int]]:
     """Token ids of each (question, sentence) pair as the judge reads it: e5's prefixes, the sentence cut to
     ``MAX_SENTENCE_CHARS`` characters and the pair to ``MAX_LENGTH`` tokens (at the sentence's end, its closing
-    special token kept). ``encode_pairs`` adds the special tokens and does not truncate."""
+    special token kept). ``encode_pairs`` adds the special tokens and truncates at most at the model's 512 tokens."""
     rows = encode_pairs([(QUERY_PREFIX + question, PASSAGE_PREFIX + s[:MAX_SENTENCE_CHARS]) for s in sentences])
     return [r if len(r) <= MAX_LENGTH else r[:MAX_LENGTH - 1] + r[-1:] for r in rows]
 
