@@ -239,21 +239,36 @@ def test_a_failed_onnx_export_says_why_and_leaves_nothing_that_loads(tmp_path, c
 
 
 def test_an_export_left_by_a_killed_process_is_removed_and_never_loaded(tmp_path):
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
     from embeddings.materialize import model_dir
     from rag.answering import judge_onnx
 
-    folder = judge_onnx.exported_dir(model_dir())
+    # the shipped judge under another content hash: an export folder of its own, made by this test
+    with safe_open(str(judge_module.JUDGE_FILE), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    other = tmp_path / "judge.safetensors"
+    save_file(tensors, str(other), metadata={**meta, "copy": "test"})
+    folder = judge_onnx.exported_dir(model_dir(), other)
+    shutil.rmtree(folder, ignore_errors=True)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     staging = folder.parent / f".export.{int(dead.stdout)}.abc"
     (staging / "whole").mkdir(parents=True)
     (staging / "whole" / judge_onnx.GRAPH).write_bytes(b"half a graph")
-    with pytest.raises(JudgeError, match="no sentence judge export"):
-        judge_onnx.OnnxSentenceJudge(staging / "whole", model_dir())
-    judge_onnx.export(model_dir())  # already exported: returns at once, and leaves the staging folder
-    from embeddings.onnx_engine import remove_abandoned_exports
-
-    remove_abandoned_exports(folder.parent)
-    assert not staging.exists() and judge_onnx.is_exported(folder)
+    try:
+        with pytest.raises(JudgeError, match="no sentence judge export"):
+            judge_onnx.OnnxSentenceJudge(staging / "whole", model_dir())
+        assert judge_onnx.export(model_dir(), other) == folder
+        assert not staging.exists() and judge_onnx.is_exported(folder)  # the killed one's folder went first
+        question, sentences = "这座大桥全长多少米？", ["大桥全长1200米，主跨400米。", "大桥的建设得到了支持。"]
+        assert judge_onnx.OnnxSentenceJudge(folder, model_dir()).scores(question, sentences) == pytest.approx(
+            judge_onnx.load().scores(question, sentences), abs=1e-4)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_training_writes_a_judge_file_that_loads_and_scores(seeds_index, tmp_path):
