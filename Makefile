@@ -27,14 +27,16 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 # torch goes in first and pinned, so nothing later pulls a CUDA build.
+# --no-cache-dir: the environment is ~3.4 GB; pip's cache would hold a second copy of what it
+# fetched, and a CI machine with little free disk has failed mid-install (ENOSPC).
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[ui,eval,llm,ocr,milvus,fast]'
+	$(BIN)/python -m pip install --quiet --no-cache-dir torch==2.13.0
+	$(BIN)/python -m pip install --quiet --no-cache-dir -e '.[ui,eval,llm,ocr,milvus,fast]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed scripts/install-browser.sh
-	$(BIN)/python -m pip install --quiet -e '.[ui,eval,llm,ocr,milvus,fast,bench,test]'
+	$(BIN)/python -m pip install --quiet --no-cache-dir -e '.[ui,eval,llm,ocr,milvus,fast,bench,test]'
 	bash scripts/install-browser.sh
 	touch $@
 
