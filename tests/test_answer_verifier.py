@@ -43,8 +43,9 @@ def model_path() -> str:
 
 
 def _assistant(verifier: V.EvidenceVerifier | None = None) -> Assistant:
+    """The rules and the verifier, without the sentence judge (it has its own tests, ``test_judge``)."""
     off = V.EvidenceVerifier(V.VerifierSettings(model=None))
-    return Assistant(FakeRetriever(make_chunks()), verifier=verifier or off)
+    return Assistant(FakeRetriever(make_chunks()), verifier=verifier or off, judge=None)
 
 
 def test_the_prompt_is_short_and_holds_question_sentences_and_title():

@@ -142,7 +142,7 @@ def _evidence(**changes) -> Evidence:
     return Evidence(**values)
 
 
-def test_a_sentence_the_judge_reads_as_stating_lifts_only_the_attribute_word_checks():
+def test_a_sentence_the_judge_reads_as_stating_lifts_only_the_attribute_word_and_subject_checks():
     policy = AbstentionPolicy(decision="cascade")
     states = abstention.JUDGE_STATES
     assert policy.reason(_evidence()) == "no_attribute"
@@ -156,6 +156,45 @@ def test_a_sentence_the_judge_reads_as_stating_lifts_only_the_attribute_word_che
     assert policy.reason(_evidence(judge=9.0, timely=False)) == "other_time"
     assert policy.reason(_evidence(judge=9.0, missing=["2031年"])) == "missing"
     assert policy.reason(_evidence(judge=9.0, measure=False)) == "no_attribute"
+    assert policy.reason(_evidence(judge=9.0, factual=False)) == "planned"
+    assert policy.reason(_evidence(judge=9.0, own_event=False)) == "other_subject"  # the date of another's founding
+    # the subject checks: a stating sentence far from the question's names, a document that names the organisation
+    # otherwise
+    for subject in ({"subject": False}, {"organisations": False}):
+        assert policy.reason(_evidence(named=True, attribute=True, **subject)) == "other_subject"
+        assert policy.reason(_evidence(named=True, attribute=True, judge=states - 0.01, **subject)) == "other_subject"
+        assert policy.reason(_evidence(named=True, attribute=True, judge=states, **subject)) is None
+        # lifted past the subject check, the checks after it still apply
+        assert policy.reason(_evidence(judge=states, relation="other_role", **subject)) == "other_role"
+
+
+@pytest.mark.parametrize("decision", ["cascade", "calibrated"])
+def test_a_part_every_check_passes_is_declined_when_the_judge_rates_every_sentence_low(decision):
+    policy = AbstentionPolicy(decision=decision)
+    denies = abstention.JUDGE_DENIES
+    supported = dict(named=True, attribute=True, coverage=0.5)
+    assert policy.reason(_evidence(**supported)) is None  # no judge: the checks alone
+    assert policy.reason(_evidence(judge=denies, **supported)) is None
+    assert policy.reason(_evidence(judge=denies - 0.01, **supported)) == "unstated"
+    assert policy.should_abstain(_evidence(judge=denies - 0.01, **supported))
+    # a part already declined keeps its own reason; the lenient policy reads only missing names
+    assert policy.reason(_evidence(judge=denies - 5, **supported, missing=["2031年"])) == "missing"
+    assert AbstentionPolicy.lenient().reason(_evidence(judge=denies - 5, **supported)) is None
+
+
+def test_the_assistant_declines_what_the_rules_pass_when_the_judge_finds_no_stating_sentence():
+    from rag.answering.assistant import Assistant
+    from test_answer_fakes import FakeRetriever
+
+    text = "演出结束后，观众纷纷乘地铁前往北京站，交通十分拥堵。"
+    retriever = FakeRetriever([dict(chunk_id="d#1", doc="d.txt", heading_path=[], text=text, start=0, end=len(text))])
+    question = "这次演出在哪里举行？"
+    rules = Assistant(retriever, judge=None).ask(question)
+    assert not rules.abstained and rules.text.startswith("北京站")  # a place, next to the question's words
+    low = abstention.JUDGE_DENIES - 0.5
+    assert Assistant(retriever, judge=ScriptedJudge({text: low})).ask(question).abstained
+    doubtful = Assistant(retriever, judge=ScriptedJudge({text: abstention.JUDGE_DENIES + 0.5})).ask(question)
+    assert not doubtful.abstained and doubtful.text == rules.text
 
 
 def test_beside_the_embedder_the_judge_runs_its_layers_and_tokenizer_and_changes_nothing_of_them(judge):

@@ -17,11 +17,12 @@ Trained by ``python -m eval.train_judge`` on the development sets only (see ``ev
 *Learned judges*): the extractive answerer's candidate sentences, a sentence holding every key fact
 a positive, one holding none (or any of an unanswerable question) a negative.
 
-Two uses (``extractive.ExtractiveAnswerer``, ``abstention``): the best of the first
+Three uses (``extractive.ExtractiveAnswerer``, ``abstention``): the best of the first
 ``JUDGE_CANDIDATES`` sentences by the judge is scored first (the sentence choice's rules still
-apply), and a part that only the attribute-word checks would decline is answered when the judge
-rates a sentence from ``abstention.JUDGE_STATES`` on. It reads topic and meaning, not editions,
-verbs or relations, which the rules in front of it check.
+apply); a part that only the attribute-word or subject checks would decline is answered when the judge
+rates a sentence from ``abstention.JUDGE_STATES`` on; and a part that every check passes is declined
+when the judge rates each sentence it read below ``abstention.JUDGE_DENIES``. It reads topic and
+meaning, not editions, verbs or relations, which the rules in front of it check.
 
 It runs in torch beside the sentence-transformers embedder (sharing its lower layers), and on ONNX Runtime
 beside the torch-free engines (``judge_onnx``; same logits within 0.1).
