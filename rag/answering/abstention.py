@@ -759,8 +759,8 @@ class AbstentionPolicy:
     def reason(self, evidence: Evidence) -> str | None:
         """Why the evidence does not support an answer (``missing``, ``off_topic``, ``no_span``, ``other_time``,
         ``no_event``, ``other_subject``, ``planned``, ``no_attribute``, ``low_coverage``, ``unstated`` (the sentence
-        judge rates no sentence it read from ``JUDGE_DENIES`` on), or a relation of ``relations.NAMES``: ``other_period``, ``other_role``, ``other_part``, ``other_measure``, ``other_owner``), or
-        None when it does.
+        judge rates no sentence it read from ``JUDGE_DENIES`` on), or a relation of ``relations.NAMES``:
+        ``other_period``, ``other_role``, ``other_part``, ``other_measure``, ``other_owner``), or None when it does.
         For the learned decision it names the evidence that weighs most against an answer."""
         if not self.require_span:
             return "missing" if evidence.missing else None
