@@ -77,3 +77,22 @@ def test_the_query_section_leaves_the_process_cache_setting_as_it_was(quick_pipe
 
     assert os.environ.get("RAG_CACHE_DIR") == _CACHE_ENV_BEFORE
     assert str(config.CACHE_DIR) == _CACHE_DIR_BEFORE
+
+
+def test_the_int8_peak_is_measured_on_the_int8_engines_kernel():
+    """The int8 peak is ONNX Runtime's uint8 x int8 GEMM (what embeddings.onnx_engine runs), which
+    multiplies exactly; torch's _int_mm has no fast kernel without VNNI (2 GOP/s on AVX2 only)."""
+    import numpy as np
+
+    from bench import machine
+
+    rng = np.random.default_rng(3)
+    weights = rng.integers(-64, 64, (48, 24), dtype=np.int8)
+    a = rng.integers(0, 256, (5, 48), dtype=np.uint8)
+    product = machine.onnx_matmul_integer(weights)(a)
+    assert product.dtype == np.int32
+    assert np.array_equal(product, a.astype(np.int32) @ weights.astype(np.int32))
+
+    peaks = machine.measured_matmul_peaks(quick=True)
+    assert peaks["int8_kernel"].startswith("ONNX Runtime MatMulInteger")
+    assert peaks["int8_gops"] > 0 and peaks["fp32_gflops"] > 0
