@@ -64,7 +64,14 @@ def lexical_overlap(words: Sequence[str], q_bigrams: set[str], text: str) -> flo
     total = sum(len(w) for w in words)
     word_cov = sum(len(w) for w in words if w in norm) / total if total else 0.0
     if q_bigrams:
-        bigram_cov = len(q_bigrams & bigrams(text)) / len(q_bigrams)
+        # The same as ``len(q_bigrams & bigrams(text))`` from one normalisation, without building
+        # the text's bigram set: a two-character string is one of its bigrams iff it occurs in it.
+        clean = PUNCT_RE.sub("", norm)
+        if len(clean) < 2:
+            found = len(q_bigrams & ({clean} if clean else set()))
+        else:
+            found = sum(1 for b in q_bigrams if len(b) == 2 and b in clean)
+        bigram_cov = found / len(q_bigrams)
     else:
         bigram_cov = word_cov
     return 0.5 * word_cov + 0.5 * bigram_cov
