@@ -247,7 +247,9 @@ class OnnxInt8Embedder:
     uses_torch = False
 
     def __init__(self, model_dir: str | Path, name: str, threads: int | None = None,
-                 tokens_per_batch: int = TOKENS_PER_BATCH, batch_size: int = MAX_BATCH) -> None:
+                 tokens_per_batch: int | None = None, batch_size: int | None = None) -> None:
+        """``tokens_per_batch`` and ``batch_size`` default to ``$RAG_EMBED_BATCH_TOKENS`` and ``$RAG_EMBED_BATCH``
+        (the same settings as the torch engine's), else ``TOKENS_PER_BATCH`` and ``MAX_BATCH``."""
         self._ort = _import_onnxruntime()
         from tokenizers import Tokenizer
 
@@ -256,8 +258,8 @@ class OnnxInt8Embedder:
         self.cache_key = name + CACHE_SUFFIX
         self.path = export_int8(self.model_dir)
         self.threads = int(threads or os.cpu_count() or 1)
-        self.tokens_per_batch = int(tokens_per_batch)
-        self.batch_size = max(1, int(batch_size))
+        self.tokens_per_batch = int(tokens_per_batch or os.environ.get("RAG_EMBED_BATCH_TOKENS") or TOKENS_PER_BATCH)
+        self.batch_size = max(1, int(batch_size or os.environ.get("RAG_EMBED_BATCH") or MAX_BATCH))
         self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_SEQ_LENGTH)
         self.tokenizer.no_padding()

@@ -232,6 +232,22 @@ def test_a_build_makes_one_session_and_questions_another(tmp_path):
     assert options.intra_op_num_threads == min(2, os.cpu_count() or 1)
 
 
+def test_the_int8_engine_takes_the_batch_settings_the_torch_engine_takes(monkeypatch):
+    """RAG_EMBED_BATCH_TOKENS and RAG_EMBED_BATCH (README, Configuration) size the int8 engine's passes too."""
+    from embeddings.materialize import materialize
+    from embeddings.onnx_engine import MAX_BATCH, TOKENS_PER_BATCH, OnnxInt8Embedder
+
+    monkeypatch.delenv("RAG_EMBED_BATCH_TOKENS", raising=False)
+    monkeypatch.delenv("RAG_EMBED_BATCH", raising=False)
+    default = OnnxInt8Embedder(materialize(), name=E5)
+    assert (default.tokens_per_batch, default.batch_size) == (TOKENS_PER_BATCH, MAX_BATCH)
+    monkeypatch.setenv("RAG_EMBED_BATCH_TOKENS", "1024")
+    monkeypatch.setenv("RAG_EMBED_BATCH", "8")
+    configured = OnnxInt8Embedder(materialize(), name=E5)
+    assert (configured.tokens_per_batch, configured.batch_size) == (1024, 8)
+    assert OnnxInt8Embedder(materialize(), name=E5, tokens_per_batch=512).tokens_per_batch == 512
+
+
 @pytest.mark.slow
 def test_questions_on_an_int8_index_are_embedded_in_fp32(int8, fp32):
     """int8 activations are quantized per batch, so an int8 question vector (always a batch of
