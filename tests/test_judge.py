@@ -201,7 +201,8 @@ def test_beside_the_embedder_the_judge_runs_its_layers_and_tokenizer_and_changes
     from embeddings.loading import load
     from rag.answering.judge import _shareable
 
-    embedder = load("intfloat/multilingual-e5-small")
+    # the torch engine, the default where bf16 is native (elsewhere auto picks int8 ONNX, which shares nothing)
+    embedder = load("intfloat/multilingual-e5-small", engine="torch")
     before = embedder.encode_queries(["这座大桥全长多少米？"])
     shared_encoder = _shareable(embedder)
     assert shared_encoder is not None and shared_encoder.model is embedder.shared_encoder().model

@@ -234,7 +234,10 @@ def test_a_dense_index_filled_part_by_part_answers_like_one_built_at_once(kind):
     # rows from the written files once loaded (LocalStore), here from the same array
     parts.attach_rows(whole.rows)
     for row in (5, 1700, 2999):
-        assert parts.search(vectors[row], 5) == whole.search(vectors[row], 5)
+        got, expected = parts.search(vectors[row], 5), whole.search(vectors[row], 5)
+        assert [i for i, _ in got] == [i for i, _ in expected]
+        # the same rows; a score may differ in its last float bit between the two builds (seen on an AVX2-only CPU)
+        assert [s for _, s in got] == pytest.approx([s for _, s in expected], abs=1e-6)
 
 
 def test_an_ivf_built_part_by_part_keeps_no_part_alive_for_its_training_sample(monkeypatch):
